@@ -1,0 +1,76 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Secret;
+
+/// A validated herd configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub herd: HerdSettings,
+    pub places: PlacesSettings,
+    pub nodes: Vec<NodeSpec>,
+    pub links: Vec<LinkSpec>,
+    /// Problems worth a warning but not an error (a disconnected graph).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HerdSettings {
+    pub name: String,
+    pub secret: Option<Secret>,
+    pub admin_token: Option<Secret>,
+    pub max_future_skew: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacesBackendKind {
+    Offline,
+    Google,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlacesSettings {
+    pub backend: PlacesBackendKind,
+    /// Offline backend: a places file to use instead of the embedded one.
+    pub file: Option<PathBuf>,
+    pub google_key: Option<Secret>,
+    pub google_endpoint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub client: SocketAddr,
+    pub peer: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// An undirected link, as indices into [`Config::nodes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSpec(pub usize, pub usize);
+
+impl Config {
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|node| node.name == name)
+    }
+
+    /// The names of `name`'s peers, in configuration order.
+    pub fn peers_of(&self, name: &str) -> Vec<&NodeSpec> {
+        let Some(me) = self.nodes.iter().position(|node| node.name == name) else {
+            return Vec::new();
+        };
+        self.links
+            .iter()
+            .filter_map(|&LinkSpec(a, b)| match (a == me, b == me) {
+                (true, _) => Some(&self.nodes[b]),
+                (_, true) => Some(&self.nodes[a]),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn are_linked(&self, a: &str, b: &str) -> bool {
+        self.peers_of(a).iter().any(|peer| peer.name == b)
+    }
+}

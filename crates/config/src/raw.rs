@@ -1,0 +1,44 @@
+//! The TOML file as written, before validation. Spans keep line numbers for
+//! error messages.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub links: Vec<Spanned<Vec<Spanned<String>>>>,
+    pub herd: Option<Spanned<RawHerd>>,
+    #[serde(default)]
+    pub places: Option<Spanned<RawPlaces>>,
+    #[serde(default)]
+    pub node: Vec<Spanned<RawNode>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHerd {
+    pub name: Option<Spanned<String>>,
+    pub secret: Option<String>,
+    pub admin_token: Option<String>,
+    pub max_future_skew: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlaces {
+    pub backend: Option<Spanned<String>>,
+    pub file: Option<String>,
+    pub google_key: Option<String>,
+    pub google_endpoint: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: Spanned<String>,
+    pub client: Spanned<String>,
+    pub peer: Spanned<String>,
+    pub admin: Spanned<String>,
+}

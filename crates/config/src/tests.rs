@@ -1,0 +1,115 @@
+use super::*;
+
+const TWO_NODES: &str = r#"
+links = [["A", "B"]]
+
+[herd]
+name = "t"
+
+[[node]]
+name = "A"
+client = "127.0.0.1:1"
+peer = "127.0.0.1:2"
+admin = "127.0.0.1:3"
+
+[[node]]
+name = "B"
+client = "127.0.0.1:4"
+peer = "127.0.0.1:5"
+admin = "127.0.0.1:6"
+"#;
+
+fn error_of(text: &str) -> String {
+    match Config::parse(text, "t.toml") {
+        Ok(_) => panic!("config must be refused:\n{text}"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[test]
+fn default_herd_is_valid_and_matches_the_contract() {
+    let config = Config::default_herd();
+    let names: Vec<_> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"]);
+    for (i, node) in config.nodes.iter().enumerate() {
+        assert_eq!(node.client.port(), 12000 + i as u16);
+        assert_eq!(node.peer.port(), 12100 + i as u16);
+        assert_eq!(node.admin.port(), 12200 + i as u16);
+        assert!(node.client.ip().is_loopback());
+    }
+    let peers = |n: &str| -> Vec<String> {
+        let mut p: Vec<String> = config.peers_of(n).iter().map(|p| p.name.clone()).collect();
+        p.sort();
+        p
+    };
+    assert_eq!(peers("Clark"), ["Bona", "Jaquez"]);
+    assert_eq!(peers("Campbell"), ["Bailey", "Bona", "Jaquez"]);
+    assert_eq!(peers("Bona"), ["Bailey", "Campbell", "Clark"]);
+    assert_eq!(config.links.len(), 6);
+    assert!(config.warnings.is_empty());
+    assert_eq!(config.herd.max_future_skew.as_secs(), 3600);
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let config = Config::parse(TWO_NODES, "t").expect("valid");
+    assert_eq!(config.herd.name, "t");
+    assert_eq!(config.places.backend, PlacesBackendKind::Offline);
+    assert!(config.are_linked("A", "B") && config.are_linked("B", "A"));
+}
+
+#[test]
+fn unknown_key_names_its_line() {
+    let text = TWO_NODES.replace("name = \"t\"", "name = \"t\"\ncolour = \"red\"");
+    let err = error_of(&text);
+    assert!(err.starts_with("config t.toml line 6:"), "{err}");
+    assert!(err.contains("colour"), "{err}");
+    assert!(!err.contains('\n'));
+}
+
+#[test]
+fn semantic_errors_name_the_line_and_the_problem() {
+    let cases = [
+        (TWO_NODES.replace("name = \"B\"", "name = \"A\""), "line 14: duplicate node name \"A\""),
+        (TWO_NODES.replace("127.0.0.1:5", "127.0.0.1:1"), "line 16: address 127.0.0.1:1 of node \"B\" (peer) is already used by A client"),
+        (TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\", \"C\"]"), "line 2: link names unknown node \"C\""),
+        (TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\", \"A\"]"), "line 2: node \"A\" is linked to itself"),
+        (TWO_NODES.replace("[\"A\", \"B\"]]", "[\"A\", \"B\"], [\"B\", \"A\"]]"), "line 2: duplicate link"),
+        (TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\"]"), "line 2: a link is a pair"),
+        (TWO_NODES.replace("127.0.0.1:4", "localhost"), "line 15: node \"B\": client address \"localhost\" is not IP:PORT"),
+        (TWO_NODES.replace("name = \"B\"", "name = \"B x\""), "line 14: node name \"B x\" contains white space"),
+        (TWO_NODES.replace("name = \"t\"", "name = \"t\"\nmax_future_skew = \"soon\""), "line 6: max_future_skew \"soon\""),
+        (TWO_NODES.replace("[herd]", "[places]\nbackend = \"bing\"\n[herd]"), "line 5: places backend \"bing\" is unknown"),
+        (TWO_NODES.replace("admin = \"127.0.0.1:6\"", ""), "missing field `admin`"),
+        ("links = []\n".to_owned(), "no [[node]] defined"),
+        ("links = [\n".to_owned(), "line 1: unclosed array"),
+    ];
+    for (text, expected) in cases {
+        let err = error_of(&text);
+        assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+        assert!(!err.contains('\n'), "one line: {err:?}");
+    }
+}
+
+#[test]
+fn disconnected_graph_is_a_warning() {
+    let config = Config::parse(&TWO_NODES.replace("links = [[\"A\", \"B\"]]", "links = []"), "t")
+        .expect("valid");
+    assert_eq!(config.warnings.len(), 1);
+    assert!(config.warnings[0].contains("cannot reach B"), "{:?}", config.warnings);
+}
+
+#[test]
+fn environment_overrides_and_secrets_stay_hidden() {
+    let mut config = Config::parse(&TWO_NODES.replace("name = \"t\"", "name = \"t\"\nsecret = \"file-secret\""), "t")
+        .expect("valid");
+    config.apply_env(|var| match var {
+        "HERD_ADMIN_TOKEN" => Some("env-token".to_owned()),
+        "HERD_SECRET" => Some(String::new()),
+        _ => None,
+    });
+    assert_eq!(config.herd.secret.as_ref().map(Secret::expose), Some("file-secret"));
+    assert_eq!(config.herd.admin_token.as_ref().map(Secret::expose), Some("env-token"));
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("file-secret") && !debug.contains("env-token"), "{debug}");
+}

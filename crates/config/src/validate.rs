@@ -1,0 +1,210 @@
+//! From the raw TOML to a [`Config`], checking everything a node relies on.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::raw::{RawConfig, RawHerd, RawPlaces};
+use crate::{
+    Config, ConfigError, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings,
+    Secret,
+};
+
+/// Names travel inside AT lines and handshakes, so they must be one field.
+const MAX_NAME_BYTES: usize = 64;
+const DEFAULT_HERD_NAME: &str = "herd";
+const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(3600);
+const DEFAULT_GOOGLE_ENDPOINT: &str = "https://maps.googleapis.com";
+
+struct Checker<'a> {
+    text: &'a str,
+    source: &'a str,
+}
+
+impl Checker<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.source, span.map(|s| self.line_of(s.start)), message)
+    }
+
+    fn name(&self, what: &str, name: &Spanned<String>) -> Result<String, ConfigError> {
+        let value = name.get_ref();
+        let problem = if value.is_empty() {
+            Some("is empty")
+        } else if value.len() > MAX_NAME_BYTES {
+            Some("is longer than 64 bytes")
+        } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some("contains white space or control characters")
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(self.error(Some(name.span()), format!("{what} {value:?} {problem}"))),
+            None => Ok(value.clone()),
+        }
+    }
+
+    fn address(&self, node: &str, role: &str, text: &Spanned<String>) -> Result<SocketAddr, ConfigError> {
+        text.get_ref().parse().map_err(|_| {
+            self.error(
+                Some(text.span()),
+                format!("node {node:?}: {role} address {:?} is not IP:PORT", text.get_ref()),
+            )
+        })
+    }
+}
+
+pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
+    let check = Checker { text, source };
+    let raw: RawConfig = toml::from_str(text).map_err(|err| {
+        // toml's Display spans several lines with a snippet; keep it to one.
+        let message = err.message().trim().replace('\n', " ");
+        check.error(err.span(), message)
+    })?;
+
+    let herd = herd_settings(&check, raw.herd)?;
+    let places = places_settings(&check, raw.places)?;
+
+    if raw.node.is_empty() {
+        return Err(check.error(None, "no [[node]] defined"));
+    }
+    let mut nodes = Vec::with_capacity(raw.node.len());
+    let mut index_of: HashMap<String, usize> = HashMap::new();
+    let mut addresses: HashMap<SocketAddr, String> = HashMap::new();
+    for node in &raw.node {
+        let node = node.get_ref();
+        let name = check.name("node name", &node.name)?;
+        if index_of.insert(name.clone(), nodes.len()).is_some() {
+            return Err(check.error(Some(node.name.span()), format!("duplicate node name {name:?}")));
+        }
+        let mut spec = |role: &str, text: &Spanned<String>| -> Result<SocketAddr, ConfigError> {
+            let addr = check.address(&name, role, text)?;
+            let owner = format!("{name} {role}");
+            if let Some(other) = addresses.insert(addr, owner) {
+                return Err(check.error(
+                    Some(text.span()),
+                    format!("address {addr} of node {name:?} ({role}) is already used by {other}"),
+                ));
+            }
+            Ok(addr)
+        };
+        let client = spec("client", &node.client)?;
+        let peer = spec("peer", &node.peer)?;
+        let admin = spec("admin", &node.admin)?;
+        nodes.push(NodeSpec { name, client, peer, admin });
+    }
+
+    let mut links = Vec::with_capacity(raw.links.len());
+    let mut seen = HashSet::new();
+    for link in &raw.links {
+        let ends = link.get_ref();
+        let [a, b] = &ends[..] else {
+            return Err(check.error(Some(link.span()), "a link is a pair of node names: [\"A\", \"B\"]"));
+        };
+        let index = |end: &Spanned<String>| {
+            index_of.get(end.get_ref()).copied().ok_or_else(|| {
+                check.error(Some(end.span()), format!("link names unknown node {:?}", end.get_ref()))
+            })
+        };
+        let (ia, ib) = (index(a)?, index(b)?);
+        if ia == ib {
+            return Err(check.error(Some(link.span()), format!("node {:?} is linked to itself", a.get_ref())));
+        }
+        if !seen.insert((ia.min(ib), ia.max(ib))) {
+            return Err(check.error(
+                Some(link.span()),
+                format!("duplicate link {:?} - {:?}", a.get_ref(), b.get_ref()),
+            ));
+        }
+        links.push(LinkSpec(ia, ib));
+    }
+
+    let warnings = connectivity_warnings(&nodes, &links);
+    Ok(Config { herd, places, nodes, links, warnings })
+}
+
+fn herd_settings(check: &Checker<'_>, raw: Option<Spanned<RawHerd>>) -> Result<HerdSettings, ConfigError> {
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let name = match &raw.name {
+        Some(name) => check.name("herd name", name)?,
+        None => DEFAULT_HERD_NAME.to_owned(),
+    };
+    let max_future_skew = match &raw.max_future_skew {
+        None => DEFAULT_MAX_FUTURE_SKEW,
+        Some(text) => humantime::parse_duration(text.get_ref()).map_err(|err| {
+            check.error(
+                Some(text.span()),
+                format!("max_future_skew {:?}: {err} (write e.g. \"1h\", \"30m\", \"90s\")", text.get_ref()),
+            )
+        })?,
+    };
+    Ok(HerdSettings {
+        name,
+        secret: raw.secret.filter(|s| !s.is_empty()).map(Secret::new),
+        admin_token: raw.admin_token.filter(|s| !s.is_empty()).map(Secret::new),
+        max_future_skew,
+    })
+}
+
+fn places_settings(check: &Checker<'_>, raw: Option<Spanned<RawPlaces>>) -> Result<PlacesSettings, ConfigError> {
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let backend = match raw.backend.as_ref().map(|b| (b.get_ref().as_str(), b.span())) {
+        None | Some(("offline", _)) => PlacesBackendKind::Offline,
+        Some(("google", _)) => PlacesBackendKind::Google,
+        Some((other, span)) => {
+            return Err(check.error(
+                Some(span),
+                format!("places backend {other:?} is unknown (expected \"offline\" or \"google\")"),
+            ));
+        }
+    };
+    Ok(PlacesSettings {
+        backend,
+        file: raw.file.map(PathBuf::from),
+        google_key: raw.google_key.filter(|s| !s.is_empty()).map(Secret::new),
+        google_endpoint: raw
+            .google_endpoint
+            .unwrap_or_else(|| DEFAULT_GOOGLE_ENDPOINT.to_owned()),
+    })
+}
+
+/// A herd whose graph falls apart cannot converge: say so, but run anyway
+/// (an operator may be building it up node by node).
+fn connectivity_warnings(nodes: &[NodeSpec], links: &[LinkSpec]) -> Vec<String> {
+    let mut reached = vec![false; nodes.len()];
+    let mut stack = vec![0];
+    reached[0] = true;
+    while let Some(at) = stack.pop() {
+        for &LinkSpec(a, b) in links {
+            for (from, to) in [(a, b), (b, a)] {
+                if from == at && !reached[to] {
+                    reached[to] = true;
+                    stack.push(to);
+                }
+            }
+        }
+    }
+    let cut_off: Vec<&str> = nodes
+        .iter()
+        .zip(&reached)
+        .filter(|(_, reached)| !**reached)
+        .map(|(node, _)| node.name.as_str())
+        .collect();
+    if cut_off.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "the link graph is not connected: {} cannot reach {}",
+            nodes[0].name,
+            cut_off.join(", ")
+        )]
+    }
+}

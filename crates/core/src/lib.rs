@@ -1,0 +1,14 @@
+//! The herd node's decisions, free of I/O and clocks: the caller passes the
+//! time in and performs the effects that come out. This is what the tests
+//! (and later a simulator) drive directly.
+
+pub mod backoff;
+mod client_key;
+pub mod decide;
+pub mod records;
+pub mod send_queue;
+
+pub use backoff::Backoff;
+pub use decide::{ClientDecision, Forward, LinkId, NodeCore, PeerDecision};
+pub use records::Records;
+pub use send_queue::{Push, SendQueue};

@@ -1,0 +1,129 @@
+//! The set of records, one per client, newest update winning.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use herd_proto::Record;
+
+use crate::client_key::ByClient;
+
+#[derive(Default, Debug)]
+pub struct Records {
+    by_client: HashSet<ByClient>,
+}
+
+impl Records {
+    pub fn get(&self, client: &str) -> Option<&Arc<Record>> {
+        self.by_client.get(client).map(|entry| &entry.0)
+    }
+
+    /// Keeps `record` if it is newer than what we hold for its client (by
+    /// [`Record`]'s total order). Returns true when it won. Merging is
+    /// commutative, associative and idempotent: any order of any multiset of
+    /// updates ends in the same state.
+    pub fn merge(&mut self, record: Arc<Record>) -> bool {
+        match self.by_client.get(record.client()) {
+            Some(held) if *held.0 >= *record => false,
+            _ => {
+                self.by_client.replace(ByClient(record));
+                true
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_client.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_client.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Record>> {
+        self.by_client.iter().map(|entry| &entry.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herd_proto::{Nanos, Request, parse_request};
+    use proptest::prelude::*;
+
+    fn record(node: &str, client: &str, time: u64, received: u64) -> Arc<Record> {
+        let line = format!("IAMAT {client} +1-2 {}", Nanos(time).to_seconds_text());
+        let Some(Request::IAmAt(req)) = parse_request(&line) else {
+            panic!("bad test line {line}");
+        };
+        Arc::new(Record::from_iamat(node, Nanos(received), &req))
+    }
+
+    #[test]
+    fn newer_client_time_wins_older_loses_duplicate_loses() {
+        let mut records = Records::default();
+        assert!(records.merge(record("Clark", "c", 10, 11)));
+        assert!(records.merge(record("Bona", "c", 20, 21)));
+        assert!(!records.merge(record("Jaquez", "c", 15, 16)));
+        assert!(!records.merge(record("Bona", "c", 20, 21)));
+        assert_eq!(records.get("c").map(|r| r.origin()), Some("Bona"));
+        assert_eq!(records.len(), 1);
+    }
+
+    #[test]
+    fn equal_client_times_are_broken_by_node_name() {
+        let mut a = Records::default();
+        a.merge(record("Bona", "c", 10, 50));
+        a.merge(record("Clark", "c", 10, 11));
+        let mut b = Records::default();
+        b.merge(record("Clark", "c", 10, 11));
+        b.merge(record("Bona", "c", 10, 50));
+        assert_eq!(a.get("c").map(|r| r.origin()), Some("Clark"));
+        assert_eq!(b.get("c").map(|r| r.origin()), Some("Clark"));
+    }
+
+    fn state(records: &Records) -> Vec<String> {
+        let mut lines: Vec<String> = records.iter().map(|r| r.at_line().to_owned()).collect();
+        lines.sort();
+        lines
+    }
+
+    proptest! {
+        /// Any permutation of any multiset of updates converges to one state:
+        /// the maximum per client.
+        #[test]
+        fn merge_order_does_not_matter(
+            updates in prop::collection::vec(
+                (0usize..3, 0usize..4, 0u64..5, 0u64..3), 1..40),
+            seed in any::<u64>(),
+        ) {
+            let nodes = ["Bailey", "Bona", "Clark"];
+            let clients = ["a", "b", "c", "d"];
+            let records: Vec<Arc<Record>> = updates
+                .iter()
+                .map(|&(n, c, t, d)| record(nodes[n], clients[c], t, t + d))
+                .collect();
+
+            let mut forward = Records::default();
+            for r in &records {
+                forward.merge(r.clone());
+            }
+            // A shuffled copy with every update delivered twice.
+            let mut shuffled: Vec<Arc<Record>> =
+                records.iter().chain(records.iter()).cloned().collect();
+            let mut s = seed;
+            for i in (1..shuffled.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                shuffled.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let mut other = Records::default();
+            for r in shuffled {
+                other.merge(r);
+            }
+            prop_assert_eq!(state(&forward), state(&other));
+            for client in clients {
+                let newest = records.iter().filter(|r| r.client() == client).max();
+                prop_assert_eq!(forward.get(client), newest);
+            }
+        }
+    }
+}

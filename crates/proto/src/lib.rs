@@ -1,0 +1,24 @@
+//! The herd's text formats, free of I/O so they can be tested exhaustively.
+//!
+//! - [`fields`]: how a line splits into fields (the protocol's white space).
+//! - [`time`]: exact POSIX times as integer nanoseconds and their text forms.
+//! - [`position`]: ISO 6709 latitude/longitude pairs.
+//! - [`request`]: the client lines `IAMAT` and `WHATSAT`.
+//! - [`record`]: one client's last known position, its AT line and the total
+//!   order that decides which of two updates wins.
+//! - [`peer`]: the messages that travel on peer links.
+
+pub mod fields;
+pub mod peer;
+pub mod position;
+pub mod record;
+pub mod request;
+pub mod time;
+
+pub use position::Position;
+pub use record::Record;
+pub use request::{IAmAt, Request, WhatsAt, parse_request};
+pub use time::Nanos;
+
+/// Longest client id accepted, in bytes (contract section 2).
+pub const MAX_CLIENT_ID_BYTES: usize = 256;

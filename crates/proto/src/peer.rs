@@ -1,0 +1,139 @@
+//! Messages on peer links (see docs/peer-protocol.md). One message per line,
+//! `\n`-terminated, so a stream of updates is a stream of AT lines:
+//!
+//! ```text
+//! HELLO HERD/1 <herd> <node> <boot-id>    handshake, both directions
+//! REFUSED <reason...>                     handshake refused, then close
+//! AT <origin> <diff> <client> <pos> <time>  one update
+//! PING                                    heartbeat when idle
+//! ```
+
+use std::fmt;
+
+use crate::Record;
+use crate::record::BadAtLine;
+
+/// The peer protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// A handshake greeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello<'a> {
+    pub version: u32,
+    pub herd: &'a str,
+    pub node: &'a str,
+    /// Random per process start, so a peer can tell a restart from a blip.
+    pub boot_id: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerMessage<'a> {
+    Hello(Hello<'a>),
+    Refused(&'a str),
+    Update(Record),
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadPeerLine {
+    Unknown,
+    Hello(&'static str),
+    Update(BadAtLine),
+}
+
+impl fmt::Display for BadPeerLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadPeerLine::Unknown => f.write_str("unknown peer message"),
+            BadPeerLine::Hello(why) => write!(f, "malformed HELLO: {why}"),
+            BadPeerLine::Update(why) => why.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BadPeerLine {}
+
+/// Parses one peer line (without its `\n`).
+pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
+    if line.starts_with("AT ") {
+        return Record::parse_at_line(line)
+            .map(PeerMessage::Update)
+            .map_err(BadPeerLine::Update);
+    }
+    if line == "PING" {
+        return Ok(PeerMessage::Ping);
+    }
+    if let Some(reason) = line.strip_prefix("REFUSED ") {
+        return Ok(PeerMessage::Refused(reason));
+    }
+    if let Some(rest) = line.strip_prefix("HELLO ") {
+        let parts: Vec<&str> = rest.split(' ').collect();
+        let [protocol, herd, node, boot_id] = parts[..] else {
+            return Err(BadPeerLine::Hello("expected HELLO HERD/<v> <herd> <node> <boot-id>"));
+        };
+        let version = protocol
+            .strip_prefix("HERD/")
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or(BadPeerLine::Hello("bad protocol tag"))?;
+        if [herd, node, boot_id].iter().any(|s| s.is_empty()) {
+            return Err(BadPeerLine::Hello("empty field"));
+        }
+        return Ok(PeerMessage::Hello(Hello { version, herd, node, boot_id }));
+    }
+    Err(BadPeerLine::Unknown)
+}
+
+/// `HELLO HERD/1 <herd> <node> <boot-id>\n`
+pub fn hello_line(herd: &str, node: &str, boot_id: &str) -> String {
+    format!("HELLO HERD/{VERSION} {herd} {node} {boot_id}\n")
+}
+
+/// `REFUSED <reason>\n`, with line breaks in the reason flattened.
+pub fn refused_line(reason: &str) -> String {
+    format!("REFUSED {}\n", reason.replace(['\n', '\r'], " "))
+}
+
+pub const PING_LINE: &[u8] = b"PING\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn hello_round_trips() {
+        let line = hello_line("demo", "Clark", "a1b2");
+        let parsed = parse_peer_line(line.trim_end()).expect("hello parses");
+        assert_eq!(
+            parsed,
+            PeerMessage::Hello(Hello { version: VERSION, herd: "demo", node: "Clark", boot_id: "a1b2" })
+        );
+    }
+
+    #[test]
+    fn other_versions_are_recognised_so_they_can_be_refused_politely() {
+        let parsed = parse_peer_line("HELLO HERD/7 demo Clark x").expect("parses");
+        assert!(matches!(parsed, PeerMessage::Hello(Hello { version: 7, .. })));
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(parse_peer_line("PING"), Ok(PeerMessage::Ping));
+        assert_eq!(parse_peer_line("REFUSED not linked"), Ok(PeerMessage::Refused("not linked")));
+        assert!(matches!(
+            parse_peer_line("AT Clark +0.100000000 c +0+0 1"),
+            Ok(PeerMessage::Update(_))
+        ));
+        assert_eq!(parse_peer_line("IAMAT c +0+0 1"), Err(BadPeerLine::Unknown));
+        assert!(parse_peer_line("HELLO HERD/x demo Clark b").is_err());
+        assert!(parse_peer_line("HELLO HERD/1 demo Clark").is_err());
+        assert_eq!(refused_line("a\nb"), "REFUSED a b\n");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*") {
+            let _ = parse_peer_line(&s);
+        }
+    }
+}
