@@ -1,0 +1,39 @@
+//! Places near a position, for WHATSAT.
+//!
+//! A [`PlacesBackend`] answers a [`NearbyQuery`] with the JSON body of a
+//! Google Places Nearby Search (legacy) response. The offline backend
+//! ([`OfflinePlaces`]) ships with the program; an online backend plugs in
+//! behind the same trait.
+
+mod geo;
+mod offline;
+mod reply;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use geo::haversine_m;
+pub use offline::{LoadError, OfflinePlaces, Place, PlaceKind};
+pub use reply::{PlaceResult, nearby_json};
+
+/// A WHATSAT question: at most `bound` places within `radius_m` metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearbyQuery {
+    pub lat: f64,
+    pub lng: f64,
+    pub radius_m: f64,
+    pub bound: usize,
+}
+
+/// The JSON text a backend answers with: a Nearby Search object, pretty
+/// printed, with no empty line and no trailing newline.
+pub type PlacesFuture<'a> = Pin<Box<dyn Future<Output = String> + Send + 'a>>;
+
+pub trait PlacesBackend: Send + Sync {
+    /// Never fails: errors are reported inside the JSON (`status`,
+    /// `error_message`) as Google does.
+    fn nearby(&self, query: NearbyQuery) -> PlacesFuture<'_>;
+
+    /// One line for the start-up log: which backend, how much data.
+    fn describe(&self) -> String;
+}
