@@ -1,0 +1,86 @@
+//! The client port: one task per connection, lines answered in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, info, warn};
+
+use crate::line_reader::{Frame, LineReader};
+use crate::node::Node;
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+pub async fn serve(node: Arc<Node>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(serve_connection(node.clone(), stream, remote, id));
+            }
+            Err(err) => {
+                // Out of file descriptors and the like: back off a moment
+                // rather than spin.
+                warn!("client accept failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr, id: u64) {
+    debug!(target: "client", conn = id, "connection from {remote}");
+    let _ = stream.set_nodelay(true);
+    let outcome = converse(&node, &mut stream, id).await;
+    match outcome {
+        Ok(()) => debug!(target: "client", conn = id, "closed"),
+        Err(err) => debug!(target: "client", conn = id, "connection error: {err}"),
+    }
+}
+
+async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Result<()> {
+    let settings = &node.settings;
+    let mut lines = LineReader::new(settings.max_line, settings.too_long_prefix);
+    let mut out = Vec::with_capacity(256);
+    loop {
+        // Answer every complete line we have, then write the replies at once.
+        while let Some(frame) = lines.next_frame() {
+            if answer_frame(node, frame, id, &mut out).await {
+                stream.write_all(&out).await?;
+                return stream.shutdown().await;
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+        if lines.fill(stream).await? == 0 {
+            // Half-closed: a last line without `\n` is still a line.
+            if let Some(last) = lines.take_rest() {
+                answer_frame(node, last, id, &mut out).await;
+                stream.write_all(&out).await?;
+            }
+            return stream.shutdown().await;
+        }
+    }
+}
+
+/// Appends the reply to `frame`; true when the connection must close.
+async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> bool {
+    match frame {
+        Frame::Line(line) => {
+            node.answer(&line, id, out).await;
+            false
+        }
+        Frame::TooLong(prefix) => {
+            // Memory stays bounded: only the prefix was kept.
+            out.extend_from_slice(b"? ");
+            out.extend_from_slice(&prefix);
+            out.push(b'\n');
+            info!(target: "client", conn = id, "over-long line answered with its first {} bytes; closing", prefix.len());
+            true
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! `herd-node`: one node of a server herd. The binary (`main.rs`) only calls
+//! [`app::main`]; everything else is here so it can be read and tested in
+//! pieces.
+
+pub mod app;
+pub mod cli;
+pub mod client;
+pub mod line_reader;
+pub mod logging;
+pub mod node;
+pub mod peer;
+pub mod store;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    herd_node::app::main()
+}

@@ -1,0 +1,86 @@
+//! One connected period of a link: updates read and merged, the outbox
+//! written, heartbeats both ways. Ends when the connection breaks, goes
+//! silent, misbehaves, or is replaced by a newer one.
+
+use std::sync::Arc;
+
+use herd_proto::peer::{PeerMessage, parse_peer_line};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+use tokio::time::{MissedTickBehavior, interval, timeout};
+
+use super::link::Flush;
+use super::{Connected, Link};
+use crate::line_reader::{Frame, LineReader};
+use crate::node::Node;
+
+pub(super) enum SessionEnd {
+    Lost(String),
+    Replaced(Connected),
+}
+
+pub(super) async fn run_session(
+    node: &Arc<Node>,
+    link: &Arc<Link>,
+    connected: Connected,
+    accepted: &mut mpsc::Receiver<Connected>,
+) -> SessionEnd {
+    let Connected { stream, mut lines, .. } = connected;
+    let (mut reader, writer) = stream.into_split();
+    link.attach(Arc::new(writer));
+    // Send what queued up while the link was down.
+    link.wake.notify_one();
+    let end = tokio::select! {
+        reason = read_updates(node, link, &mut reader, &mut lines) => SessionEnd::Lost(reason),
+        reason = write_updates(link) => SessionEnd::Lost(reason),
+        Some(newer) = accepted.recv() => SessionEnd::Replaced(newer),
+    };
+    link.detach();
+    end
+}
+
+async fn read_updates(node: &Node, link: &Link, reader: &mut OwnedReadHalf, lines: &mut LineReader) -> String {
+    loop {
+        while let Some(frame) = lines.next_frame() {
+            let Frame::Line(line) = frame else {
+                return "peer sent an over-long line".to_owned();
+            };
+            let Ok(text) = std::str::from_utf8(&line) else {
+                return "peer sent a line that is not UTF-8".to_owned();
+            };
+            match parse_peer_line(text) {
+                Ok(PeerMessage::Update(record)) => node.on_peer_update(record, link.id),
+                Ok(PeerMessage::Ping) => {}
+                Ok(_) => return "peer sent a handshake message after the handshake".to_owned(),
+                Err(err) => return format!("protocol error: {err}"),
+            }
+        }
+        match timeout(link.settings.dead_after, lines.fill(reader)).await {
+            Err(_) => return format!("no traffic for {:?}", link.settings.dead_after),
+            Ok(Ok(0)) => return "peer closed the connection".to_owned(),
+            Ok(Err(err)) => return err.to_string(),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn write_updates(link: &Link) -> String {
+    let mut heartbeat = interval(link.settings.heartbeat);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        match link.flush() {
+            Flush::Done => {}
+            Flush::Blocked(connection) => {
+                if let Err(err) = connection.writable().await {
+                    return err.to_string();
+                }
+                continue;
+            }
+            Flush::Disconnected => return "write to the peer failed".to_owned(),
+        }
+        tokio::select! {
+            () = link.wake.notified() => {}
+            _ = heartbeat.tick() => link.push_ping(),
+        }
+    }
+}
