@@ -11,7 +11,11 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(source: &str, line: Option<usize>, message: impl Into<String>) -> ConfigError {
-        ConfigError { source: source.to_owned(), line, message: message.into() }
+        ConfigError {
+            source: source.to_owned(),
+            line,
+            message: message.into(),
+        }
     }
 }
 

@@ -70,17 +70,50 @@ fn unknown_key_names_its_line() {
 #[test]
 fn semantic_errors_name_the_line_and_the_problem() {
     let cases = [
-        (TWO_NODES.replace("name = \"B\"", "name = \"A\""), "line 14: duplicate node name \"A\""),
-        (TWO_NODES.replace("127.0.0.1:5", "127.0.0.1:1"), "line 16: address 127.0.0.1:1 of node \"B\" (peer) is already used by A client"),
-        (TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\", \"C\"]"), "line 2: link names unknown node \"C\""),
-        (TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\", \"A\"]"), "line 2: node \"A\" is linked to itself"),
-        (TWO_NODES.replace("[\"A\", \"B\"]]", "[\"A\", \"B\"], [\"B\", \"A\"]]"), "line 2: duplicate link"),
-        (TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\"]"), "line 2: a link is a pair"),
-        (TWO_NODES.replace("127.0.0.1:4", "localhost"), "line 15: node \"B\": client address \"localhost\" is not IP:PORT"),
-        (TWO_NODES.replace("name = \"B\"", "name = \"B x\""), "line 14: node name \"B x\" contains white space"),
-        (TWO_NODES.replace("name = \"t\"", "name = \"t\"\nmax_future_skew = \"soon\""), "line 6: max_future_skew \"soon\""),
-        (TWO_NODES.replace("[herd]", "[places]\nbackend = \"bing\"\n[herd]"), "line 5: places backend \"bing\" is unknown"),
-        (TWO_NODES.replace("admin = \"127.0.0.1:6\"", ""), "missing field `admin`"),
+        (
+            TWO_NODES.replace("name = \"B\"", "name = \"A\""),
+            "line 14: duplicate node name \"A\"",
+        ),
+        (
+            TWO_NODES.replace("127.0.0.1:5", "127.0.0.1:1"),
+            "line 16: address 127.0.0.1:1 of node \"B\" (peer) is already used by A client",
+        ),
+        (
+            TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\", \"C\"]"),
+            "line 2: link names unknown node \"C\"",
+        ),
+        (
+            TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\", \"A\"]"),
+            "line 2: node \"A\" is linked to itself",
+        ),
+        (
+            TWO_NODES.replace("[\"A\", \"B\"]]", "[\"A\", \"B\"], [\"B\", \"A\"]]"),
+            "line 2: duplicate link",
+        ),
+        (
+            TWO_NODES.replace("[\"A\", \"B\"]", "[\"A\"]"),
+            "line 2: a link is a pair",
+        ),
+        (
+            TWO_NODES.replace("127.0.0.1:4", "localhost"),
+            "line 15: node \"B\": client address \"localhost\" is not IP:PORT",
+        ),
+        (
+            TWO_NODES.replace("name = \"B\"", "name = \"B x\""),
+            "line 14: node name \"B x\" contains white space",
+        ),
+        (
+            TWO_NODES.replace("name = \"t\"", "name = \"t\"\nmax_future_skew = \"soon\""),
+            "line 6: max_future_skew \"soon\"",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[places]\nbackend = \"bing\"\n[herd]"),
+            "line 5: places backend \"bing\" is unknown",
+        ),
+        (
+            TWO_NODES.replace("admin = \"127.0.0.1:6\"", ""),
+            "missing field `admin`",
+        ),
         ("links = []\n".to_owned(), "no [[node]] defined"),
         ("links = [\n".to_owned(), "line 1: unclosed array"),
     ];
@@ -93,23 +126,42 @@ fn semantic_errors_name_the_line_and_the_problem() {
 
 #[test]
 fn disconnected_graph_is_a_warning() {
-    let config = Config::parse(&TWO_NODES.replace("links = [[\"A\", \"B\"]]", "links = []"), "t")
-        .expect("valid");
+    let config = Config::parse(
+        &TWO_NODES.replace("links = [[\"A\", \"B\"]]", "links = []"),
+        "t",
+    )
+    .expect("valid");
     assert_eq!(config.warnings.len(), 1);
-    assert!(config.warnings[0].contains("cannot reach B"), "{:?}", config.warnings);
+    assert!(
+        config.warnings[0].contains("cannot reach B"),
+        "{:?}",
+        config.warnings
+    );
 }
 
 #[test]
 fn environment_overrides_and_secrets_stay_hidden() {
-    let mut config = Config::parse(&TWO_NODES.replace("name = \"t\"", "name = \"t\"\nsecret = \"file-secret\""), "t")
-        .expect("valid");
+    let mut config = Config::parse(
+        &TWO_NODES.replace("name = \"t\"", "name = \"t\"\nsecret = \"file-secret\""),
+        "t",
+    )
+    .expect("valid");
     config.apply_env(|var| match var {
         "HERD_ADMIN_TOKEN" => Some("env-token".to_owned()),
         "HERD_SECRET" => Some(String::new()),
         _ => None,
     });
-    assert_eq!(config.herd.secret.as_ref().map(Secret::expose), Some("file-secret"));
-    assert_eq!(config.herd.admin_token.as_ref().map(Secret::expose), Some("env-token"));
+    assert_eq!(
+        config.herd.secret.as_ref().map(Secret::expose),
+        Some("file-secret")
+    );
+    assert_eq!(
+        config.herd.admin_token.as_ref().map(Secret::expose),
+        Some("env-token")
+    );
     let debug = format!("{config:?}");
-    assert!(!debug.contains("file-secret") && !debug.contains("env-token"), "{debug}");
+    assert!(
+        !debug.contains("file-secret") && !debug.contains("env-token"),
+        "{debug}"
+    );
 }

@@ -28,7 +28,11 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
@@ -47,16 +51,26 @@ impl Checker<'_> {
             None
         };
         match problem {
-            Some(problem) => Err(self.error(Some(name.span()), format!("{what} {value:?} {problem}"))),
+            Some(problem) => {
+                Err(self.error(Some(name.span()), format!("{what} {value:?} {problem}")))
+            }
             None => Ok(value.clone()),
         }
     }
 
-    fn address(&self, node: &str, role: &str, text: &Spanned<String>) -> Result<SocketAddr, ConfigError> {
+    fn address(
+        &self,
+        node: &str,
+        role: &str,
+        text: &Spanned<String>,
+    ) -> Result<SocketAddr, ConfigError> {
         text.get_ref().parse().map_err(|_| {
             self.error(
                 Some(text.span()),
-                format!("node {node:?}: {role} address {:?} is not IP:PORT", text.get_ref()),
+                format!(
+                    "node {node:?}: {role} address {:?} is not IP:PORT",
+                    text.get_ref()
+                ),
             )
         })
     }
@@ -83,7 +97,10 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         let node = node.get_ref();
         let name = check.name("node name", &node.name)?;
         if index_of.insert(name.clone(), nodes.len()).is_some() {
-            return Err(check.error(Some(node.name.span()), format!("duplicate node name {name:?}")));
+            return Err(check.error(
+                Some(node.name.span()),
+                format!("duplicate node name {name:?}"),
+            ));
         }
         let mut spec = |role: &str, text: &Spanned<String>| -> Result<SocketAddr, ConfigError> {
             let addr = check.address(&name, role, text)?;
@@ -99,7 +116,12 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         let client = spec("client", &node.client)?;
         let peer = spec("peer", &node.peer)?;
         let admin = spec("admin", &node.admin)?;
-        nodes.push(NodeSpec { name, client, peer, admin });
+        nodes.push(NodeSpec {
+            name,
+            client,
+            peer,
+            admin,
+        });
     }
 
     let mut links = Vec::with_capacity(raw.links.len());
@@ -107,16 +129,25 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
     for link in &raw.links {
         let ends = link.get_ref();
         let [a, b] = &ends[..] else {
-            return Err(check.error(Some(link.span()), "a link is a pair of node names: [\"A\", \"B\"]"));
+            return Err(check.error(
+                Some(link.span()),
+                "a link is a pair of node names: [\"A\", \"B\"]",
+            ));
         };
         let index = |end: &Spanned<String>| {
             index_of.get(end.get_ref()).copied().ok_or_else(|| {
-                check.error(Some(end.span()), format!("link names unknown node {:?}", end.get_ref()))
+                check.error(
+                    Some(end.span()),
+                    format!("link names unknown node {:?}", end.get_ref()),
+                )
             })
         };
         let (ia, ib) = (index(a)?, index(b)?);
         if ia == ib {
-            return Err(check.error(Some(link.span()), format!("node {:?} is linked to itself", a.get_ref())));
+            return Err(check.error(
+                Some(link.span()),
+                format!("node {:?} is linked to itself", a.get_ref()),
+            ));
         }
         if !seen.insert((ia.min(ib), ia.max(ib))) {
             return Err(check.error(
@@ -128,10 +159,19 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
     }
 
     let warnings = connectivity_warnings(&nodes, &links);
-    Ok(Config { herd, places, nodes, links, warnings })
+    Ok(Config {
+        herd,
+        places,
+        nodes,
+        links,
+        warnings,
+    })
 }
 
-fn herd_settings(check: &Checker<'_>, raw: Option<Spanned<RawHerd>>) -> Result<HerdSettings, ConfigError> {
+fn herd_settings(
+    check: &Checker<'_>,
+    raw: Option<Spanned<RawHerd>>,
+) -> Result<HerdSettings, ConfigError> {
     let raw = raw.map(Spanned::into_inner).unwrap_or_default();
     let name = match &raw.name {
         Some(name) => check.name("herd name", name)?,
@@ -142,7 +182,10 @@ fn herd_settings(check: &Checker<'_>, raw: Option<Spanned<RawHerd>>) -> Result<H
         Some(text) => humantime::parse_duration(text.get_ref()).map_err(|err| {
             check.error(
                 Some(text.span()),
-                format!("max_future_skew {:?}: {err} (write e.g. \"1h\", \"30m\", \"90s\")", text.get_ref()),
+                format!(
+                    "max_future_skew {:?}: {err} (write e.g. \"1h\", \"30m\", \"90s\")",
+                    text.get_ref()
+                ),
             )
         })?,
     };
@@ -154,9 +197,16 @@ fn herd_settings(check: &Checker<'_>, raw: Option<Spanned<RawHerd>>) -> Result<H
     })
 }
 
-fn places_settings(check: &Checker<'_>, raw: Option<Spanned<RawPlaces>>) -> Result<PlacesSettings, ConfigError> {
+fn places_settings(
+    check: &Checker<'_>,
+    raw: Option<Spanned<RawPlaces>>,
+) -> Result<PlacesSettings, ConfigError> {
     let raw = raw.map(Spanned::into_inner).unwrap_or_default();
-    let backend = match raw.backend.as_ref().map(|b| (b.get_ref().as_str(), b.span())) {
+    let backend = match raw
+        .backend
+        .as_ref()
+        .map(|b| (b.get_ref().as_str(), b.span()))
+    {
         None | Some(("offline", _)) => PlacesBackendKind::Offline,
         Some(("google", _)) => PlacesBackendKind::Google,
         Some((other, span)) => {

@@ -19,7 +19,11 @@ impl Default for Backoff {
 
 impl Backoff {
     pub fn new(first: Duration, cap: Duration) -> Backoff {
-        Backoff { attempt: 0, first, cap }
+        Backoff {
+            attempt: 0,
+            first,
+            cap,
+        }
     }
 
     /// The delay before the next attempt. `jitter` in `[0, 1)` (the caller's
@@ -47,7 +51,9 @@ mod tests {
     #[test]
     fn grows_exponentially_up_to_the_cap() {
         let mut b = Backoff::default();
-        let delays: Vec<_> = (0..10).map(|_| b.next_delay(0.999_999).as_millis()).collect();
+        let delays: Vec<_> = (0..10)
+            .map(|_| b.next_delay(0.999_999).as_millis())
+            .collect();
         assert_eq!(delays[..6], [49, 99, 199, 399, 799, 1599]);
         assert!(delays[6..].iter().all(|&d| (1000..=2000).contains(&d)));
     }

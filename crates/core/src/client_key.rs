@@ -30,4 +30,3 @@ impl Borrow<str> for ByClient {
         self.0.client()
     }
 }
-

@@ -26,7 +26,10 @@ impl Forward {
 #[derive(Debug, PartialEq)]
 pub enum ClientDecision {
     /// A new update: store it, flood it, answer with its AT line.
-    Accepted { record: Arc<Record>, forward: Forward },
+    Accepted {
+        record: Arc<Record>,
+        forward: Forward,
+    },
     /// We already hold this update or a newer one: answer with the stored AT
     /// line, flood nothing.
     Stale { held: Arc<Record> },
@@ -37,7 +40,10 @@ pub enum ClientDecision {
 #[derive(Debug, PartialEq)]
 pub enum PeerDecision {
     /// Newer than what we held: store it and pass it on.
-    Won { record: Arc<Record>, forward: Forward },
+    Won {
+        record: Arc<Record>,
+        forward: Forward,
+    },
     /// A copy of what we hold, or older: drop it.
     Lost,
 }
@@ -52,7 +58,11 @@ pub struct NodeCore {
 
 impl NodeCore {
     pub fn new(name: impl Into<String>, max_future_skew: Nanos) -> NodeCore {
-        NodeCore { name: name.into(), max_future_skew, records: Records::default() }
+        NodeCore {
+            name: name.into(),
+            max_future_skew,
+            records: Records::default(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -78,13 +88,19 @@ impl NodeCore {
         let record = Arc::new(Record::from_iamat(&self.name, now, request));
         let won = self.records.merge(record.clone());
         debug_assert!(won, "a strictly newer update key always wins");
-        ClientDecision::Accepted { record, forward: Forward { except: None } }
+        ClientDecision::Accepted {
+            record,
+            forward: Forward { except: None },
+        }
     }
 
     /// An update that arrived on `link`.
     pub fn on_peer_update(&mut self, record: Arc<Record>, link: LinkId) -> PeerDecision {
         if self.records.merge(record.clone()) {
-            PeerDecision::Won { record, forward: Forward { except: Some(link) } }
+            PeerDecision::Won {
+                record,
+                forward: Forward { except: Some(link) },
+            }
         } else {
             PeerDecision::Lost
         }
@@ -148,7 +164,10 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        assert!(matches!(bona.on_peer_update(clark_record, 0), PeerDecision::Won { .. }));
+        assert!(matches!(
+            bona.on_peer_update(clark_record, 0),
+            PeerDecision::Won { .. }
+        ));
         // Bona < Clark, so Bona's own update of the same time is stale.
         let decision = bona.on_client_iamat(&iamat("IAMAT c +3-4 100"), Nanos(100_000_000_000));
         assert!(matches!(decision, ClientDecision::Stale { .. }));
@@ -174,9 +193,21 @@ mod tests {
     fn client_time_beyond_the_skew_bound_is_refused() {
         let mut node = NodeCore::new("Clark", HOUR);
         let now = Nanos(1_000_000_000_000);
-        let too_far = format!("IAMAT c +1-2 {}", now.saturating_add(HOUR.0 + 1).to_seconds_text());
-        assert_eq!(node.on_client_iamat(&iamat(&too_far), now), ClientDecision::TooFarInFuture);
-        let just_in = format!("IAMAT c +1-2 {}", now.saturating_add(HOUR.0).to_seconds_text());
-        assert!(matches!(node.on_client_iamat(&iamat(&just_in), now), ClientDecision::Accepted { .. }));
+        let too_far = format!(
+            "IAMAT c +1-2 {}",
+            now.saturating_add(HOUR.0 + 1).to_seconds_text()
+        );
+        assert_eq!(
+            node.on_client_iamat(&iamat(&too_far), now),
+            ClientDecision::TooFarInFuture
+        );
+        let just_in = format!(
+            "IAMAT c +1-2 {}",
+            now.saturating_add(HOUR.0).to_seconds_text()
+        );
+        assert!(matches!(
+            node.on_client_iamat(&iamat(&just_in), now),
+            ClientDecision::Accepted { .. }
+        ));
     }
 }

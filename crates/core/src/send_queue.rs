@@ -102,7 +102,9 @@ mod tests {
     }
 
     fn drain(queue: &mut SendQueue) -> Vec<String> {
-        std::iter::from_fn(|| queue.pop()).map(|r| r.at_line().to_owned()).collect()
+        std::iter::from_fn(|| queue.pop())
+            .map(|r| r.at_line().to_owned())
+            .collect()
     }
 
     #[test]
@@ -113,7 +115,10 @@ mod tests {
         assert_eq!(q.push(record("a", 2)), Push::Replaced);
         assert_eq!(q.push(record("a", 1)), Push::AlreadyQueued);
         assert_eq!(q.len(), 2);
-        assert_eq!(drain(&mut q), ["AT N +0.000000000 a +1-2 2", "AT N +0.000000000 b +1-2 1"]);
+        assert_eq!(
+            drain(&mut q),
+            ["AT N +0.000000000 a +1-2 2", "AT N +0.000000000 b +1-2 1"]
+        );
         // Once sent, the client may be queued again.
         assert_eq!(q.push(record("a", 3)), Push::Queued);
     }

@@ -32,7 +32,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
-        Err(err) => return fail(Fatal(EXIT_RUNTIME, format!("cannot start the runtime: {err}"))),
+        Err(err) => {
+            return fail(Fatal(
+                EXIT_RUNTIME,
+                format!("cannot start the runtime: {err}"),
+            ));
+        }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,21 +52,34 @@ fn fail(Fatal(code, message): Fatal) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Fatal> {
-    let mut config = Config::load(cli.config.as_deref()).map_err(|err| Fatal(EXIT_CONFIG, err.to_string()))?;
+    let mut config =
+        Config::load(cli.config.as_deref()).map_err(|err| Fatal(EXIT_CONFIG, err.to_string()))?;
     config.apply_env(|var| std::env::var(var).ok());
     let Some(me) = config.node(&cli.name).cloned() else {
         let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
         return Err(Fatal(
             EXIT_CONFIG,
-            format!("no node named {:?} in the config (nodes: {})", cli.name, names.join(", ")),
+            format!(
+                "no node named {:?} in the config (nodes: {})",
+                cli.name,
+                names.join(", ")
+            ),
         ));
     };
 
     let dir = cli.data_dir.join(&me.name);
-    std::fs::create_dir_all(&dir)
-        .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot create data directory {}: {err}", dir.display())))?;
-    let (_log_guard, log_path) =
-        logging::init(&dir).map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot open log in {}: {err}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|err| {
+        Fatal(
+            EXIT_RUNTIME,
+            format!("cannot create data directory {}: {err}", dir.display()),
+        )
+    })?;
+    let (_log_guard, log_path) = logging::init(&dir).map_err(|err| {
+        Fatal(
+            EXIT_RUNTIME,
+            format!("cannot open log in {}: {err}", dir.display()),
+        )
+    })?;
     for warning in &config.warnings {
         warn!("config: {warning}");
         eprintln!("herd-node: warning: {warning}");
@@ -75,7 +93,8 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     let mut links = Vec::with_capacity(peers.len());
     let mut accepted = Vec::with_capacity(peers.len());
     for (id, peer) in peers.iter().enumerate() {
-        let (link, receiver) = Link::new(id, &me.name, &peer.name, peer.peer, LinkSettings::default());
+        let (link, receiver) =
+            Link::new(id, &me.name, &peer.name, peer.peer, LinkSettings::default());
         links.push(link);
         accepted.push(receiver);
     }
@@ -83,7 +102,9 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         name: me.name.clone(),
         herd: config.herd.name.clone(),
         boot_id: format!("{:016x}", fastrand::u64(..)),
-        max_future_skew: Nanos(u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX)),
+        max_future_skew: Nanos(
+            u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX),
+        ),
         max_line: MAX_LINE,
         too_long_prefix: TOO_LONG_PREFIX,
     };
@@ -104,12 +125,20 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         config.herd.name,
         me.client,
         me.peer,
-        if peer_names.is_empty() { "nobody".to_owned() } else { peer_names.join(", ") },
+        if peer_names.is_empty() {
+            "nobody".to_owned()
+        } else {
+            peer_names.join(", ")
+        },
         places.describe(),
         store_description,
         log_path.display(),
     );
-    info!("starting {banner} (boot {}, pid {})", node.settings.boot_id, std::process::id());
+    info!(
+        "starting {banner} (boot {}, pid {})",
+        node.settings.boot_id,
+        std::process::id()
+    );
     eprintln!("herd-node: {banner}");
 
     tokio::spawn(client::serve(node.clone(), client_listener));
@@ -119,14 +148,20 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     }
 
     let signal = wait_for_stop().await;
-    info!("received {signal}; stopping with {} records", node.record_count());
+    info!(
+        "received {signal}; stopping with {} records",
+        node.record_count()
+    );
     Ok(())
 }
 
 async fn bind(role: &str, address: std::net::SocketAddr) -> Result<TcpListener, Fatal> {
-    TcpListener::bind(address)
-        .await
-        .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot listen on {role} address {address}: {err}")))
+    TcpListener::bind(address).await.map_err(|err| {
+        Fatal(
+            EXIT_RUNTIME,
+            format!("cannot listen on {role} address {address}: {err}"),
+        )
+    })
 }
 
 fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fatal> {
@@ -151,7 +186,10 @@ fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fat
 /// Waits for SIGINT or SIGTERM; returns which.
 async fn wait_for_stop() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers the default actions still stop us.
         std::future::pending::<()>().await;
         return "nothing";

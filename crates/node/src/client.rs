@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
@@ -49,7 +49,9 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
         while let Some(frame) = lines.next_frame() {
             if answer_frame(node, frame, id, &mut out).await {
                 stream.write_all(&out).await?;
-                return stream.shutdown().await;
+                stream.shutdown().await?;
+                linger(stream).await;
+                return Ok(());
             }
         }
         if !out.is_empty() {
@@ -63,6 +65,23 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
                 stream.write_all(&out).await?;
             }
             return stream.shutdown().await;
+        }
+    }
+}
+
+/// After answering an over-long line, reads and discards what the client is
+/// still sending (bounded in time and bytes) before closing. Closing a socket
+/// with unread input sends a reset, which can destroy the reply before the
+/// client reads it.
+async fn linger(stream: &mut TcpStream) {
+    const LIMIT: usize = 1 << 20;
+    let mut scratch = [0u8; 4096];
+    let mut discarded = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while discarded < LIMIT {
+        match tokio::time::timeout_at(deadline, stream.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => discarded += n,
+            _ => return,
         }
     }
 }

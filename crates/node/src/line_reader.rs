@@ -29,7 +29,11 @@ impl LineReader {
     /// Lines longer than `max_line` bytes (without ending) are
     /// [`Frame::TooLong`], reporting their first `too_long_prefix` bytes.
     pub fn new(max_line: usize, too_long_prefix: usize) -> LineReader {
-        LineReader { buf: BytesMut::with_capacity(1024), max_line, too_long_prefix }
+        LineReader {
+            buf: BytesMut::with_capacity(1024),
+            max_line,
+            too_long_prefix,
+        }
     }
 
     /// The next complete line in the buffer, if any.
@@ -148,6 +152,10 @@ mod tests {
             let n = r.fill(&mut source).await.expect("read");
             assert!(n > 0);
         }
-        assert!(r.buf.capacity() <= 4 * 8192, "capacity {}", r.buf.capacity());
+        assert!(
+            r.buf.capacity() <= 4 * 8192,
+            "capacity {}",
+            r.buf.capacity()
+        );
     }
 }

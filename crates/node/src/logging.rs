@@ -13,7 +13,10 @@ pub const LOG_FILE: &str = "node.log";
 /// `EnvFilter` directive such as `debug`) overrides the default `info`.
 pub fn init(dir: &Path) -> std::io::Result<(WorkerGuard, PathBuf)> {
     let path = dir.join(LOG_FILE);
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = EnvFilter::try_from_env("HERD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -48,7 +48,12 @@ impl Node {
         for record in store.load()? {
             core.restore(record);
         }
-        Ok(Node { settings, state: Mutex::new(State { core, store }), links, places })
+        Ok(Node {
+            settings,
+            state: Mutex::new(State { core, store }),
+            links,
+            places,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -62,7 +67,9 @@ impl Node {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the records half
         // changed (merge is a single replace), so a poisoned lock is usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Answers one client line (without its ending), appending the reply to
@@ -139,7 +146,10 @@ impl Node {
             let decision = state.core.on_peer_update(Arc::new(record), link);
             if let PeerDecision::Won { record, .. } = &decision {
                 if let Err(err) = state.store.save(record) {
-                    error!("cannot store update of {} from a peer: {err}", record.client());
+                    error!(
+                        "cannot store update of {} from a peer: {err}",
+                        record.client()
+                    );
                 }
             }
             decision

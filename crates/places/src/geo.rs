@@ -17,7 +17,11 @@ pub fn haversine_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
 /// The point on the unit sphere.
 pub fn unit_vector(lat: f64, lng: f64) -> [f64; 3] {
     let (phi, lambda) = (lat.to_radians(), lng.to_radians());
-    [phi.cos() * lambda.cos(), phi.cos() * lambda.sin(), phi.sin()]
+    [
+        phi.cos() * lambda.cos(),
+        phi.cos() * lambda.sin(),
+        phi.sin(),
+    ]
 }
 
 /// The squared straight-line (chord) distance between two unit vectors

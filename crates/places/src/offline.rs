@@ -94,7 +94,8 @@ impl OfflinePlaces {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |why: &str| LoadError(format!("places file {source} line {}: {why}", number + 1));
+            let bad =
+                |why: &str| LoadError(format!("places file {source} line {}: {why}", number + 1));
             let columns: Vec<&str> = line.split('\t').collect();
             let [id, kind, lat, lng, name, vicinity] = columns[..] else {
                 return Err(bad("expected 6 tab-separated columns"));
@@ -120,7 +121,11 @@ impl OfflinePlaces {
         }
         let points: Vec<[f64; 3]> = places.iter().map(|p| unit_vector(p.lat, p.lng)).collect();
         let tree = ImmutableKdTree::new_from_slice(&points);
-        Ok(OfflinePlaces { source: source.to_owned(), places, tree })
+        Ok(OfflinePlaces {
+            source: source.to_owned(),
+            places,
+            tree,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -144,7 +149,12 @@ impl OfflinePlaces {
             .within_unsorted::<SquaredEuclidean>(&centre, reach)
             .into_iter()
             .filter_map(|hit| self.places.get(hit.item as usize))
-            .map(|place| (place, haversine_m(query.lat, query.lng, place.lat, place.lng)))
+            .map(|place| {
+                (
+                    place,
+                    haversine_m(query.lat, query.lng, place.lat, place.lng),
+                )
+            })
             .filter(|&(_, distance)| distance <= query.radius_m)
             .collect();
         found.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.id.cmp(&b.0.id)));
@@ -187,7 +197,12 @@ mod tests {
     const UCLA: (f64, f64) = (34.068930, -118.445127);
 
     fn query(radius_km: f64, bound: usize) -> NearbyQuery {
-        NearbyQuery { lat: UCLA.0, lng: UCLA.1, radius_m: radius_km * 1000.0, bound }
+        NearbyQuery {
+            lat: UCLA.0,
+            lng: UCLA.1,
+            radius_m: radius_km * 1000.0,
+            bound,
+        }
     }
 
     #[test]
@@ -199,7 +214,10 @@ mod tests {
         // independently with Python when the file was built).
         assert_eq!(all.len(), 178);
         assert!(all.windows(2).all(|w| w[0].1 <= w[1].1), "nearest first");
-        assert!(all.iter().any(|(p, _)| p.kind == PlaceKind::Airport && p.name.contains("Los Angeles International")));
+        assert!(
+            all.iter().any(|(p, _)| p.kind == PlaceKind::Airport
+                && p.name.contains("Los Angeles International"))
+        );
         assert_eq!(places.search(query(50.0, 5)).len(), 5);
     }
 
@@ -214,7 +232,12 @@ mod tests {
         let places = OfflinePlaces::from_tsv("t", text).expect("valid");
         let near = |lat, lng, km: f64| -> Vec<String> {
             places
-                .search(NearbyQuery { lat, lng, radius_m: km * 1000.0, bound: 20 })
+                .search(NearbyQuery {
+                    lat,
+                    lng,
+                    radius_m: km * 1000.0,
+                    bound: 20,
+                })
                 .iter()
                 .map(|(p, _)| p.id.to_string())
                 .collect()
@@ -223,13 +246,20 @@ mod tests {
         assert_eq!(near(0.0, 0.0, 60.0), ["a", "b", "c"]);
         assert_eq!(near(0.0, 180.0, 5.0), ["d", "e"]);
         assert!(near(45.0, 45.0, 50.0).is_empty());
-        let json = places.nearby_json(NearbyQuery { lat: 45.0, lng: 45.0, radius_m: 1.0, bound: 1 });
+        let json = places.nearby_json(NearbyQuery {
+            lat: 45.0,
+            lng: 45.0,
+            radius_m: 1.0,
+            bound: 1,
+        });
         assert!(json.contains("ZERO_RESULTS"));
     }
 
     #[test]
     fn bad_files_are_errors_naming_the_line() {
-        let err = OfflinePlaces::from_tsv("f", "#h\na\tlocality\tx\t0\tN\tV\n").err().map(|e| e.to_string());
+        let err = OfflinePlaces::from_tsv("f", "#h\na\tlocality\tx\t0\tN\tV\n")
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("places file f line 2: bad latitude"));
         assert!(OfflinePlaces::from_tsv("f", "a\tshop\t0\t0\tN\tV").is_err());
         assert!(OfflinePlaces::from_tsv("f", "a\tlocality\t0\t0\tN").is_err());

@@ -34,7 +34,11 @@ pub fn nearby_json(attributions: &[&str], results: &[PlaceResult<'_>]) -> String
             })
         })
         .collect();
-    let status = if results.is_empty() { "ZERO_RESULTS" } else { "OK" };
+    let status = if results.is_empty() {
+        "ZERO_RESULTS"
+    } else {
+        "OK"
+    };
     let body = json!({
         "html_attributions": attributions,
         "results": results,
@@ -64,7 +68,10 @@ mod tests {
         assert_eq!(value["status"], "OK");
         assert_eq!(value["results"][0]["geometry"]["location"]["lng"], -2.25);
         assert_eq!(value["results"][0]["name"], "Here\n\nThere");
-        let keys: Vec<&String> = value.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        let keys: Vec<&String> = value
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
         assert_eq!(keys, ["html_attributions", "results", "status"]);
 
         let empty: Value = serde_json::from_str(&nearby_json(&[], &[])).expect("valid JSON");

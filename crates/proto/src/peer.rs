@@ -69,7 +69,9 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
     if let Some(rest) = line.strip_prefix("HELLO ") {
         let parts: Vec<&str> = rest.split(' ').collect();
         let [protocol, herd, node, boot_id] = parts[..] else {
-            return Err(BadPeerLine::Hello("expected HELLO HERD/<v> <herd> <node> <boot-id>"));
+            return Err(BadPeerLine::Hello(
+                "expected HELLO HERD/<v> <herd> <node> <boot-id>",
+            ));
         };
         let version = protocol
             .strip_prefix("HERD/")
@@ -78,7 +80,12 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
         if [herd, node, boot_id].iter().any(|s| s.is_empty()) {
             return Err(BadPeerLine::Hello("empty field"));
         }
-        return Ok(PeerMessage::Hello(Hello { version, herd, node, boot_id }));
+        return Ok(PeerMessage::Hello(Hello {
+            version,
+            herd,
+            node,
+            boot_id,
+        }));
     }
     Err(BadPeerLine::Unknown)
 }
@@ -106,20 +113,31 @@ mod tests {
         let parsed = parse_peer_line(line.trim_end()).expect("hello parses");
         assert_eq!(
             parsed,
-            PeerMessage::Hello(Hello { version: VERSION, herd: "demo", node: "Clark", boot_id: "a1b2" })
+            PeerMessage::Hello(Hello {
+                version: VERSION,
+                herd: "demo",
+                node: "Clark",
+                boot_id: "a1b2"
+            })
         );
     }
 
     #[test]
     fn other_versions_are_recognised_so_they_can_be_refused_politely() {
         let parsed = parse_peer_line("HELLO HERD/7 demo Clark x").expect("parses");
-        assert!(matches!(parsed, PeerMessage::Hello(Hello { version: 7, .. })));
+        assert!(matches!(
+            parsed,
+            PeerMessage::Hello(Hello { version: 7, .. })
+        ));
     }
 
     #[test]
     fn messages() {
         assert_eq!(parse_peer_line("PING"), Ok(PeerMessage::Ping));
-        assert_eq!(parse_peer_line("REFUSED not linked"), Ok(PeerMessage::Refused("not linked")));
+        assert_eq!(
+            parse_peer_line("REFUSED not linked"),
+            Ok(PeerMessage::Refused("not linked"))
+        );
         assert!(matches!(
             parse_peer_line("AT Clark +0.100000000 c +0+0 1"),
             Ok(PeerMessage::Update(_))

@@ -63,23 +63,62 @@ mod tests {
     fn accepts_the_contract_examples() {
         assert_eq!(
             Position::parse("+34.068930-118.445127"),
-            Some(Position { lat: 34.068930, lng: -118.445127 })
+            Some(Position {
+                lat: 34.068930,
+                lng: -118.445127
+            })
         );
-        assert_eq!(Position::parse("+34-118"), Some(Position { lat: 34.0, lng: -118.0 }));
+        assert_eq!(
+            Position::parse("+34-118"),
+            Some(Position {
+                lat: 34.0,
+                lng: -118.0
+            })
+        );
         assert_eq!(
             Position::parse("-33.8688+151.2093"),
-            Some(Position { lat: -33.8688, lng: 151.2093 })
+            Some(Position {
+                lat: -33.8688,
+                lng: 151.2093
+            })
         );
-        assert_eq!(Position::parse("+90+180"), Some(Position { lat: 90.0, lng: 180.0 }));
-        assert_eq!(Position::parse("-90.0-180.0"), Some(Position { lat: -90.0, lng: -180.0 }));
+        assert_eq!(
+            Position::parse("+90+180"),
+            Some(Position {
+                lat: 90.0,
+                lng: 180.0
+            })
+        );
+        assert_eq!(
+            Position::parse("-90.0-180.0"),
+            Some(Position {
+                lat: -90.0,
+                lng: -180.0
+            })
+        );
     }
 
     #[test]
     fn rejects_malformed_or_out_of_range() {
         for bad in [
-            "", "+", "34.1-118.2", "+34.1", "+34.1-", "+34.-118", "+34-118.", "+.5-118",
-            "+123-118", "+34-1180", "+90.0001+0", "+0+180.5", "+34-118x", "+34 -118",
-            "++34-118", "+34--118", "+3e1-118", "+34.1.2-118",
+            "",
+            "+",
+            "34.1-118.2",
+            "+34.1",
+            "+34.1-",
+            "+34.-118",
+            "+34-118.",
+            "+.5-118",
+            "+123-118",
+            "+34-1180",
+            "+90.0001+0",
+            "+0+180.5",
+            "+34-118x",
+            "+34 -118",
+            "++34-118",
+            "+34--118",
+            "+3e1-118",
+            "+34.1.2-118",
         ] {
             assert_eq!(Position::parse(bad), None, "{bad:?} must be refused");
         }

@@ -231,7 +231,10 @@ mod tests {
             "AT Clark -2.000000000 c +0+0 1",
             "AT Cl\tark +0.100000000 c +0+0 1",
         ] {
-            assert!(Record::parse_at_line(bad).is_err(), "{bad:?} must be refused");
+            assert!(
+                Record::parse_at_line(bad).is_err(),
+                "{bad:?} must be refused"
+            );
         }
     }
 
@@ -246,7 +249,10 @@ mod tests {
             0u32..1_000_000_000,
         )
             .prop_map(|(node, client, lat, lng, time, delay, frac)| {
-                let line = format!("IAMAT {client} {lat:+}.{frac}{lng:+} {}", Nanos(time).to_seconds_text());
+                let line = format!(
+                    "IAMAT {client} {lat:+}.{frac}{lng:+} {}",
+                    Nanos(time).to_seconds_text()
+                );
                 let req = iamat(&line);
                 Record::from_iamat(&node, Nanos(time + delay), &req)
             })

@@ -110,7 +110,11 @@ mod tests {
     fn parses_whatsat() {
         assert_eq!(
             parse_request("WHATSAT kiwi.cs.ucla.edu 10 5"),
-            Some(Request::WhatsAt(WhatsAt { client: "kiwi.cs.ucla.edu", radius_km: 10.0, bound: 5 }))
+            Some(Request::WhatsAt(WhatsAt {
+                client: "kiwi.cs.ucla.edu",
+                radius_km: 10.0,
+                bound: 5
+            }))
         );
         assert!(parse_request("WHATSAT k 50 20").is_some());
         assert!(parse_request("WHATSAT k 0.001 1").is_some());

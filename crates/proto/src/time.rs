@@ -43,7 +43,9 @@ impl Nanos {
         }
         let mut seconds: u64 = 0;
         for digit in whole.bytes() {
-            seconds = seconds.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+            seconds = seconds
+                .checked_mul(10)?
+                .checked_add(u64::from(digit - b'0'))?;
         }
         seconds
             .checked_mul(NANOS_PER_SEC)?
@@ -53,11 +55,7 @@ impl Nanos {
 
     /// `SECONDS.NNNNNNNNN`, always with nine fraction digits.
     pub fn to_seconds_text(self) -> String {
-        format!(
-            "{}.{:09}",
-            self.0 / NANOS_PER_SEC,
-            self.0 % NANOS_PER_SEC
-        )
+        format!("{}.{:09}", self.0 / NANOS_PER_SEC, self.0 % NANOS_PER_SEC)
     }
 
     pub fn saturating_add(self, nanos: u64) -> Nanos {
@@ -118,8 +116,22 @@ mod tests {
     #[test]
     fn rejects_everything_else() {
         for bad in [
-            "", ".", "1.", ".5", "-1", "+1", "1e9", "1.0000000001", "1.2.3", "١", " 1", "1 ",
-            "inf", "NaN", "18446744074", "99999999999999999999999",
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1",
+            "+1",
+            "1e9",
+            "1.0000000001",
+            "1.2.3",
+            "١",
+            " 1",
+            "1 ",
+            "inf",
+            "NaN",
+            "18446744074",
+            "99999999999999999999999",
         ] {
             assert_eq!(Nanos::parse(bad), None, "{bad:?} must be refused");
         }

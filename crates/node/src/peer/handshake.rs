@@ -26,14 +26,21 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, String> 
         .await
         .map_err(|err| err.to_string())?;
     let mut lines = peer_line_reader();
-    let line = timeout(settings.handshake_timeout, read_line(&mut stream, &mut lines))
-        .await
-        .map_err(|_| "no handshake reply in time".to_owned())??;
+    let line = timeout(
+        settings.handshake_timeout,
+        read_line(&mut stream, &mut lines),
+    )
+    .await
+    .map_err(|_| "no handshake reply in time".to_owned())??;
     match parse_peer_line(&line) {
         Ok(PeerMessage::Hello(hello)) => {
             check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
-            Ok(Connected { stream, lines, peer_boot_id })
+            Ok(Connected {
+                stream,
+                lines,
+                peer_boot_id,
+            })
         }
         Ok(PeerMessage::Refused(reason)) => Err(format!("refused by the peer: {reason}")),
         Ok(_) => Err("unexpected handshake reply".to_owned()),
@@ -43,7 +50,11 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, String> 
 
 /// Checks a peer's HELLO: same protocol version, same herd, and (when we
 /// know whom we dialled) the expected node.
-pub(super) fn check_hello(node: &Node, hello: &Hello<'_>, expected: Option<&str>) -> Result<(), String> {
+pub(super) fn check_hello(
+    node: &Node,
+    hello: &Hello<'_>,
+    expected: Option<&str>,
+) -> Result<(), String> {
     let me = &node.settings;
     if hello.version != VERSION {
         return Err(format!(
@@ -52,18 +63,27 @@ pub(super) fn check_hello(node: &Node, hello: &Hello<'_>, expected: Option<&str>
         ));
     }
     if hello.herd != me.herd {
-        return Err(format!("peer belongs to herd {:?}, this node to herd {:?}", hello.herd, me.herd));
+        return Err(format!(
+            "peer belongs to herd {:?}, this node to herd {:?}",
+            hello.herd, me.herd
+        ));
     }
     if let Some(expected) = expected {
         if hello.node != expected {
-            return Err(format!("expected node {expected:?} but {:?} answered", hello.node));
+            return Err(format!(
+                "expected node {expected:?} but {:?} answered",
+                hello.node
+            ));
         }
     }
     Ok(())
 }
 
 /// Reads one handshake line as text.
-pub(super) async fn read_line(stream: &mut TcpStream, lines: &mut LineReader) -> Result<String, String> {
+pub(super) async fn read_line(
+    stream: &mut TcpStream,
+    lines: &mut LineReader,
+) -> Result<String, String> {
     loop {
         match lines.next_frame() {
             Some(Frame::Line(line)) => return text(line),

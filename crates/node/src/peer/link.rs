@@ -104,7 +104,9 @@ impl Link {
     }
 
     fn outbox(&self) -> MutexGuard<'_, Outbox> {
-        self.outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues an update for the peer. When the link is connected and idle
@@ -134,7 +136,9 @@ impl Link {
 
     /// Adds a heartbeat after whatever is pending.
     pub(super) fn push_ping(&self) {
-        self.outbox().pending.extend_from_slice(herd_proto::peer::PING_LINE);
+        self.outbox()
+            .pending
+            .extend_from_slice(herd_proto::peer::PING_LINE);
     }
 
     pub(super) fn attach(&self, connection: Arc<OwnedWriteHalf>) {
@@ -219,12 +223,6 @@ pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Rece
                 None => return,
             },
         };
-        let remote = connected
-            .stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| "?".to_owned());
-        info!(peer = %link.peer, "link up ({}, {remote}, peer boot {})", if link.dials { "dialled" } else { "accepted" }, connected.peer_boot_id);
         match run_session(&node, &link, connected, &mut accepted).await {
             SessionEnd::Lost(reason) => {
                 info!(peer = %link.peer, "link lost: {reason}");

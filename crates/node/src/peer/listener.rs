@@ -43,14 +43,19 @@ async fn accept_peer(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr)
             return refuse(stream, &reason).await;
         }
         Err(_) => {
-            warn!("peer connection from {remote} dropped: no handshake within {handshake_timeout:?}");
+            warn!(
+                "peer connection from {remote} dropped: no handshake within {handshake_timeout:?}"
+            );
             return refuse(stream, "no handshake in time").await;
         }
     };
     let hello = match parse_peer_line(&line) {
         Ok(PeerMessage::Hello(hello)) => hello,
         _ => {
-            warn!("peer connection from {remote} refused: expected HELLO, got {:?}", truncate(&line));
+            warn!(
+                "peer connection from {remote} refused: expected HELLO, got {:?}",
+                truncate(&line)
+            );
             return refuse(stream, "expected HELLO").await;
         }
     };
@@ -59,27 +64,50 @@ async fn accept_peer(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr)
             .links
             .iter()
             .find(|link| link.peer == hello.node)
-            .ok_or_else(|| format!("node {:?} is not linked to {:?} in this herd's config", hello.node, node.name()))?;
+            .ok_or_else(|| {
+                format!(
+                    "node {:?} is not linked to {:?} in this herd's config",
+                    hello.node,
+                    node.name()
+                )
+            })?;
         if link.dials {
-            return Err(format!("{} dials {}, not the other way round", node.name(), link.peer));
+            return Err(format!(
+                "{} dials {}, not the other way round",
+                node.name(),
+                link.peer
+            ));
         }
         Ok(link.clone())
     });
     let link = match verdict {
         Ok(link) => link,
         Err(reason) => {
-            warn!("peer connection from {remote} ({:?}) refused: {reason}", hello.node);
+            warn!(
+                "peer connection from {remote} ({:?}) refused: {reason}",
+                hello.node
+            );
             return refuse(stream, &reason).await;
         }
     };
     let me = &node.settings;
-    if let Err(err) = stream.write_all(hello_line(&me.herd, &me.name, &me.boot_id).as_bytes()).await {
+    if let Err(err) = stream
+        .write_all(hello_line(&me.herd, &me.name, &me.boot_id).as_bytes())
+        .await
+    {
         warn!("peer connection from {remote} lost during the handshake: {err}");
         return;
     }
     info!(peer = %link.peer, "accepted peer connection from {remote}");
     let peer_boot_id = hello.boot_id.to_owned();
-    let _ = link.incoming.send(Connected { stream, lines, peer_boot_id }).await;
+    let _ = link
+        .incoming
+        .send(Connected {
+            stream,
+            lines,
+            peer_boot_id,
+        })
+        .await;
 }
 
 fn truncate(line: &str) -> &str {

@@ -35,4 +35,3 @@ pub const MAX_PEER_LINE: usize = 16 * 1024;
 pub(crate) fn peer_line_reader() -> LineReader {
     LineReader::new(MAX_PEER_LINE, 64)
 }
-

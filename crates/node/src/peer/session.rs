@@ -8,6 +8,7 @@ use herd_proto::peer::{PeerMessage, parse_peer_line};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 use tokio::time::{MissedTickBehavior, interval, timeout};
+use tracing::info;
 
 use super::link::Flush;
 use super::{Connected, Link};
@@ -25,9 +26,20 @@ pub(super) async fn run_session(
     connected: Connected,
     accepted: &mut mpsc::Receiver<Connected>,
 ) -> SessionEnd {
-    let Connected { stream, mut lines, .. } = connected;
+    let Connected {
+        stream,
+        mut lines,
+        peer_boot_id,
+    } = connected;
+    let remote = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
     let (mut reader, writer) = stream.into_split();
     link.attach(Arc::new(writer));
+    // Logged once the link can carry updates (tests and operators rely on it).
+    let how = if link.dials { "dialled" } else { "accepted" };
+    info!(peer = %link.peer, "link up ({how}, {remote}, peer boot {peer_boot_id})");
     // Send what queued up while the link was down.
     link.wake.notify_one();
     let end = tokio::select! {
@@ -39,7 +51,12 @@ pub(super) async fn run_session(
     end
 }
 
-async fn read_updates(node: &Node, link: &Link, reader: &mut OwnedReadHalf, lines: &mut LineReader) -> String {
+async fn read_updates(
+    node: &Node,
+    link: &Link,
+    reader: &mut OwnedReadHalf,
+    lines: &mut LineReader,
+) -> String {
     loop {
         while let Some(frame) = lines.next_frame() {
             let Frame::Line(line) = frame else {
