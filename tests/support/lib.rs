@@ -366,18 +366,24 @@ impl Session {
     /// A whole WHATSAT reply: the AT line and the JSON, up to the blank line.
     pub fn read_whatsat(&mut self) -> (String, serde_json::Value) {
         let at = self.read_line();
+        let json = self.read_whatsat_body();
+        let value =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("bad JSON ({e}): {json}"));
+        (at, value)
+    }
+
+    /// After a WHATSAT reply's AT line (or a `?` line, which has no body):
+    /// reads the JSON up to the blank line.
+    pub fn read_whatsat_body(&mut self) -> String {
         let mut json = String::new();
         loop {
             let line = self.read_line();
             if line.is_empty() {
-                break;
+                return json;
             }
             json.push_str(&line);
             json.push('\n');
         }
-        let value =
-            serde_json::from_str(&json).unwrap_or_else(|e| panic!("bad JSON ({e}): {json}"));
-        (at, value)
     }
 
     /// Everything until the node closes the connection.
