@@ -20,8 +20,12 @@ use herd_blackbox::{Session, now_text};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_owned());
-    let near: SocketAddr = arg(0, "127.0.0.1:12003").parse().expect("CLIENT_ADDR is IP:PORT");
-    let far: SocketAddr = arg(1, "127.0.0.1:12000").parse().expect("FAR_ADDR is IP:PORT");
+    let near: SocketAddr = arg(0, "127.0.0.1:12003")
+        .parse()
+        .expect("CLIENT_ADDR is IP:PORT");
+    let far: SocketAddr = arg(1, "127.0.0.1:12000")
+        .parse()
+        .expect("FAR_ADDR is IP:PORT");
     let connections: usize = arg(2, "64").parse().expect("CONNECTIONS is a number");
     let seconds: u64 = arg(3, "5").parse().expect("SECONDS is a number");
 
@@ -35,7 +39,11 @@ fn main() {
                 let mut i = 0u64;
                 while !done.load(Ordering::Relaxed) {
                     i += 1;
-                    let line = format!("IAMAT bench-{c}-{} +34.068930-118.445127 {}\n", i % 1000, now_text());
+                    let line = format!(
+                        "IAMAT bench-{c}-{} +34.068930-118.445127 {}\n",
+                        i % 1000,
+                        now_text()
+                    );
                     session.send(line.as_bytes());
                     let reply = session.read_line();
                     assert!(reply.starts_with("AT "), "{reply}");

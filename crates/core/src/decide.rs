@@ -74,7 +74,8 @@ impl NodeCore {
     }
 
     /// An IAMAT from a client, received at `now` by this node's clock.
-    pub fn on_client_iamat(&mut self, request: &IAmAt<'_>, now: Nanos) -> ClientDecision {
+    /// Changes nothing: [`NodeCore::commit`] an accepted record.
+    pub fn on_client_iamat(&self, request: &IAmAt<'_>, now: Nanos) -> ClientDecision {
         if request.time > now.saturating_add(self.max_future_skew.0) {
             return ClientDecision::TooFarInFuture;
         }
@@ -86,8 +87,6 @@ impl NodeCore {
             }
         }
         let record = Arc::new(Record::from_iamat(&self.name, now, request));
-        let won = self.records.merge(record.clone());
-        debug_assert!(won, "a strictly newer update key always wins");
         ClientDecision::Accepted {
             record,
             forward: Forward { except: None },
@@ -95,8 +94,13 @@ impl NodeCore {
     }
 
     /// An update that arrived on `link`.
-    pub fn on_peer_update(&mut self, record: Arc<Record>, link: LinkId) -> PeerDecision {
-        if self.records.merge(record.clone()) {
+    /// Changes nothing: [`NodeCore::commit`] a winning record.
+    pub fn on_peer_update(&self, record: Arc<Record>, link: LinkId) -> PeerDecision {
+        let wins = self
+            .records
+            .get(record.client())
+            .is_none_or(|held| **held < *record);
+        if wins {
             PeerDecision::Won {
                 record,
                 forward: Forward { except: Some(link) },
@@ -104,6 +108,14 @@ impl NodeCore {
         } else {
             PeerDecision::Lost
         }
+    }
+
+    /// Makes an accepted or winning update part of the node's records. The
+    /// decisions change nothing, so that the caller can first write the
+    /// update to its store and commit only what was stored: an update the
+    /// store refused is never acknowledged later as "stale".
+    pub fn commit(&mut self, record: Arc<Record>) {
+        self.records.merge(record);
     }
 
     /// Restores a record from the store at start-up (no flooding).
@@ -144,7 +156,12 @@ mod tests {
     #[test]
     fn repeated_or_older_iamat_gets_the_stored_line() {
         let mut node = NodeCore::new("Clark", HOUR);
-        node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_000_000_000));
+        let ClientDecision::Accepted { record, .. } =
+            node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_000_000_000))
+        else {
+            panic!("first update is accepted");
+        };
+        node.commit(record);
         for (line, now) in [("IAMAT c +1-2 100", 105), ("IAMAT c +5-5 99.5", 106)] {
             let decision = node.on_client_iamat(&iamat(line), Nanos(now * 1_000_000_000));
             let ClientDecision::Stale { held } = decision else {
@@ -165,9 +182,10 @@ mod tests {
             }
         };
         assert!(matches!(
-            bona.on_peer_update(clark_record, 0),
+            bona.on_peer_update(clark_record.clone(), 0),
             PeerDecision::Won { .. }
         ));
+        bona.commit(clark_record);
         // Bona < Clark, so Bona's own update of the same time is stale.
         let decision = bona.on_client_iamat(&iamat("IAMAT c +3-4 100"), Nanos(100_000_000_000));
         assert!(matches!(decision, ClientDecision::Stale { .. }));
@@ -186,7 +204,21 @@ mod tests {
             panic!("first copy wins");
         };
         assert_eq!(forward.targets(3).collect::<Vec<_>>(), [0, 2]);
+        node.commit(record.clone());
         assert_eq!(node.on_peer_update(record, 2), PeerDecision::Lost);
+    }
+
+    #[test]
+    fn decisions_change_nothing_until_committed() {
+        let mut node = NodeCore::new("Clark", HOUR);
+        let decision = node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_000_000_000));
+        assert!(matches!(decision, ClientDecision::Accepted { .. }));
+        assert!(node.lookup("c").is_none(), "not stored, so not known");
+        let again = node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(101_000_000_000));
+        assert!(
+            matches!(again, ClientDecision::Accepted { .. }),
+            "a retry is a new attempt"
+        );
     }
 
     #[test]

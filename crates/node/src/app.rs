@@ -80,7 +80,13 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
             format!("cannot open log in {}: {err}", dir.display()),
         )
     })?;
-    for warning in &config.warnings {
+    let mut warnings = config.warnings.clone();
+    if config.herd.secret.is_some() {
+        warnings.push(
+            "a herd secret is set, but this build does not authenticate peers yet: keep peer ports on trusted networks".to_owned(),
+        );
+    }
+    for warning in &warnings {
         warn!("config: {warning}");
         eprintln!("herd-node: warning: {warning}");
     }

@@ -98,7 +98,13 @@ async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> 
             out.extend_from_slice(b"? ");
             out.extend_from_slice(&prefix);
             out.push(b'\n');
-            info!(target: "client", conn = id, "over-long line answered with its first {} bytes; closing", prefix.len());
+            info!(
+                target: "client",
+                conn = id,
+                "over-long line starting {} answered with its first {} bytes; closing",
+                crate::node::printable(&prefix),
+                prefix.len()
+            );
             true
         }
     }

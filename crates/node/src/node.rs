@@ -75,20 +75,27 @@ impl Node {
     /// Answers one client line (without its ending), appending the reply to
     /// `out`. Blank lines get no reply.
     pub async fn answer(&self, line: &[u8], connection: u64, out: &mut Vec<u8>) {
-        if is_blank(line) {
-            return;
-        }
         let start = out.len();
-        match std::str::from_utf8(line) {
-            Ok(text) => self.answer_text(text, out).await,
-            Err(_) => question(line, out),
+        if !is_blank(line) {
+            match std::str::from_utf8(line) {
+                Ok(text) => self.answer_text(text, out).await,
+                Err(_) => question(line, out),
+            }
         }
+        let reply = &out[start..];
+        // The reply's first line; a WHATSAT's JSON is summarised by size.
+        let first_end = reply
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(reply.len());
+        let rest = reply.len().saturating_sub(first_end + 1);
         info!(
             target: "client",
             conn = connection,
-            "in {:?} out {:?}",
-            String::from_utf8_lossy(line),
-            String::from_utf8_lossy(&out[start..])
+            "in {} out {}{}",
+            printable(line),
+            printable(&reply[..first_end]),
+            if rest > 0 { format!(" + {rest} bytes of JSON") } else { String::new() }
         );
     }
 
@@ -101,9 +108,10 @@ impl Node {
                     if let ClientDecision::Accepted { record, .. } = &decision {
                         if let Err(err) = state.store.save(record) {
                             error!("cannot store update of {}: {err}", record.client());
-                            // Not stored, so not acknowledged.
+                            // Not stored, so neither acknowledged nor kept.
                             return question(text.as_bytes(), out);
                         }
+                        state.core.commit(record.clone());
                     }
                     decision
                 };
@@ -146,11 +154,14 @@ impl Node {
             let decision = state.core.on_peer_update(Arc::new(record), link);
             if let PeerDecision::Won { record, .. } = &decision {
                 if let Err(err) = state.store.save(record) {
+                    // Dropped as if never received; repair brings it again.
                     error!(
                         "cannot store update of {} from a peer: {err}",
                         record.client()
                     );
+                    return;
                 }
+                state.core.commit(record.clone());
             }
             decision
         };
@@ -163,6 +174,15 @@ impl Node {
         for link in forward.targets(self.links.len()) {
             self.links[link].enqueue(record.clone());
         }
+    }
+}
+
+/// A line for the log: quoted text, or its bytes escaped when it is not
+/// UTF-8, so the log shows exactly what was sent.
+pub fn printable(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!("b\"{}\"", bytes.escape_ascii()),
     }
 }
 

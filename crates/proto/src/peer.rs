@@ -5,7 +5,7 @@
 //! HELLO HERD/1 <herd> <node> <boot-id>    handshake, both directions
 //! REFUSED <reason...>                     handshake refused, then close
 //! AT <origin> <diff> <client> <pos> <time>  one update
-//! PING                                    heartbeat when idle
+//! PING                                    heartbeat, every 500 ms
 //! ```
 
 use std::fmt;

@@ -44,6 +44,9 @@ impl Default for LinkSettings {
     }
 }
 
+/// A session this long counts as a working link.
+const STABLE_SESSION: Duration = Duration::from_secs(5);
+
 pub struct Link {
     pub id: LinkId,
     pub peer: String,
@@ -202,7 +205,6 @@ pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Rece
             Some(connected) => connected,
             None if link.dials => match dial(&node, &link).await {
                 Ok(connected) => {
-                    backoff.reset();
                     failures = 0;
                     connected
                 }
@@ -223,11 +225,17 @@ pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Rece
                 None => return,
             },
         };
-        match run_session(&node, &link, connected, &mut accepted).await {
+        let started = tokio::time::Instant::now();
+        let end = run_session(&node, &link, connected, &mut accepted).await;
+        // Only a link that stayed up a while resets the back-off, so a peer
+        // that accepts and drops at once is not redialled in a tight loop.
+        if started.elapsed() >= STABLE_SESSION {
+            backoff.reset();
+        }
+        match end {
             SessionEnd::Lost(reason) => {
                 info!(peer = %link.peer, "link lost: {reason}");
                 if link.dials {
-                    // Do not hammer a peer that accepts and drops at once.
                     tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
                 }
             }
