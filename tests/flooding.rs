@@ -193,27 +193,17 @@ fn a_linked_peer_is_greeted_and_updates_flow_both_ways_as_at_lines() {
     herd.start("Clark");
     let name = herd.herd_name.clone();
     // "Bona" sorts before "Clark", so Bona dials and Clark accepts: play Bona.
-    let mut stream = TcpStream::connect(herd.node("Clark").peer).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-        .write_all(format!("HELLO HERD/1 {name} Bona fake-boot\n").as_bytes())
-        .expect("send");
-    let mut peer = PeerReader {
-        stream: stream.try_clone().expect("clone"),
-        buffered: Vec::new(),
-    };
-    let hello = peer.line();
+    // The peer port speaks lines too, so a client session can play a peer.
+    let mut peer = Session::connect(herd.node("Clark").peer);
+    peer.send(format!("HELLO HERD/1 {name} Bona fake-boot\n").as_bytes());
+    let hello = peer.read_line();
     assert!(
         hello.starts_with(&format!("HELLO HERD/1 {name} Clark ")),
         "{hello}"
     );
 
     // An update from "Bona" is merged by Clark.
-    stream
-        .write_all(b"AT Bona +0.250000000 from-peer +1+1 1700000000.5\n")
-        .expect("send update");
+    peer.send(b"AT Bona +0.250000000 from-peer +1+1 1700000000.5\n");
     assert!(wait_until(Duration::from_secs(5), || {
         whatsat_line(&herd, "Clark", "from-peer")
             == "AT Bona +0.250000000 from-peer +1+1 1700000000.5"
@@ -225,34 +215,14 @@ fn a_linked_peer_is_greeted_and_updates_flow_both_ways_as_at_lines() {
         &iamat("to-peer", "+2+2", now_text()),
     );
     let flooded = loop {
-        let line = peer.line();
+        let line = peer.read_line();
         if line != "PING" {
             break line;
         }
     };
     assert_eq!(flooded, at.trim_end());
     // Heartbeats keep coming while idle.
-    assert_eq!(peer.line(), "PING");
-}
-
-struct PeerReader {
-    stream: TcpStream,
-    buffered: Vec<u8>,
-}
-
-impl PeerReader {
-    fn line(&mut self) -> String {
-        loop {
-            if let Some(end) = self.buffered.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buffered.drain(..=end).collect();
-                return String::from_utf8_lossy(&line[..end]).into_owned();
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).expect("peer read");
-            assert!(n > 0, "peer connection closed");
-            self.buffered.extend_from_slice(&chunk[..n]);
-        }
-    }
+    assert_eq!(peer.read_line(), "PING");
 }
 
 #[test]
