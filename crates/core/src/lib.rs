@@ -5,10 +5,12 @@
 pub mod backoff;
 mod client_key;
 pub mod decide;
+pub mod digest;
 pub mod records;
 pub mod send_queue;
 
 pub use backoff::Backoff;
 pub use decide::{ClientDecision, Forward, LinkId, NodeCore, PeerDecision};
+pub use digest::Digest;
 pub use records::Records;
 pub use send_queue::{Push, SendQueue};

@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use herd_proto::Record;
 
+use crate::Digest;
 use crate::client_key::ByClient;
 
 #[derive(Default, Debug)]
 pub struct Records {
     by_client: HashSet<ByClient>,
+    /// Kept up to date by every merge; see [`Digest`].
+    digest: Digest,
 }
 
 impl Records {
@@ -25,10 +28,18 @@ impl Records {
         match self.by_client.get(record.client()) {
             Some(held) if *held.0 >= *record => false,
             _ => {
-                self.by_client.replace(ByClient(record));
+                self.digest.add(&record);
+                if let Some(ByClient(replaced)) = self.by_client.replace(ByClient(record)) {
+                    self.digest.remove(&replaced);
+                }
                 true
             }
         }
+    }
+
+    /// The digest of all records held, in O(1).
+    pub fn digest(&self) -> Digest {
+        self.digest
     }
 
     pub fn len(&self) -> usize {
@@ -81,6 +92,27 @@ mod tests {
         assert_eq!(b.get("c").map(|r| r.origin()), Some("Clark"));
     }
 
+    #[test]
+    fn digest_tells_different_records_apart() {
+        let mut a = Records::default();
+        let mut b = Records::default();
+        assert_eq!(a.digest(), b.digest());
+        a.merge(record("Clark", "c", 10, 11));
+        assert_ne!(a.digest(), b.digest());
+        b.merge(record("Bona", "c", 10, 11));
+        // Same client and time, different receiving node: different records.
+        assert_ne!(a.digest(), b.digest());
+        b.merge(record("Clark", "c", 10, 11));
+        assert_eq!(a.digest(), b.digest());
+        // Replacing a record removes its contribution.
+        a.merge(record("Clark", "c", 20, 21));
+        b.merge(record("Clark", "c", 20, 21));
+        assert_eq!(a.digest(), b.digest());
+        let mut c = Records::default();
+        c.merge(record("Clark", "c", 20, 21));
+        assert_eq!(a.digest(), c.digest());
+    }
+
     fn state(records: &Records) -> Vec<String> {
         let mut lines: Vec<String> = records.iter().map(|r| r.at_line().to_owned()).collect();
         lines.sort();
@@ -120,6 +152,13 @@ mod tests {
                 other.merge(r);
             }
             prop_assert_eq!(state(&forward), state(&other));
+            prop_assert_eq!(forward.digest(), other.digest());
+            // The running digest equals one computed from scratch.
+            let mut scratch = crate::Digest::default();
+            for r in forward.iter() {
+                scratch.add(r);
+            }
+            prop_assert_eq!(forward.digest(), scratch);
             for client in clients {
                 let newest = records.iter().filter(|r| r.client() == client).max();
                 prop_assert_eq!(forward.get(client), newest);

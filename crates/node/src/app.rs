@@ -4,13 +4,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use herd_admin::AdminState;
 use herd_config::{Config, PlacesBackendKind};
 use herd_places::{OfflinePlaces, PlacesBackend};
 use herd_proto::Nanos;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
+use crate::admin::serve_admin;
 use crate::cli::Cli;
+use crate::link_states;
 use crate::node::{Node, Settings};
 use crate::peer::{Link, LinkSettings, run_link, serve_peers};
 use crate::store::{RecordStore, VolatileStore};
@@ -29,7 +32,11 @@ pub const TOO_LONG_PREFIX: usize = 256;
 struct Fatal(u8, String);
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_with(Cli::parse())
+}
+
+/// Runs a node with arguments already parsed (herdctl runs nodes this way).
+pub fn main_with(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -81,6 +88,12 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         )
     })?;
     let mut warnings = config.warnings.clone();
+    if config.herd.admin_token.is_none() && !me.admin.ip().is_loopback() {
+        warnings.push(format!(
+            "admin address {} is not on loopback and no admin_token is set: anyone who can reach it can cut links",
+            me.admin
+        ));
+    }
     if config.herd.secret.is_some() {
         warnings.push(
             "a herd secret is set, but this build does not authenticate peers yet: keep peer ports on trusted networks".to_owned(),
@@ -94,13 +107,26 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     let places = load_places(&cli, &config)?;
     let client_listener = bind("client", me.client).await?;
     let peer_listener = bind("peer", me.peer).await?;
+    let admin_listener = bind("admin", me.admin).await?;
 
     let peers = config.peers_of(&me.name);
+    let cut = load_link_states(&dir, &peers);
     let mut links = Vec::with_capacity(peers.len());
     let mut accepted = Vec::with_capacity(peers.len());
     for (id, peer) in peers.iter().enumerate() {
-        let (link, receiver) =
-            Link::new(id, &me.name, &peer.name, peer.peer, LinkSettings::default());
+        let admin = if cut.contains(&peer.name) {
+            AdminState::Down
+        } else {
+            AdminState::Up
+        };
+        let (link, receiver) = Link::new(
+            id,
+            &me.name,
+            &peer.name,
+            peer.peer,
+            LinkSettings::default(),
+            admin,
+        );
         links.push(link);
         accepted.push(receiver);
     }
@@ -113,6 +139,11 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         ),
         max_line: MAX_LINE,
         too_long_prefix: TOO_LONG_PREFIX,
+        client_addr: me.client,
+        peer_addr: me.peer,
+        admin_addr: me.admin,
+        data_dir: dir.clone(),
+        admin_token: config.herd.admin_token.clone(),
     };
     let store: Box<dyn RecordStore> = Box::new(VolatileStore);
     let store_description = store.describe();
@@ -123,14 +154,27 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     let peer_names: Vec<String> = node
         .links
         .iter()
-        .map(|l| format!("{}@{}", l.peer, l.peer_addr))
+        .map(|l| {
+            let cut = if l.admin_state() == AdminState::Down {
+                " (cut by the operator)"
+            } else {
+                ""
+            };
+            format!("{}@{}{cut}", l.peer, l.peer_addr)
+        })
         .collect();
     let banner = format!(
-        "node {} of herd {:?}: client {}, peer {}; links to {}; {}; {}; log {}",
+        "node {} of herd {:?}: client {}, peer {}, admin {}{}; links to {}; {}; {}; log {}",
         me.name,
         config.herd.name,
         me.client,
         me.peer,
+        me.admin,
+        if config.herd.admin_token.is_some() {
+            " (token required)"
+        } else {
+            ""
+        },
         if peer_names.is_empty() {
             "nobody".to_owned()
         } else {
@@ -149,6 +193,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
 
     tokio::spawn(client::serve(node.clone(), client_listener));
     tokio::spawn(serve_peers(node.clone(), peer_listener));
+    tokio::spawn(serve_admin(node.clone(), admin_listener));
     for (link, receiver) in node.links.iter().zip(accepted) {
         tokio::spawn(run_link(node.clone(), link.clone(), receiver));
     }
@@ -159,6 +204,37 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         node.record_count()
     );
     Ok(())
+}
+
+/// The links the operator left cut, from the node's links.json. A file that
+/// cannot be read is reported and ignored (all links up) rather than keeping
+/// the node from starting.
+fn load_link_states(dir: &std::path::Path, peers: &[&herd_config::NodeSpec]) -> Vec<String> {
+    let path = link_states::path_in(dir);
+    match link_states::load(&path) {
+        Ok(down) => {
+            for name in &down {
+                if peers.iter().any(|peer| &peer.name == name) {
+                    info!(
+                        "link to {name} stays cut by the operator (from {})",
+                        path.display()
+                    );
+                } else {
+                    warn!(
+                        "{} names {name:?}, which is not a peer of this node; ignored",
+                        path.display()
+                    );
+                }
+            }
+            down
+        }
+        Err(err) => {
+            let message = format!("cannot read {}: {err}; all links start up", path.display());
+            warn!("{message}");
+            eprintln!("herd-node: warning: {message}");
+            Vec::new()
+        }
+    }
 }
 
 async fn bind(role: &str, address: std::net::SocketAddr) -> Result<TcpListener, Fatal> {

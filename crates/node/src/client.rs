@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use crate::counters::bump;
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
 
@@ -33,7 +34,15 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
 async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr, id: u64) {
     debug!(target: "client", conn = id, "connection from {remote}");
     let _ = stream.set_nodelay(true);
+    let counters = &node.counters;
+    bump(&counters.client_connections);
+    counters
+        .client_connections_open
+        .fetch_add(1, Ordering::Relaxed);
     let outcome = converse(&node, &mut stream, id).await;
+    counters
+        .client_connections_open
+        .fetch_sub(1, Ordering::Relaxed);
     match outcome {
         Ok(()) => debug!(target: "client", conn = id, "closed"),
         Err(err) => debug!(target: "client", conn = id, "connection error: {err}"),
@@ -95,6 +104,8 @@ async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> 
         }
         Frame::TooLong(prefix) => {
             // Memory stays bounded: only the prefix was kept.
+            bump(&node.counters.client_lines);
+            bump(&node.counters.questions);
             out.extend_from_slice(b"? ");
             out.extend_from_slice(&prefix);
             out.push(b'\n');

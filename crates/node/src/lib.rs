@@ -2,10 +2,14 @@
 //! [`app::main`]; everything else is here so it can be read and tested in
 //! pieces.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod counters;
+pub mod events;
 pub mod line_reader;
+pub mod link_states;
 pub mod logging;
 pub mod node;
 pub mod peer;

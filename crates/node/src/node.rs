@@ -1,14 +1,21 @@
 //! The running node's shared state and the glue between the client and peer
 //! protocols and the decisions of `herd-core`.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use herd_core::{ClientDecision, Forward, LinkId, NodeCore, PeerDecision};
+use herd_admin::{AdminState, EventKind, LinkChange};
+use herd_config::Secret;
+use herd_core::{ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records};
 use herd_places::{NearbyQuery, PlacesBackend};
 use herd_proto::fields::is_blank;
 use herd_proto::{Nanos, Record, Request, parse_request};
 use tracing::{error, info};
 
+use crate::counters::{Counters, bump};
+use crate::events::{EventHub, now_us};
+use crate::link_states;
 use crate::peer::Link;
 use crate::store::RecordStore;
 
@@ -23,6 +30,13 @@ pub struct Settings {
     pub max_line: usize,
     /// Bytes of an over-long line echoed back after `? `.
     pub too_long_prefix: usize,
+    pub client_addr: SocketAddr,
+    pub peer_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// DIR/NAME: the node's own files.
+    pub data_dir: PathBuf,
+    /// When set, admin connections must present it first.
+    pub admin_token: Option<Secret>,
 }
 
 struct State {
@@ -35,6 +49,12 @@ pub struct Node {
     state: Mutex<State>,
     pub links: Vec<Arc<Link>>,
     places: Arc<dyn PlacesBackend>,
+    pub counters: Counters,
+    pub events: EventHub,
+    pub started: std::time::Instant,
+    pub started_us: u64,
+    /// Serialises operator link changes, so the file and the links agree.
+    link_admin: Mutex<()>,
 }
 
 impl Node {
@@ -53,7 +73,77 @@ impl Node {
             state: Mutex::new(State { core, store }),
             links,
             places,
+            counters: Counters::default(),
+            events: EventHub::default(),
+            started: std::time::Instant::now(),
+            started_us: now_us(),
+            link_admin: Mutex::new(()),
         })
+    }
+
+    /// Record count and digest, taken together.
+    pub fn records_summary(&self) -> (usize, Digest) {
+        let state = self.state();
+        let records = state.core.records();
+        (records.len(), records.digest())
+    }
+
+    /// Runs `read` over the records under the state lock: keep it short.
+    pub fn read_records<T>(&self, read: impl FnOnce(&Records) -> T) -> T {
+        read(self.state().core.records())
+    }
+
+    pub fn store_description(&self) -> String {
+        self.state().store.describe()
+    }
+
+    /// Cuts or restores the link to `peer` for the operator: saved first (so
+    /// it survives a restart), then applied. Returns whether it changed.
+    pub fn set_link_admin(&self, peer: &str, wanted: AdminState) -> Result<bool, String> {
+        let _serial = self.link_admin.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(link) = self.links.iter().find(|link| link.peer == peer) else {
+            let peers: Vec<&str> = self.links.iter().map(|link| link.peer.as_str()).collect();
+            return Err(format!(
+                "{} has no link to {peer:?} (its peers: {})",
+                self.name(),
+                if peers.is_empty() {
+                    "none".to_owned()
+                } else {
+                    peers.join(", ")
+                }
+            ));
+        };
+        if link.admin_state() == wanted {
+            return Ok(false);
+        }
+        let down = self
+            .links
+            .iter()
+            .filter(|l| {
+                let state = if l.peer == peer {
+                    wanted
+                } else {
+                    l.admin_state()
+                };
+                state == AdminState::Down
+            })
+            .map(|l| l.peer.clone())
+            .collect();
+        let path = link_states::path_in(&self.settings.data_dir);
+        link_states::save(&path, down)
+            .map_err(|err| format!("cannot save link states to {}: {err}", path.display()))?;
+        link.set_admin_state(wanted);
+        let change = match wanted {
+            AdminState::Up => LinkChange::Restored,
+            AdminState::Down => LinkChange::Cut,
+        };
+        info!(peer = %peer, "link {} by the operator", change.as_str());
+        self.events.publish_with(|| EventKind::Link {
+            peer: peer.to_owned(),
+            change,
+            reason: Some("operator".to_owned()),
+        });
+        Ok(true)
     }
 
     pub fn name(&self) -> &str {
@@ -76,6 +166,7 @@ impl Node {
     /// `out`. Blank lines get no reply.
     pub async fn answer(&self, line: &[u8], connection: u64, out: &mut Vec<u8>) {
         let start = out.len();
+        bump(&self.counters.client_lines);
         if !is_blank(line) {
             match std::str::from_utf8(line) {
                 Ok(text) => self.answer_text(text, out).await,
@@ -89,6 +180,15 @@ impl Node {
             .position(|&b| b == b'\n')
             .unwrap_or(reply.len());
         let rest = reply.len().saturating_sub(first_end + 1);
+        if reply.starts_with(b"? ") {
+            bump(&self.counters.questions);
+        }
+        self.events.publish_with(|| EventKind::Request {
+            conn: connection,
+            line: String::from_utf8_lossy(line).into_owned(),
+            reply: String::from_utf8_lossy(&reply[..first_end]).into_owned(),
+            json_bytes: rest,
+        });
         info!(
             target: "client",
             conn = connection,
@@ -112,21 +212,27 @@ impl Node {
                             return question(text.as_bytes(), out);
                         }
                         state.core.commit(record.clone());
+                        self.publish_records_changed(&state, record);
                     }
                     decision
                 };
                 match decision {
                     ClientDecision::Accepted { record, forward } => {
+                        bump(&self.counters.iamat_accepted);
                         // Flood first: the update is on its way to the peers
                         // before the client can read its AT reply.
                         self.flood(&record, forward);
                         push_line(out, record.at_line());
                     }
-                    ClientDecision::Stale { held } => push_line(out, held.at_line()),
+                    ClientDecision::Stale { held } => {
+                        bump(&self.counters.iamat_stale);
+                        push_line(out, held.at_line());
+                    }
                     ClientDecision::TooFarInFuture => question(text.as_bytes(), out),
                 }
             }
             Some(Request::WhatsAt(request)) => {
+                bump(&self.counters.whatsat);
                 let held = self.state().core.lookup(request.client).cloned();
                 let Some(record) = held else {
                     return question(text.as_bytes(), out);
@@ -149,9 +255,19 @@ impl Node {
 
     /// An update that arrived from the peer on `link`.
     pub fn on_peer_update(&self, record: Record, link: LinkId) {
+        bump(&self.counters.floods_in);
+        let record = Arc::new(record);
         let decision = {
             let mut state = self.state();
-            let decision = state.core.on_peer_update(Arc::new(record), link);
+            let decision = state.core.on_peer_update(record.clone(), link);
+            let won = matches!(decision, PeerDecision::Won { .. });
+            // Published under the lock so that it precedes the records event.
+            self.events.publish_with(|| EventKind::FloodIn {
+                peer: self.links[link].peer.clone(),
+                client: record.client().to_owned(),
+                at: record.at_line().to_owned(),
+                won,
+            });
             if let PeerDecision::Won { record, .. } = &decision {
                 if let Err(err) = state.store.save(record) {
                     // Dropped as if never received; repair brings it again.
@@ -162,9 +278,16 @@ impl Node {
                     return;
                 }
                 state.core.commit(record.clone());
+                self.publish_records_changed(&state, record);
             }
             decision
         };
+        let won = matches!(decision, PeerDecision::Won { .. });
+        bump(if won {
+            &self.counters.floods_won
+        } else {
+            &self.counters.duplicates
+        });
         if let PeerDecision::Won { record, forward } = decision {
             self.flood(&record, forward);
         }
@@ -174,6 +297,26 @@ impl Node {
         for link in forward.targets(self.links.len()) {
             self.links[link].enqueue(record.clone());
         }
+        self.events.publish_with(|| EventKind::FloodOut {
+            peers: forward
+                .targets(self.links.len())
+                .map(|link| self.links[link].peer.clone())
+                .collect(),
+            client: record.client().to_owned(),
+            at: record.at_line().to_owned(),
+        });
+    }
+
+    /// Called with the state lock held, so count and digest match the change.
+    fn publish_records_changed(&self, state: &State, record: &Record) {
+        self.events.publish_with(|| {
+            let records = state.core.records();
+            EventKind::Records {
+                client: record.client().to_owned(),
+                count: records.len(),
+                digest: records.digest().to_hex(),
+            }
+        });
     }
 }
 

@@ -132,6 +132,11 @@ impl Record {
         &self.line[self.position_text.0 as usize..self.position_text.1 as usize]
     }
 
+    /// The client's time exactly as the client sent it.
+    pub fn client_time_text(&self) -> &str {
+        &self.line[self.position_text.1 as usize + 1..]
+    }
+
     pub fn client_time(&self) -> Nanos {
         self.client_time
     }
@@ -208,6 +213,7 @@ mod tests {
         assert_eq!(rec.client(), "kiwi.cs.ucla.edu");
         assert_eq!(rec.origin(), "Clark");
         assert_eq!(rec.position_text(), "+34.068930-118.445127");
+        assert_eq!(rec.client_time_text(), "1621464827.959498503");
     }
 
     #[test]
@@ -266,6 +272,7 @@ mod tests {
             prop_assert_eq!(parsed.client(), rec.client());
             prop_assert_eq!(parsed.origin(), rec.origin());
             prop_assert_eq!(parsed.position_text(), rec.position_text());
+            prop_assert_eq!(parsed.client_time_text(), rec.client_time_text());
             prop_assert_eq!(parsed.client_time(), rec.client_time());
             prop_assert_eq!(parsed.received(), rec.received());
             prop_assert_eq!(parsed.position(), rec.position());

@@ -12,8 +12,32 @@ use super::{Connected, Link, peer_line_reader};
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
 
+/// Why a dial failed.
+#[derive(Debug)]
+pub(super) enum DialError {
+    /// The peer answered the handshake with REFUSED and this reason.
+    Refused(String),
+    /// Anything else: connection refused by the OS, timeouts, a bad reply.
+    Failed(String),
+}
+
+impl std::fmt::Display for DialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DialError::Refused(reason) => write!(f, "refused by the peer: {reason}"),
+            DialError::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl From<String> for DialError {
+    fn from(reason: String) -> Self {
+        DialError::Failed(reason)
+    }
+}
+
 /// Connects to the link's peer and completes the handshake.
-pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, String> {
+pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialError> {
     let settings = &link.settings;
     let mut stream = timeout(settings.connect_timeout, TcpStream::connect(link.peer_addr))
         .await
@@ -42,9 +66,9 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, String> 
                 peer_boot_id,
             })
         }
-        Ok(PeerMessage::Refused(reason)) => Err(format!("refused by the peer: {reason}")),
-        Ok(_) => Err("unexpected handshake reply".to_owned()),
-        Err(err) => Err(format!("bad handshake reply: {err}")),
+        Ok(PeerMessage::Refused(reason)) => Err(DialError::Refused(reason.to_owned())),
+        Ok(_) => Err("unexpected handshake reply".to_owned().into()),
+        Err(err) => Err(format!("bad handshake reply: {err}").into()),
     }
 }
 

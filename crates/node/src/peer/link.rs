@@ -5,19 +5,22 @@
 //! connection replaces the old one (the peer restarted).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use herd_admin::{AdminState, ConnectionState, EventKind, LinkChange, LinkStatus};
 use herd_core::{Backoff, LinkId, Push, SendQueue};
 use herd_proto::Record;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::Connected;
-use super::handshake::dial;
+use super::handshake::{DialError, dial};
 use super::session::{SessionEnd, run_session};
+use crate::events::now_us;
 use crate::node::Node;
 
 #[derive(Debug, Clone)]
@@ -59,6 +62,21 @@ pub struct Link {
     pub(super) wake: Notify,
     /// Accepted connections for this link, from the peer listener.
     pub(super) incoming: mpsc::Sender<Connected>,
+    /// The operator's wish: `Down` closes the connection, stops dialling and
+    /// refuses the peer until `Up`.
+    admin: watch::Sender<AdminState>,
+    /// What the link is doing, for the admin snapshot.
+    status: Mutex<Status>,
+    pub(super) msgs_in: AtomicU64,
+    pub(super) bytes_in: AtomicU64,
+}
+
+struct Status {
+    state: ConnectionState,
+    since_us: u64,
+    remote: Option<String>,
+    peer_boot_id: Option<String>,
+    last_error: Option<(String, u64)>,
 }
 
 /// What waits to be sent, and where to.
@@ -68,6 +86,8 @@ struct Outbox {
     pending: BytesMut,
     connection: Option<Arc<OwnedWriteHalf>>,
     overflows: u64,
+    msgs_out: u64,
+    bytes_out: u64,
 }
 
 /// Outcome of trying to push the outbox into the socket.
@@ -85,6 +105,7 @@ impl Link {
         peer: &str,
         peer_addr: SocketAddr,
         settings: LinkSettings,
+        admin: AdminState,
     ) -> (Arc<Link>, mpsc::Receiver<Connected>) {
         let (incoming, accepted) = mpsc::channel(1);
         let outbox = Outbox {
@@ -92,6 +113,12 @@ impl Link {
             pending: BytesMut::new(),
             connection: None,
             overflows: 0,
+            msgs_out: 0,
+            bytes_out: 0,
+        };
+        let state = match admin {
+            AdminState::Up => ConnectionState::Connecting,
+            AdminState::Down => ConnectionState::Down,
         };
         let link = Link {
             id,
@@ -102,6 +129,16 @@ impl Link {
             outbox: Mutex::new(outbox),
             wake: Notify::new(),
             incoming,
+            admin: watch::Sender::new(admin),
+            status: Mutex::new(Status {
+                state,
+                since_us: now_us(),
+                remote: None,
+                peer_boot_id: None,
+                last_error: None,
+            }),
+            msgs_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
         };
         (Arc::new(link), accepted)
     }
@@ -110,6 +147,86 @@ impl Link {
         self.outbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn status(&self) -> MutexGuard<'_, Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn admin_state(&self) -> AdminState {
+        *self.admin.borrow()
+    }
+
+    /// Applies the operator's wish; true when it changed anything. The
+    /// link's task notices and closes or reconnects.
+    pub fn set_admin_state(&self, wanted: AdminState) -> bool {
+        self.admin.send_if_modified(|state| {
+            let changed = *state != wanted;
+            *state = wanted;
+            changed
+        })
+    }
+
+    pub(super) fn watch_admin(&self) -> watch::Receiver<AdminState> {
+        self.admin.subscribe()
+    }
+
+    fn set_state(
+        &self,
+        state: ConnectionState,
+        remote: Option<String>,
+        peer_boot_id: Option<String>,
+    ) {
+        let mut status = self.status();
+        if status.state != state {
+            status.since_us = now_us();
+        }
+        status.state = state;
+        status.remote = remote;
+        status.peer_boot_id = peer_boot_id;
+    }
+
+    pub(super) fn note_error(&self, error: &str) {
+        self.status().last_error = Some((error.to_owned(), now_us()));
+    }
+
+    pub(super) fn note_up(&self, remote: String, peer_boot_id: String) {
+        self.set_state(ConnectionState::Connected, Some(remote), Some(peer_boot_id));
+    }
+
+    /// The link's state for the admin snapshot.
+    pub fn snapshot(&self) -> LinkStatus {
+        let (queue, msgs_out, bytes_out, overflows) = {
+            let outbox = self.outbox();
+            (
+                outbox.queue.len(),
+                outbox.msgs_out,
+                outbox.bytes_out,
+                outbox.overflows,
+            )
+        };
+        let status = self.status();
+        LinkStatus {
+            peer: self.peer.clone(),
+            peer_addr: self.peer_addr.to_string(),
+            admin: self.admin_state(),
+            state: status.state,
+            connected: status.state == ConnectionState::Connected,
+            since_us: status.since_us,
+            dials: self.dials,
+            remote: status.remote.clone(),
+            peer_boot_id: status.peer_boot_id.clone(),
+            queue,
+            msgs_in: self.msgs_in.load(Ordering::Relaxed),
+            msgs_out,
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out,
+            overflows,
+            last_error: status.last_error.as_ref().map(|(e, _)| e.clone()),
+            last_error_us: status.last_error.as_ref().map(|&(_, at)| at),
+        }
     }
 
     /// Queues an update for the peer. When the link is connected and idle
@@ -171,6 +288,7 @@ impl Outbox {
                 while let Some(record) = self.queue.pop() {
                     self.pending.extend_from_slice(record.at_line().as_bytes());
                     self.pending.extend_from_slice(b"\n");
+                    self.msgs_out += 1;
                     if self.pending.len() >= 64 * 1024 {
                         break;
                     }
@@ -180,7 +298,10 @@ impl Outbox {
                 }
             }
             match connection.try_write(&self.pending) {
-                Ok(written) => self.pending.advance(written),
+                Ok(written) => {
+                    self.pending.advance(written);
+                    self.bytes_out += written as u64;
+                }
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
                     return Flush::Blocked(connection);
                 }
@@ -195,38 +316,71 @@ impl Outbox {
     }
 }
 
-/// Keeps `link` connected for as long as the node runs.
+/// Keeps `link` connected for as long as the node runs, except while the
+/// operator has it down.
 pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Receiver<Connected>) {
+    let mut admin = link.watch_admin();
     let mut backoff = Backoff::default();
     let mut failures: u32 = 0;
     let mut next: Option<Connected> = None;
     loop {
+        if *admin.borrow_and_update() == AdminState::Down {
+            link.set_state(ConnectionState::Down, None, None);
+            stay_down(&link, &mut admin, &mut accepted).await;
+            link.set_state(ConnectionState::Connecting, None, None);
+            backoff.reset();
+            failures = 0;
+            next = None;
+            continue;
+        }
         let connected = match next.take() {
             Some(connected) => connected,
-            None if link.dials => match dial(&node, &link).await {
-                Ok(connected) => {
-                    failures = 0;
-                    connected
-                }
-                Err(err) => {
-                    failures += 1;
-                    // The first failure is news; the retries every ~2 s are not.
-                    if failures == 1 {
-                        warn!(peer = %link.peer, "cannot connect to {}: {err}; retrying", link.peer_addr);
-                    } else {
-                        debug!(peer = %link.peer, "connect attempt {failures} failed: {err}");
+            None if link.dials => {
+                let attempt = tokio::select! {
+                    attempt = dial(&node, &link) => attempt,
+                    _ = until(&mut admin, AdminState::Down) => continue,
+                };
+                match attempt {
+                    Ok(connected) => {
+                        failures = 0;
+                        connected
                     }
-                    tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
-                    continue;
+                    Err(err) => {
+                        failures += 1;
+                        link.note_error(&err.to_string());
+                        if let DialError::Refused(reason) = &err {
+                            node.events.publish_with(|| EventKind::Link {
+                                peer: link.peer.clone(),
+                                change: LinkChange::Refused,
+                                reason: Some(format!("refused by {}: {reason}", link.peer)),
+                            });
+                        }
+                        // The first failure is news; the retries every ~2 s are not.
+                        if failures == 1 {
+                            warn!(peer = %link.peer, "cannot connect to {}: {err}; retrying", link.peer_addr);
+                        } else {
+                            debug!(peer = %link.peer, "connect attempt {failures} failed: {err}");
+                        }
+                        let delay = backoff.next_delay(fastrand::f64());
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            _ = until(&mut admin, AdminState::Down) => {}
+                        }
+                        continue;
+                    }
                 }
-            },
-            None => match accepted.recv().await {
-                Some(connected) => connected,
-                None => return,
+            }
+            None => tokio::select! {
+                connected = accepted.recv() => match connected {
+                    Some(connected) => connected,
+                    None => return,
+                },
+                _ = until(&mut admin, AdminState::Down) => continue,
             },
         };
         let started = tokio::time::Instant::now();
-        let end = run_session(&node, &link, connected, &mut accepted).await;
+        let end = run_session(&node, &link, connected, &mut accepted, &mut admin).await;
+        link.set_state(ConnectionState::Connecting, None, None);
         // Only a link that stayed up a while resets the back-off, so a peer
         // that accepts and drops at once is not redialled in a tight loop.
         if started.elapsed() >= STABLE_SESSION {
@@ -235,14 +389,57 @@ pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Rece
         match end {
             SessionEnd::Lost(reason) => {
                 info!(peer = %link.peer, "link lost: {reason}");
+                link.note_error(&reason);
+                node.events.publish_with(|| EventKind::Link {
+                    peer: link.peer.clone(),
+                    change: LinkChange::Down,
+                    reason: Some(reason.clone()),
+                });
                 if link.dials {
-                    tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
+                    let delay = backoff.next_delay(fastrand::f64());
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = until(&mut admin, AdminState::Down) => {}
+                    }
                 }
             }
             SessionEnd::Replaced(connected) => {
                 info!(peer = %link.peer, "link replaced by a new connection from the peer");
                 next = Some(connected);
             }
+            SessionEnd::Cut => {
+                info!(peer = %link.peer, "link closed: cut by the operator");
+            }
         }
     }
+}
+
+/// Waits until the operator restores the link. Connections the listener
+/// handed over just before the cut are closed unused.
+async fn stay_down(
+    link: &Link,
+    admin: &mut watch::Receiver<AdminState>,
+    accepted: &mut mpsc::Receiver<Connected>,
+) {
+    loop {
+        tokio::select! {
+            up = until(admin, AdminState::Up) => {
+                if !up {
+                    // The link is gone (node stopping): never comes back up.
+                    std::future::pending::<()>().await;
+                }
+                return;
+            }
+            Some(connected) = accepted.recv() => {
+                debug!(peer = %link.peer, "closing a connection accepted as the link was cut");
+                drop(connected);
+            }
+        }
+    }
+}
+
+/// Waits until the operator's state is `wanted`; false if it never can be
+/// (the link was dropped).
+pub(super) async fn until(admin: &mut watch::Receiver<AdminState>, wanted: AdminState) -> bool {
+    admin.wait_for(|state| *state == wanted).await.is_ok()
 }

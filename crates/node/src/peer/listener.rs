@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use herd_admin::{AdminState, EventKind, LinkChange};
 use herd_proto::peer::{PeerMessage, hello_line, parse_peer_line};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -78,6 +79,13 @@ async fn accept_peer(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr)
                 link.peer
             ));
         }
+        if link.admin_state() == AdminState::Down {
+            return Err(format!(
+                "the link {}-{} is cut by the operator",
+                node.name(),
+                link.peer
+            ));
+        }
         Ok(link.clone())
     });
     let link = match verdict {
@@ -87,6 +95,11 @@ async fn accept_peer(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr)
                 "peer connection from {remote} ({:?}) refused: {reason}",
                 hello.node
             );
+            node.events.publish_with(|| EventKind::Link {
+                peer: hello.node.to_owned(),
+                change: LinkChange::Refused,
+                reason: Some(format!("from {remote}: {reason}")),
+            });
             return refuse(stream, &reason).await;
         }
     };

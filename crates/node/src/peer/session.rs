@@ -3,10 +3,12 @@
 //! silent, misbehaves, or is replaced by a newer one.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use herd_admin::{AdminState, EventKind, LinkChange};
 use herd_proto::peer::{PeerMessage, parse_peer_line};
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{MissedTickBehavior, interval, timeout};
 use tracing::info;
 
@@ -18,6 +20,8 @@ use crate::node::Node;
 pub(super) enum SessionEnd {
     Lost(String),
     Replaced(Connected),
+    /// The operator cut the link.
+    Cut,
 }
 
 pub(super) async fn run_session(
@@ -25,6 +29,7 @@ pub(super) async fn run_session(
     link: &Arc<Link>,
     connected: Connected,
     accepted: &mut mpsc::Receiver<Connected>,
+    admin: &mut watch::Receiver<AdminState>,
 ) -> SessionEnd {
     let Connected {
         stream,
@@ -40,12 +45,19 @@ pub(super) async fn run_session(
     // Logged once the link can carry updates (tests and operators rely on it).
     let how = if link.dials { "dialled" } else { "accepted" };
     info!(peer = %link.peer, "link up ({how}, {remote}, peer boot {peer_boot_id})");
+    node.events.publish_with(|| EventKind::Link {
+        peer: link.peer.clone(),
+        change: LinkChange::Up,
+        reason: Some(format!("{how}, {remote}")),
+    });
+    link.note_up(remote, peer_boot_id);
     // Send what queued up while the link was down.
     link.wake.notify_one();
     let end = tokio::select! {
         reason = read_updates(node, link, &mut reader, &mut lines) => SessionEnd::Lost(reason),
         reason = write_updates(link) => SessionEnd::Lost(reason),
         Some(newer) = accepted.recv() => SessionEnd::Replaced(newer),
+        _ = super::link::until(admin, AdminState::Down) => SessionEnd::Cut,
     };
     link.detach();
     end
@@ -66,7 +78,10 @@ async fn read_updates(
                 return "peer sent a line that is not UTF-8".to_owned();
             };
             match parse_peer_line(text) {
-                Ok(PeerMessage::Update(record)) => node.on_peer_update(record, link.id),
+                Ok(PeerMessage::Update(record)) => {
+                    link.msgs_in.fetch_add(1, Ordering::Relaxed);
+                    node.on_peer_update(record, link.id);
+                }
                 Ok(PeerMessage::Ping) => {}
                 Ok(_) => return "peer sent a handshake message after the handshake".to_owned(),
                 Err(err) => return format!("protocol error: {err}"),
@@ -76,7 +91,9 @@ async fn read_updates(
             Err(_) => return format!("no traffic for {:?}", link.settings.dead_after),
             Ok(Ok(0)) => return "peer closed the connection".to_owned(),
             Ok(Err(err)) => return err.to_string(),
-            Ok(Ok(_)) => {}
+            Ok(Ok(read)) => {
+                link.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
+            }
         }
     }
 }

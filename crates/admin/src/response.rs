@@ -1,0 +1,67 @@
+//! Responses: `{"id": 1, "ok": true, "result": ...}` or
+//! `{"id": 1, "ok": false, "error": "..."}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    #[serde(default)]
+    pub id: Value,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    pub fn ok(id: Value, result: Value) -> Response {
+        Response {
+            id,
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    pub fn error(id: Value, message: impl Into<String>) -> Response {
+        Response {
+            id,
+            ok: false,
+            result: None,
+            error: Some(message.into()),
+        }
+    }
+}
+
+/// The result of `records`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordsPage {
+    pub records: Vec<RecordEntry>,
+    /// How many records match the filter, on every page.
+    pub matching: usize,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// One record as the admin port shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordEntry {
+    pub client: String,
+    /// ISO 6709, as the client sent it.
+    pub position: String,
+    pub lat: f64,
+    pub lng: f64,
+    /// The client's time, as the client sent it (decimal seconds).
+    pub client_time: String,
+    /// The node that received the IAMAT.
+    pub received_by: String,
+    /// When that node received it, POSIX microseconds.
+    pub received_us: u64,
+    /// The AT line every node answers with.
+    pub at: String,
+}

@@ -1,0 +1,126 @@
+//! The result of `snapshot`: one node's identity, links and counters.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Snapshot {
+    /// [`crate::SCHEMA`] of the node that answered.
+    pub schema: u32,
+    pub node: String,
+    pub herd: String,
+    /// The node's program version.
+    pub version: String,
+    /// Random per start, so a restart is visible.
+    pub boot_id: String,
+    pub pid: u32,
+    /// POSIX microseconds at start-up, and seconds since.
+    pub started_us: u64,
+    pub uptime_s: f64,
+    pub addresses: NodeAddresses,
+    /// Records held (one per client) and their digest (16 hex digits; equal
+    /// on two nodes exactly when they hold the same records).
+    pub records: usize,
+    pub digest: String,
+    /// What the node's store is, in words.
+    pub store: String,
+    pub links: Vec<LinkStatus>,
+    pub counters: Counters,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeAddresses {
+    pub client: String,
+    pub peer: String,
+    pub admin: String,
+}
+
+/// What the operator asked for a link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminState {
+    #[default]
+    Up,
+    Down,
+}
+
+impl AdminState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Up => "up",
+            AdminState::Down => "down",
+        }
+    }
+}
+
+/// What a link is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Handshake done; updates flow.
+    Connected,
+    /// Dialling (or waiting for the peer to dial), with back-off.
+    #[default]
+    Connecting,
+    /// Cut by the operator: not dialled, incoming connections refused.
+    Down,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinkStatus {
+    pub peer: String,
+    pub peer_addr: String,
+    pub admin: AdminState,
+    pub state: ConnectionState,
+    /// `state == connected`, for scripts (contract section 4).
+    pub connected: bool,
+    /// POSIX microseconds when `state` last changed.
+    pub since_us: u64,
+    /// True when this node dials the peer (the name that sorts first dials).
+    pub dials: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_boot_id: Option<String>,
+    /// Updates waiting to be sent.
+    pub queue: usize,
+    /// Updates (AT lines) received and sent over this link, and all bytes.
+    pub msgs_in: u64,
+    pub msgs_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Updates dropped because the queue was full.
+    pub overflows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_us: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// Client connections accepted since start, and open now.
+    pub client_connections: u64,
+    pub client_connections_open: u64,
+    /// Client lines read (blank ones included) and `?` replies.
+    pub client_lines: u64,
+    pub questions: u64,
+    /// IAMATs that were new, and those answered with a held record.
+    pub iamat_accepted: u64,
+    pub iamat_stale: u64,
+    pub whatsat: u64,
+    /// Updates received from peers; those that won the merge; copies of
+    /// what the node already held (or older), which end the flood.
+    pub floods_in: u64,
+    pub floods_won: u64,
+    pub duplicates: u64,
+    /// Updates sent to peers (all links).
+    pub floods_out: u64,
+    /// Updates dropped by full link queues (all links).
+    pub queue_overflows: u64,
+    /// Events the admin stream dropped for slow subscribers.
+    pub events_dropped: u64,
+}

@@ -1,0 +1,124 @@
+//! The command line (contract section 4). Options may stand anywhere, after
+//! positional arguments too: `--config` is global.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::Failure;
+use crate::herd::Herd;
+
+/// Watch and steer a server herd.
+#[derive(Debug, Parser)]
+#[command(name = "herdctl", version, about)]
+pub struct Cli {
+    /// The herd's configuration (TOML). Without it, the embedded default
+    /// five-node herd.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start every node of the herd as its own process and keep them
+    /// running until Ctrl-C or SIGTERM, which stops them all.
+    Up {
+        /// Stay in the foreground without the dashboard.
+        #[arg(long)]
+        no_tui: bool,
+        /// Where the nodes keep their files (DIR/NAME/ per node).
+        #[arg(long, value_name = "DIR", default_value = "./herd-data")]
+        data_dir: PathBuf,
+    },
+    /// One snapshot of every node: reachable, records, digest, links.
+    /// Exits non-zero when any node is unreachable.
+    Status {
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+        /// How long to wait for each node.
+        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Cut (down) or restore (up) the link between nodes A and B, on both ends.
+    Link {
+        a: String,
+        b: String,
+        state: LinkState,
+    },
+    /// Send lines to a node's client port and print the replies.
+    Send {
+        node: String,
+        /// Lines to send, e.g. 'IAMAT kiwi +34.07-118.44 1700000000.0'.
+        #[arg(required = true, value_name = "LINE")]
+        lines: Vec<String>,
+        /// How long to wait for all replies.
+        #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// The records a node holds.
+    Records {
+        node: String,
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Only clients whose id starts with this.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+    },
+    /// The live events of every node, merged, one line per event.
+    Watch {
+        /// One JSON object per line, with the node's name added.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one node (how `herdctl up` starts nodes; same as herd-node).
+    #[command(hide = true)]
+    Node(NodeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkState {
+    Up,
+    Down,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    #[arg(long, value_name = "DIR", default_value = "./herd-data")]
+    pub data_dir: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub places_file: Option<PathBuf>,
+    pub name: String,
+}
+
+pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let herd = Herd::load(cli.config.as_deref())?;
+    match cli.command {
+        Some(Command::Status { json, timeout }) => crate::status::run(&herd, json, timeout).await,
+        Some(Command::Link { a, b, state }) => crate::link::run(&herd, &a, &b, state).await,
+        Some(Command::Send {
+            node,
+            lines,
+            timeout,
+        }) => crate::send::run(&herd, &node, &lines, timeout).await,
+        Some(Command::Records { node, json, prefix }) => {
+            crate::records::run(&herd, &node, json, prefix.as_deref()).await
+        }
+        Some(Command::Watch { json }) => crate::watch::run(&herd, json).await,
+        Some(Command::Up { no_tui, data_dir }) => {
+            crate::up::run(&herd, cli.config.as_deref(), &data_dir, no_tui).await
+        }
+        Some(Command::Node(_)) => Err(Failure::usage("herdctl node runs outside the runtime")),
+        None => {
+            eprintln!(
+                "herdctl: the dashboard is not in this build yet; showing status (see herdctl --help)"
+            );
+            crate::status::run(&herd, false, Duration::from_secs(3)).await
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The herd as herdctl sees it: the configuration (with its environment
+//! overrides) and the admin token.
+
+use std::path::Path;
+
+use herd_config::{Config, NodeSpec};
+
+use crate::Failure;
+
+pub struct Herd {
+    pub config: Config,
+    /// HERD_ADMIN_TOKEN, else the config's `admin_token`.
+    pub token: Option<String>,
+}
+
+impl Herd {
+    pub fn load(path: Option<&Path>) -> Result<Herd, Failure> {
+        let mut config = Config::load(path).map_err(|err| Failure::usage(err.to_string()))?;
+        config.apply_env(|var| std::env::var(var).ok());
+        let token = config
+            .herd
+            .admin_token
+            .as_ref()
+            .map(|token| token.expose().to_owned());
+        Ok(Herd { config, token })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.herd.name
+    }
+
+    pub fn nodes(&self) -> &[NodeSpec] {
+        &self.config.nodes
+    }
+
+    /// The node called `name`, or an error that lists the real ones.
+    pub fn node(&self, name: &str) -> Result<&NodeSpec, Failure> {
+        self.config.node(name).ok_or_else(|| {
+            let names: Vec<&str> = self.nodes().iter().map(|n| n.name.as_str()).collect();
+            Failure::usage(format!(
+                "no node named {name:?} in the config (nodes: {})",
+                names.join(", ")
+            ))
+        })
+    }
+
+    /// Configured links as pairs of names.
+    pub fn links(&self) -> Vec<(&str, &str)> {
+        self.config
+            .links
+            .iter()
+            .map(|link| {
+                (
+                    self.config.nodes[link.0].name.as_str(),
+                    self.config.nodes[link.1].name.as_str(),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,65 @@
+//! `herdctl`: the herd operator's tool (contract section 4).
+//!
+//! - [`cli`]: the command line.
+//! - [`admin_client`]: one admin-port connection; shared by every command
+//!   (and by the dashboard).
+//! - [`herd`]: the configuration as herdctl sees it: nodes, links, token.
+//! - One file per command: [`status`], [`link`], [`send`], [`records`],
+//!   [`watch`], [`up`] (which starts nodes by running this same program as
+//!   `herdctl node NAME`, see [`run_node`]).
+
+pub mod admin_client;
+pub mod cli;
+pub mod herd;
+pub mod link;
+pub mod records;
+pub mod run_node;
+pub mod send;
+pub mod status;
+pub mod up;
+pub mod watch;
+
+use std::process::ExitCode;
+
+/// Exit status for usage and configuration errors (clap uses 2 as well).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when the herd is not as asked (a node unreachable, a
+/// command refused) or the environment fails.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// An error for the user: one line on stderr and an exit status.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+/// Prints a failure the way every command does and turns it into the exit
+/// status.
+pub fn report(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("herdctl: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

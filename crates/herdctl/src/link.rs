@@ -1,0 +1,79 @@
+//! `herdctl link A B up|down`: tells both ends of a configured link.
+
+use std::time::Duration;
+
+use herd_admin::{AdminState, Command};
+
+use crate::Failure;
+use crate::admin_client::AdminClient;
+use crate::cli::LinkState;
+use crate::herd::Herd;
+
+const LIMIT: Duration = Duration::from_secs(3);
+
+pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), Failure> {
+    let (node_a, node_b) = (herd.node(a)?, herd.node(b)?);
+    if !herd.config.are_linked(a, b) {
+        return Err(Failure::usage(format!(
+            "{a} and {b} are not linked in the config; configured links: {}",
+            herd.links()
+                .iter()
+                .map(|(x, y)| format!("{x}-{y}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let admin = match state {
+        LinkState::Up => AdminState::Up,
+        LinkState::Down => AdminState::Down,
+    };
+    let token = herd.token.as_deref();
+    let (at_a, at_b) = tokio::join!(
+        tell(node_a.admin, token, b, admin),
+        tell(node_b.admin, token, a, admin)
+    );
+    let mut failed = 0;
+    for (node, peer, outcome) in [(a, b, at_a), (b, a, at_b)] {
+        match outcome {
+            Ok(true) => println!("{node}: link to {peer} {}", admin.as_str()),
+            Ok(false) => println!("{node}: link to {peer} was already {}", admin.as_str()),
+            Err(err) => {
+                failed += 1;
+                println!("{node}: FAILED: {err}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::failed(format!(
+            "the link {a}-{b} is not {} on both ends",
+            admin.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Sets the node's link to `peer`; true when it changed.
+async fn tell(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+    peer: &str,
+    state: AdminState,
+) -> Result<bool, String> {
+    let work = async {
+        let mut client = AdminClient::connect(addr, token, LIMIT).await?;
+        client
+            .request(Command::Link {
+                peer: peer.to_owned(),
+                state,
+            })
+            .await
+    };
+    let result = tokio::time::timeout(LIMIT, work)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|err| err.to_string())?;
+    Ok(result
+        .get("changed")
+        .and_then(|c| c.as_bool())
+        .unwrap_or(true))
+}

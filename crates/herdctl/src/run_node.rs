@@ -1,0 +1,46 @@
+//! `herdctl node NAME`: runs one node in this process, exactly as
+//! `herd-node` would. `herdctl up` starts its nodes this way, so that
+//! `cargo run -p herdctl -- up` needs no second binary.
+//!
+//! When started by `up`, the node also stops when `up` dies, even by
+//! SIGKILL: the kernel sends it SIGTERM (PR_SET_PDEATHSIG), so no node is
+//! left behind holding the herd's ports.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::NodeArgs;
+
+/// Set by `up` to its own pid in the environment of the nodes it starts.
+pub const PARENT_ENV: &str = "HERDCTL_UP_PID";
+
+pub fn run(config: Option<PathBuf>, args: NodeArgs) -> ExitCode {
+    if let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|pid| pid.parse::<i32>().ok())
+    {
+        stop_with_parent(parent);
+    }
+    herd_node::app::main_with(herd_node::cli::Cli {
+        config,
+        data_dir: args.data_dir,
+        places_file: args.places_file,
+        name: args.name,
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn stop_with_parent(parent: i32) {
+    use nix::sys::signal::Signal;
+    use nix::unistd::getppid;
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).is_err() {
+        return;
+    }
+    // `up` may have died before the line above: then we were re-parented.
+    if getppid().as_raw() != parent {
+        std::process::exit(0);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_parent: i32) {}

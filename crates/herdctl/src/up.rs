@@ -1,0 +1,234 @@
+//! `herdctl up`: starts every node of the herd as its own process (this
+//! program re-run as `herdctl node NAME`), waits until all answer, shows
+//! the status, and keeps them running until Ctrl-C or SIGTERM, then stops
+//! them all cleanly. A node that dies meanwhile is reported.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::Failure;
+use crate::herd::Herd;
+use crate::run_node::PARENT_ENV;
+use crate::status;
+
+/// How long the nodes get to start (loading places takes a moment in debug
+/// builds), and to stop after SIGTERM before they are killed.
+const START_LIMIT: Duration = Duration::from_secs(20);
+const STOP_LIMIT: Duration = Duration::from_secs(5);
+
+struct Started {
+    name: String,
+    child: Child,
+    /// Set once the process has exited.
+    exited: Option<ExitStatus>,
+}
+
+pub async fn run(
+    herd: &Herd,
+    config: Option<&Path>,
+    data_dir: &Path,
+    no_tui: bool,
+) -> Result<(), Failure> {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        _ => return Err(Failure::failed("cannot install signal handlers")),
+    };
+    let program = std::env::current_exe()
+        .map_err(|err| Failure::failed(format!("cannot find this program: {err}")))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|err| Failure::failed(format!("cannot create {}: {err}", data_dir.display())))?;
+    if !no_tui {
+        eprintln!(
+            "herdctl: the dashboard is not in this build yet; running headless (as --no-tui)"
+        );
+    }
+    eprintln!(
+        "herdctl: starting herd {:?}: {} nodes, data in {}",
+        herd.name(),
+        herd.nodes().len(),
+        data_dir.display()
+    );
+
+    let (exits_tx, mut exits) = mpsc::unbounded_channel::<usize>();
+    let mut nodes: Vec<Started> = Vec::new();
+    for (index, spec) in herd.nodes().iter().enumerate() {
+        let mut command = Command::new(&program);
+        command.arg("node");
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg(&spec.name)
+            .env(PARENT_ENV, std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                stop_all(&mut nodes).await;
+                return Err(Failure::failed(format!(
+                    "cannot start {}: {err}",
+                    spec.name
+                )));
+            }
+        };
+        // Each node's stderr (its start-up line, its errors) is shown with
+        // its name; the end of that stream means the process is gone.
+        if let Some(stderr) = child.stderr.take() {
+            let name = spec.name.clone();
+            let exits = exits_tx.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("[{name}] {line}");
+                }
+                let _ = exits.send(index);
+            });
+        }
+        nodes.push(Started {
+            name: spec.name.clone(),
+            child,
+            exited: None,
+        });
+    }
+
+    // Wait until every node answers on its admin port, or one dies.
+    let deadline = tokio::time::Instant::now() + START_LIMIT;
+    loop {
+        reap(&mut nodes);
+        if let Some(dead) = nodes.iter().find(|n| n.exited.is_some()) {
+            let message = format!(
+                "node {} exited during start-up ({}); stopping the others",
+                dead.name,
+                describe(dead.exited)
+            );
+            stop_all(&mut nodes).await;
+            return Err(Failure::failed(message));
+        }
+        let report = status::collect(herd, Duration::from_millis(500)).await;
+        if report.reachable() == report.nodes.len() {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            stop_all(&mut nodes).await;
+            return Err(Failure::failed(format!(
+                "the herd did not start within {START_LIMIT:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give the links a moment to connect, so the status shown is the real one.
+    let settle = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut report = status::collect(herd, Duration::from_secs(1)).await;
+    while report.connected_links() < report.links.len() && tokio::time::Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        report = status::collect(herd, Duration::from_secs(1)).await;
+    }
+    print!("{}", status::to_table(&report));
+    println!(
+        "\nherd {:?} is running ({} nodes). Try: herdctl status | herdctl watch | herdctl send {} 'IAMAT kiwi +34.068930-118.445127 <time>'. Ctrl-C stops it.",
+        herd.name(),
+        nodes.len(),
+        herd.nodes()
+            .first()
+            .map(|n| n.name.as_str())
+            .unwrap_or("NODE"),
+    );
+
+    let mut died = 0;
+    let stopped_by = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            Some(_) = exits.recv() => {
+                // Its stderr ended: wait for the exit status, then report it.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                for node in nodes.iter_mut().filter(|n| n.exited.is_none()) {
+                    if let Ok(Some(status)) = node.child.try_wait() {
+                        node.exited = Some(status);
+                        died += 1;
+                        eprintln!("herdctl: node {} exited ({}); the others keep running", node.name, describe(Some(status)));
+                    }
+                }
+                if nodes.iter().all(|n| n.exited.is_some()) {
+                    break "every node exiting";
+                }
+            }
+        }
+    };
+    eprintln!("herdctl: {stopped_by}: stopping the herd");
+    stop_all(&mut nodes).await;
+    if died > 0 {
+        return Err(Failure::failed(format!(
+            "{died} node(s) died while the herd ran"
+        )));
+    }
+    Ok(())
+}
+
+fn reap(nodes: &mut [Started]) {
+    for node in nodes.iter_mut().filter(|n| n.exited.is_none()) {
+        if let Ok(Some(status)) = node.child.try_wait() {
+            node.exited = Some(status);
+        }
+    }
+}
+
+/// SIGTERM to every running node, then up to [`STOP_LIMIT`] for each to
+/// exit before it is killed.
+async fn stop_all(nodes: &mut [Started]) {
+    for node in nodes.iter().filter(|n| n.exited.is_none()) {
+        if let Some(pid) = node.child.id().and_then(|pid| i32::try_from(pid).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + STOP_LIMIT;
+    for node in nodes.iter_mut().filter(|n| n.exited.is_none()) {
+        match tokio::time::timeout_at(deadline, node.child.wait()).await {
+            Ok(Ok(status)) => {
+                node.exited = Some(status);
+                if !status.success() {
+                    eprintln!(
+                        "herdctl: node {} stopped with {}",
+                        node.name,
+                        describe(Some(status))
+                    );
+                }
+            }
+            _ => {
+                eprintln!(
+                    "herdctl: node {} did not stop within {STOP_LIMIT:?}; killing it",
+                    node.name
+                );
+                let _ = node.child.kill().await;
+            }
+        }
+    }
+    eprintln!("herdctl: stopped {} nodes", nodes.len());
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            _ => status.to_string(),
+        },
+        None => "still running".to_owned(),
+    }
+}

@@ -1,0 +1,222 @@
+//! `herdctl watch`: the merged live event stream of every node, one line per
+//! event. Each node has its own connection that reconnects on its own; a
+//! node that is down is reported on stderr and does not stop the others.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use herd_admin::{Event, EventKind};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::Failure;
+use crate::admin_client::{AdminClient, AdminError};
+use crate::herd::Herd;
+
+const CONNECT_LIMIT: Duration = Duration::from_secs(3);
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the per-node tasks report.
+pub enum Feed {
+    Event { node: String, event: Event },
+    Connected { node: String },
+    Lost { node: String, error: AdminError },
+}
+
+/// Starts one task per node feeding `sender`, reconnecting forever.
+pub fn follow_all(herd: &Herd, sender: mpsc::Sender<Feed>) {
+    for node in herd.nodes() {
+        tokio::spawn(follow(
+            node.name.clone(),
+            node.admin,
+            herd.token.clone(),
+            sender.clone(),
+        ));
+    }
+}
+
+async fn follow(node: String, addr: SocketAddr, token: Option<String>, feed: mpsc::Sender<Feed>) {
+    let mut last_error: Option<AdminError> = None;
+    loop {
+        let error = match subscribe(addr, token.as_deref()).await {
+            Ok(mut client) => {
+                last_error = None;
+                if feed
+                    .send(Feed::Connected { node: node.clone() })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                loop {
+                    match client.next_event().await {
+                        Ok(event) => {
+                            let item = Feed::Event {
+                                node: node.clone(),
+                                event,
+                            };
+                            if feed.send(item).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(error) => break error,
+                    }
+                }
+            }
+            Err(error) => error,
+        };
+        // Report each distinct failure once, not every retry.
+        if last_error.as_ref() != Some(&error) {
+            last_error = Some(error.clone());
+            let lost = Feed::Lost {
+                node: node.clone(),
+                error,
+            };
+            if feed.send(lost).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+async fn subscribe(addr: SocketAddr, token: Option<&str>) -> Result<AdminClient, AdminError> {
+    let mut client = AdminClient::connect(addr, token, CONNECT_LIMIT).await?;
+    tokio::time::timeout(CONNECT_LIMIT, client.subscribe())
+        .await
+        .map_err(|_| AdminError::Timeout)??;
+    Ok(client)
+}
+
+pub async fn run(herd: &Herd, json: bool) -> Result<(), Failure> {
+    let (sender, mut receiver) = mpsc::channel(4096);
+    follow_all(herd, sender);
+    let width = herd.nodes().iter().map(|n| n.name.len()).max().unwrap_or(4);
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    while let Some(item) = receiver.recv().await {
+        // Write everything already waiting, then flush once.
+        let mut next = Some(item);
+        while let Some(item) = next {
+            match item {
+                Feed::Event { node, event } => {
+                    let line = if json {
+                        json_line(&node, &event)
+                    } else {
+                        human_line(&node, width, &event)
+                    };
+                    if writeln!(stdout, "{line}").is_err() {
+                        // Reader gone (a closed pipe): stop quietly.
+                        return Ok(());
+                    }
+                }
+                Feed::Connected { node } => eprintln!("herdctl: watching {node}"),
+                Feed::Lost { node, error } => {
+                    eprintln!("herdctl: {node}: {error}; retrying every {RETRY:?}")
+                }
+            }
+            next = receiver.try_recv().ok();
+        }
+        if stdout.flush().is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The event as the node sent it, with `node` added.
+pub fn json_line(node: &str, event: &Event) -> String {
+    let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Value::Object(object) = &mut value {
+        object.insert("node".to_owned(), Value::from(node));
+    }
+    value.to_string()
+}
+
+/// `HH:MM:SS.mmm NODE  what happened`, in UTC.
+pub fn human_line(node: &str, width: usize, event: &Event) -> String {
+    let time = clock(event.ts_us);
+    let what = match &event.kind {
+        EventKind::Request {
+            conn,
+            line,
+            reply,
+            json_bytes,
+            ..
+        } => {
+            let json = if *json_bytes > 0 {
+                format!(" + {json_bytes} bytes of JSON")
+            } else {
+                String::new()
+            };
+            format!("client #{conn}  {line:?} -> {reply:?}{json}")
+        }
+        EventKind::FloodIn {
+            peer, client, won, ..
+        } => format!(
+            "<- {peer:<8} {client}  {}",
+            if *won {
+                "won"
+            } else {
+                "duplicate (suppressed)"
+            }
+        ),
+        EventKind::FloodOut { peers, client, .. } => {
+            format!("-> {}  {client}", peers.join(", "))
+        }
+        EventKind::Link {
+            peer,
+            change,
+            reason,
+        } => format!(
+            "link {peer} {}{}",
+            change.as_str(),
+            reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        EventKind::Records {
+            client,
+            count,
+            digest,
+        } => format!("records {count} (digest {digest}) after {client}"),
+        EventKind::Lagged { missed } => format!("!! {missed} events lost: watch fell behind"),
+        EventKind::Unknown => "(an event this herdctl does not know)".to_owned(),
+    };
+    format!("{time} {node:<width$}  {what}")
+}
+
+fn clock(ts_us: u64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_micros(ts_us);
+    let text = humantime::format_rfc3339_millis(time).to_string();
+    // 2026-11-29T17:04:11.498Z -> 17:04:11.498
+    text.get(11..23).unwrap_or(&text).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herd_admin::LinkChange;
+
+    #[test]
+    fn lines_read_well() {
+        let event = Event {
+            seq: 1,
+            ts_us: 1_795_972_051_498_208,
+            kind: EventKind::Link {
+                peer: "Jaquez".to_owned(),
+                change: LinkChange::Cut,
+                reason: Some("operator".to_owned()),
+            },
+        };
+        assert_eq!(
+            human_line("Clark", 6, &event),
+            "17:07:31.498 Clark   link Jaquez cut (operator)"
+        );
+        let json: Value = serde_json::from_str(&json_line("Clark", &event)).unwrap_or_default();
+        assert_eq!(json["node"], "Clark");
+        assert_eq!(json["event"], "link");
+        assert_eq!(json["change"], "cut");
+    }
+}

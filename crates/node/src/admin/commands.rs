@@ -1,0 +1,127 @@
+//! What each admin request does. Free of sockets: the server feeds lines in
+//! and writes what comes out, so the token gate and every command can be
+//! tested on a node without a network.
+
+use herd_admin::{Command, Response, SCHEMA, parse_request};
+use serde_json::{Value, json};
+
+use super::{records_page, snapshot};
+use crate::node::Node;
+
+/// What the connection does after writing the response.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum After {
+    Continue,
+    /// Start (or keep) streaming events on this connection.
+    Subscribe,
+    /// Close the connection (a failed or missing authentication).
+    Close,
+}
+
+/// One connection's position in the protocol.
+pub(super) struct Conversation {
+    authenticated: bool,
+}
+
+impl Conversation {
+    pub(super) fn new(node: &Node) -> Conversation {
+        Conversation {
+            authenticated: node.settings.admin_token.is_none(),
+        }
+    }
+
+    pub(super) fn handle(&mut self, node: &Node, line: &[u8]) -> (Response, After) {
+        let request = std::str::from_utf8(line)
+            .map_err(|_| (Value::Null, "request is not UTF-8".to_owned()))
+            .and_then(|text| parse_request(text).map_err(|err| (err.id, err.message)));
+        let request = match request {
+            Ok(request) => request,
+            Err((id, message)) => {
+                let after = if self.authenticated {
+                    After::Continue
+                } else {
+                    After::Close
+                };
+                return (Response::error(id, message), after);
+            }
+        };
+        let id = request.id;
+        if !self.authenticated && !matches!(request.command, Command::Auth { .. }) {
+            return (
+                Response::error(id, "admin token required: send auth first"),
+                After::Close,
+            );
+        }
+        match request.command {
+            Command::Auth { token } => self.authenticate(node, id, &token),
+            Command::Snapshot => (ok(id, &snapshot(node)), After::Continue),
+            Command::Records {
+                prefix,
+                after,
+                limit,
+            } => {
+                let page = records_page(node, prefix.as_deref(), after.as_deref(), limit);
+                (ok(id, &page), After::Continue)
+            }
+            Command::Subscribe => (
+                Response::ok(id, json!({ "subscribed": true, "node": node.name() })),
+                After::Subscribe,
+            ),
+            Command::Link { peer, state } => match node.set_link_admin(&peer, state) {
+                Ok(changed) => (
+                    Response::ok(
+                        id,
+                        json!({ "peer": peer, "admin": state.as_str(), "changed": changed }),
+                    ),
+                    After::Continue,
+                ),
+                Err(message) => (Response::error(id, message), After::Continue),
+            },
+        }
+    }
+
+    fn authenticate(&mut self, node: &Node, id: Value, token: &str) -> (Response, After) {
+        let accepted = match &node.settings.admin_token {
+            None => true,
+            Some(expected) => same_secret(expected.expose().as_bytes(), token.as_bytes()),
+        };
+        if accepted {
+            self.authenticated = true;
+            let result = json!({ "schema": SCHEMA, "node": node.name() });
+            (Response::ok(id, result), After::Continue)
+        } else {
+            (Response::error(id, "wrong admin token"), After::Close)
+        }
+    }
+}
+
+fn ok(id: Value, result: &impl serde::Serialize) -> Response {
+    match serde_json::to_value(result) {
+        Ok(value) => Response::ok(id, value),
+        Err(err) => Response::error(id, format!("cannot encode the result: {err}")),
+    }
+}
+
+/// Compares in time that depends only on the lengths, so the comparison
+/// does not tell an attacker how much of a guess was right.
+fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    expected.len() == given.len()
+        && expected
+            .iter()
+            .zip(given)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret(b"token", b"token"));
+        assert!(!same_secret(b"token", b"tokem"));
+        assert!(!same_secret(b"token", b"token2"));
+        assert!(!same_secret(b"token", b""));
+    }
+}

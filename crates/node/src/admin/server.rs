@@ -1,0 +1,160 @@
+//! The admin listener and its connections: requests answered in order, and
+//! after `subscribe` the node's events interleaved with the responses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use herd_admin::{Event, EventKind, MAX_REQUEST_LINE, Response};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tracing::{debug, info, warn};
+
+use super::commands::{After, Conversation};
+use crate::events::now_us;
+use crate::line_reader::{Frame, LineReader};
+use crate::node::Node;
+
+/// Event lines written in one go when a subscriber has many waiting.
+const EVENT_BATCH: usize = 256;
+
+pub async fn serve_admin(node: Arc<Node>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                tokio::spawn(serve_connection(node.clone(), stream, remote));
+            }
+            Err(err) => {
+                warn!("admin accept failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(node: Arc<Node>, stream: TcpStream, remote: SocketAddr) {
+    debug!(target: "admin", "connection from {remote}");
+    let _ = stream.set_nodelay(true);
+    match converse(&node, stream, remote).await {
+        Ok(()) => debug!(target: "admin", "connection from {remote} closed"),
+        Err(err) => debug!(target: "admin", "connection from {remote} failed: {err}"),
+    }
+}
+
+async fn converse(node: &Node, stream: TcpStream, remote: SocketAddr) -> std::io::Result<()> {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut lines = LineReader::new(MAX_REQUEST_LINE, 0);
+    let mut conversation = Conversation::new(node);
+    let mut events: Option<broadcast::Receiver<Arc<str>>> = None;
+    let mut out = Vec::new();
+    loop {
+        while let Some(frame) = lines.next_frame() {
+            let (response, after) = match frame {
+                Frame::Line(line) => conversation.handle(node, &line),
+                Frame::TooLong(_) => (
+                    Response::error(
+                        serde_json::Value::Null,
+                        format!("request longer than {MAX_REQUEST_LINE} bytes"),
+                    ),
+                    After::Close,
+                ),
+            };
+            push_json(&mut out, &response);
+            match after {
+                After::Continue => {}
+                After::Subscribe => {
+                    if events.is_none() {
+                        info!(target: "admin", "{remote} subscribed to events");
+                        events = Some(node.events.subscribe());
+                    }
+                }
+                After::Close => {
+                    warn!(target: "admin", "closing admin connection from {remote}: {}",
+                        response.error.as_deref().unwrap_or("refused"));
+                    writer.write_all(&out).await?;
+                    return writer.shutdown().await;
+                }
+            }
+        }
+        if !out.is_empty() {
+            writer.write_all(&out).await?;
+            out.clear();
+        }
+        tokio::select! {
+            read = lines.fill(&mut reader) => {
+                if read? == 0 {
+                    return Ok(());
+                }
+            }
+            received = next_event(&mut events) => {
+                forward_events(node, received, &mut events, &mut writer, &mut out).await?;
+            }
+        }
+    }
+}
+
+/// The next event, or never when not subscribed.
+async fn next_event(
+    events: &mut Option<broadcast::Receiver<Arc<str>>>,
+) -> Result<Arc<str>, RecvError> {
+    match events {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes `first` and whatever else is already waiting, in one write. A
+/// subscriber that fell behind gets a `lagged` event saying how many events
+/// it lost; the node never waits for it.
+async fn forward_events(
+    node: &Node,
+    first: Result<Arc<str>, RecvError>,
+    events: &mut Option<broadcast::Receiver<Arc<str>>>,
+    writer: &mut OwnedWriteHalf,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let Some(receiver) = events.as_mut() else {
+        return Ok(());
+    };
+    let mut received = first.map_err(|err| match err {
+        RecvError::Lagged(missed) => TryRecvError::Lagged(missed),
+        RecvError::Closed => TryRecvError::Closed,
+    });
+    let mut closed = false;
+    for _ in 0..EVENT_BATCH {
+        match received {
+            Ok(line) => {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+            Err(TryRecvError::Lagged(missed)) => {
+                node.events.note_dropped(missed);
+                let lagged = Event {
+                    seq: 0,
+                    ts_us: now_us(),
+                    kind: EventKind::Lagged { missed },
+                };
+                push_json(out, &lagged);
+            }
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Closed) => {
+                closed = true;
+                break;
+            }
+        }
+        received = receiver.try_recv();
+    }
+    if closed {
+        *events = None;
+    }
+    writer.write_all(out).await?;
+    out.clear();
+    Ok(())
+}
+
+fn push_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    if serde_json::to_writer(&mut *out, value).is_ok() {
+        out.push(b'\n');
+    }
+}

@@ -1,0 +1,49 @@
+//! `snapshot`: everything about the node that fits on one screen. Costs
+//! O(links): the record count and digest are kept up to date, never scanned.
+
+use herd_admin::{Counters, NodeAddresses, SCHEMA, Snapshot};
+
+use crate::counters::read;
+use crate::node::Node;
+
+pub fn snapshot(node: &Node) -> Snapshot {
+    let settings = &node.settings;
+    let (records, digest) = node.records_summary();
+    let links: Vec<_> = node.links.iter().map(|link| link.snapshot()).collect();
+    let c = &node.counters;
+    let counters = Counters {
+        client_connections: read(&c.client_connections),
+        client_connections_open: read(&c.client_connections_open),
+        client_lines: read(&c.client_lines),
+        questions: read(&c.questions),
+        iamat_accepted: read(&c.iamat_accepted),
+        iamat_stale: read(&c.iamat_stale),
+        whatsat: read(&c.whatsat),
+        floods_in: read(&c.floods_in),
+        floods_won: read(&c.floods_won),
+        duplicates: read(&c.duplicates),
+        floods_out: links.iter().map(|link| link.msgs_out).sum(),
+        queue_overflows: links.iter().map(|link| link.overflows).sum(),
+        events_dropped: node.events.dropped(),
+    };
+    Snapshot {
+        schema: SCHEMA,
+        node: settings.name.clone(),
+        herd: settings.herd.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        boot_id: settings.boot_id.clone(),
+        pid: std::process::id(),
+        started_us: node.started_us,
+        uptime_s: node.started.elapsed().as_secs_f64(),
+        addresses: NodeAddresses {
+            client: settings.client_addr.to_string(),
+            peer: settings.peer_addr.to_string(),
+            admin: settings.admin_addr.to_string(),
+        },
+        records,
+        digest: digest.to_hex(),
+        store: node.store_description(),
+        links,
+        counters,
+    }
+}
