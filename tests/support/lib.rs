@@ -153,6 +153,11 @@ impl Herd {
 
     /// Starts one node and waits until its client port answers.
     pub fn start(&mut self, name: &str) {
+        self.start_with_env(name, &[]);
+    }
+
+    /// Starts one node with extra environment variables.
+    pub fn start_with_env(&mut self, name: &str, env: &[(&str, &str)]) {
         let stderr = std::fs::File::create(self.dir.path().join(format!("{name}.stderr")))
             .expect("stderr file");
         let child = Command::new(binary("herd-node"))
@@ -161,13 +166,16 @@ impl Herd {
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg(name)
+            .env_remove("HERD_ADMIN_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .expect("spawn herd-node");
         self.children.push((name.to_owned(), child));
-        for addr in [self.node(name).client, self.node(name).peer] {
+        let node = self.node(name);
+        for addr in [node.client, node.peer, node.admin] {
             let up = wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
             assert!(
                 up,
@@ -191,16 +199,13 @@ impl Herd {
         self.wait_connected();
     }
 
-    /// Waits until both ends of every link have logged it up, then until
-    /// every node's probe update is known everywhere.
+    /// Waits until both ends of every link report it connected on their
+    /// admin ports, then until every node's probe update is known everywhere.
     pub fn wait_connected(&self) {
         for (a, b) in &self.links {
             for (me, peer) in [(a, b), (b, a)] {
-                let marker = format!("peer={peer}");
                 let up = wait_until(Duration::from_secs(20), || {
-                    self.log(me)
-                        .lines()
-                        .any(|l| l.contains("link up") && l.trim_end().ends_with(&marker))
+                    self.link_status(me, peer)["connected"] == true
                 });
                 assert!(
                     up,
@@ -262,6 +267,59 @@ impl Herd {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// A fresh connection to `name`'s admin port.
+    pub fn admin(&self, name: &str) -> Admin {
+        Admin::connect(self.node(name).admin)
+    }
+
+    /// `name`'s snapshot (the `result` of the admin `snapshot` request).
+    pub fn snapshot(&self, name: &str) -> serde_json::Value {
+        let response = self
+            .admin(name)
+            .request(serde_json::json!({"cmd": "snapshot"}));
+        assert_eq!(response["ok"], true, "snapshot of {name}: {response}");
+        response["result"].clone()
+    }
+
+    /// What `name`'s snapshot says about its link to `peer`.
+    pub fn link_status(&self, name: &str, peer: &str) -> serde_json::Value {
+        let snapshot = self.snapshot(name);
+        let links = snapshot["links"].as_array().cloned().unwrap_or_default();
+        links
+            .into_iter()
+            .find(|link| link["peer"] == peer)
+            .unwrap_or_else(|| panic!("{name} has no link to {peer}: {snapshot}"))
+    }
+
+    /// Runs herdctl against this herd, `--config` last (options may come
+    /// after positional arguments).
+    pub fn herdctl(&self, args: &[&str]) -> Output {
+        self.herdctl_env(args, &[])
+    }
+
+    pub fn herdctl_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(binary("herdctl"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            // A token in the developer's environment must not leak in.
+            .env_remove("HERD_ADMIN_TOKEN")
+            .envs(env.iter().copied())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run herdctl")
+    }
+
+    /// The pid of a node this herd started.
+    pub fn pid(&self, name: &str) -> u32 {
+        self.children
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, child)| child.id())
+            .unwrap_or_else(|| panic!("{name} is not running"))
     }
 
     pub fn stderr(&self, name: &str) -> String {
@@ -400,5 +458,60 @@ impl Session {
 
     pub fn half_close(&mut self) {
         self.stream.shutdown(Shutdown::Write).expect("half-close");
+    }
+}
+
+/// A connection to a node's admin port (JSON lines).
+pub struct Admin {
+    session: Session,
+    next_id: u64,
+}
+
+impl Admin {
+    pub fn connect(addr: SocketAddr) -> Admin {
+        Admin {
+            session: Session::connect(addr),
+            next_id: 1,
+        }
+    }
+
+    /// Sends one line as is.
+    pub fn send_line(&mut self, line: &str) {
+        self.session.send(format!("{line}\n").as_bytes());
+    }
+
+    pub fn read_json(&mut self) -> serde_json::Value {
+        let line = self.session.read_line();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("admin sent bad JSON ({e}): {line}"))
+    }
+
+    /// Sends `request` with a fresh id and returns its response, skipping
+    /// events that come first.
+    pub fn request(&mut self, mut request: serde_json::Value) -> serde_json::Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        request["id"] = serde_json::Value::from(id);
+        self.send_line(&request.to_string());
+        loop {
+            let value = self.read_json();
+            if value.get("event").is_none() && value["id"] == id {
+                return value;
+            }
+        }
+    }
+
+    /// The next event line, skipping responses.
+    pub fn next_event(&mut self) -> serde_json::Value {
+        loop {
+            let value = self.read_json();
+            if value.get("event").is_some() {
+                return value;
+            }
+        }
+    }
+
+    /// Everything until the node closes the connection.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        self.session.read_to_end()
     }
 }
