@@ -1,16 +1,20 @@
 //! The set of records, one per client, newest update winning.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use herd_proto::Record;
+use indexmap::IndexSet;
 
 use crate::Digest;
 use crate::client_key::ByClient;
 
+/// Records by client id. An insertion-ordered hash set: a client keeps its
+/// position for good (records are replaced, never removed), so a long scan
+/// (an admin listing a million records) can proceed a slice of positions at
+/// a time and let updates in between.
 #[derive(Default, Debug)]
 pub struct Records {
-    by_client: HashSet<ByClient>,
+    by_client: IndexSet<ByClient>,
     /// Kept up to date by every merge; see [`Digest`].
     digest: Digest,
 }
@@ -29,7 +33,9 @@ impl Records {
             Some(held) if *held.0 >= *record => false,
             _ => {
                 self.digest.add(&record);
-                if let Some(ByClient(replaced)) = self.by_client.replace(ByClient(record)) {
+                // `replace_full` keeps a replaced client at its position.
+                if let (_, Some(ByClient(replaced))) = self.by_client.replace_full(ByClient(record))
+                {
                     self.digest.remove(&replaced);
                 }
                 true
@@ -52,6 +58,19 @@ impl Records {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Record>> {
         self.by_client.iter().map(|entry| &entry.0)
+    }
+
+    /// The records at positions `start..start + count` (fewer at the end).
+    /// Positions are stable: a record added later comes after every
+    /// position seen so far.
+    pub fn slice(&self, start: usize, count: usize) -> impl Iterator<Item = &Arc<Record>> {
+        let end = start.saturating_add(count).min(self.by_client.len());
+        let start = start.min(end);
+        self.by_client
+            .get_range(start..end)
+            .into_iter()
+            .flat_map(|slice| slice.iter())
+            .map(|entry| &entry.0)
     }
 }
 
@@ -111,6 +130,23 @@ mod tests {
         let mut c = Records::default();
         c.merge(record("Clark", "c", 20, 21));
         assert_eq!(a.digest(), c.digest());
+    }
+
+    #[test]
+    fn positions_are_stable_across_replacements_and_additions() {
+        let mut records = Records::default();
+        for (i, client) in ["a", "b", "c"].iter().enumerate() {
+            records.merge(record("Clark", client, i as u64, 10));
+        }
+        records.merge(record("Bona", "b", 50, 60));
+        records.merge(record("Bona", "d", 50, 60));
+        let clients: Vec<&str> = records.slice(0, 10).map(|r| r.client()).collect();
+        assert_eq!(clients, ["a", "b", "c", "d"]);
+        let clients: Vec<&str> = records.slice(1, 2).map(|r| r.client()).collect();
+        assert_eq!(clients, ["b", "c"]);
+        assert_eq!(records.slice(1, 2).nth(0).map(|r| r.origin()), Some("Bona"));
+        assert_eq!(records.slice(4, 2).count(), 0);
+        assert_eq!(records.slice(usize::MAX, usize::MAX).count(), 0);
     }
 
     fn state(records: &Records) -> Vec<String> {

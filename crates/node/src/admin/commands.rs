@@ -2,6 +2,8 @@
 //! and writes what comes out, so the token gate and every command can be
 //! tested on a node without a network.
 
+use std::sync::Arc;
+
 use herd_admin::{Command, Response, SCHEMA, parse_request};
 use serde_json::{Value, json};
 
@@ -30,7 +32,7 @@ impl Conversation {
         }
     }
 
-    pub(super) fn handle(&mut self, node: &Node, line: &[u8]) -> (Response, After) {
+    pub(super) async fn handle(&mut self, node: &Arc<Node>, line: &[u8]) -> (Response, After) {
         let request = std::str::from_utf8(line)
             .map_err(|_| (Value::Null, "request is not UTF-8".to_owned()))
             .and_then(|text| parse_request(text).map_err(|err| (err.id, err.message)));
@@ -60,8 +62,20 @@ impl Conversation {
                 after,
                 limit,
             } => {
-                let page = records_page(node, prefix.as_deref(), after.as_deref(), limit);
-                (ok(id, &page), After::Continue)
+                // A long pass over the records: on a blocking thread, so the
+                // runtime's workers keep serving clients and peers.
+                let node = node.clone();
+                let page = tokio::task::spawn_blocking(move || {
+                    records_page(&node, prefix.as_deref(), after.as_deref(), limit)
+                })
+                .await;
+                match page {
+                    Ok(page) => (ok(id, &page), After::Continue),
+                    Err(err) => (
+                        Response::error(id, format!("listing failed: {err}")),
+                        After::Continue,
+                    ),
+                }
             }
             Command::Subscribe => (
                 Response::ok(id, json!({ "subscribed": true, "node": node.name() })),

@@ -42,7 +42,7 @@ async fn serve_connection(node: Arc<Node>, stream: TcpStream, remote: SocketAddr
     }
 }
 
-async fn converse(node: &Node, stream: TcpStream, remote: SocketAddr) -> std::io::Result<()> {
+async fn converse(node: &Arc<Node>, stream: TcpStream, remote: SocketAddr) -> std::io::Result<()> {
     let (mut reader, mut writer) = stream.into_split();
     let mut lines = LineReader::new(MAX_REQUEST_LINE, 0);
     let mut conversation = Conversation::new(node);
@@ -51,7 +51,7 @@ async fn converse(node: &Node, stream: TcpStream, remote: SocketAddr) -> std::io
     loop {
         while let Some(frame) = lines.next_frame() {
             let (response, after) = match frame {
-                Frame::Line(line) => conversation.handle(node, &line),
+                Frame::Line(line) => conversation.handle(node, &line).await,
                 Frame::TooLong(_) => (
                     Response::error(
                         serde_json::Value::Null,
