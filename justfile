@@ -2,7 +2,11 @@
 
 # Build and run the default five-node herd until Ctrl-C.
 herd:
-    scripts/herd-up
+    cargo run --release -p herdctl -- up --no-tui
+
+# The herd's status (needs a running herd).
+status:
+    cargo run --release -p herdctl -- status
 
 build:
     cargo build --workspace
@@ -18,3 +22,9 @@ lint:
 # First figures (docs/BENCHMARKS.md): needs a running herd (just herd).
 measure:
     cargo run --release --example measure -- 127.0.0.1:12003 127.0.0.1:12000 64 5
+
+# What the admin port costs at 1,000,000 records, and watch's throughput
+# (docs/BENCHMARKS.md): needs a one-node herd, see there.
+admin-cost:
+    cargo build --release --workspace --examples
+    target/release/examples/admin_cost 127.0.0.1:13000 127.0.0.1:13200 1000000 target/release/herdctl examples/solo.toml

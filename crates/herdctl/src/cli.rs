@@ -115,9 +115,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Some(Command::Node(_)) => Err(Failure::usage("herdctl node runs outside the runtime")),
         None => {
-            eprintln!(
+            crate::note(format_args!(
                 "herdctl: the dashboard is not in this build yet; showing status (see herdctl --help)"
-            );
+            ));
             crate::status::run(&herd, false, Duration::from_secs(3)).await
         }
     }

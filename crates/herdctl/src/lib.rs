@@ -50,6 +50,19 @@ impl Failure {
     }
 }
 
+/// Writes a line to stdout. A closed stdout (`herdctl status | head -1`)
+/// is not an error worth a panic: the reader has what it wanted.
+pub fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// Writes a line to stderr, ignoring a closed stderr.
+pub fn note(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// Prints a failure the way every command does and turns it into the exit
 /// status.
 pub fn report(result: Result<(), Failure>) -> ExitCode {
@@ -57,7 +70,7 @@ pub fn report(result: Result<(), Failure>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if !failure.message.is_empty() {
-                eprintln!("herdctl: {}", failure.message);
+                note(format_args!("herdctl: {}", failure.message));
             }
             ExitCode::from(failure.code)
         }

@@ -35,11 +35,14 @@ pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), 
     let mut failed = 0;
     for (node, peer, outcome) in [(a, b, at_a), (b, a, at_b)] {
         match outcome {
-            Ok(true) => println!("{node}: link to {peer} {}", admin.as_str()),
-            Ok(false) => println!("{node}: link to {peer} was already {}", admin.as_str()),
+            Ok(true) => crate::say(format_args!("{node}: link to {peer} {}", admin.as_str())),
+            Ok(false) => crate::say(format_args!(
+                "{node}: link to {peer} was already {}",
+                admin.as_str()
+            )),
             Err(err) => {
                 failed += 1;
-                println!("{node}: FAILED: {err}");
+                crate::say(format_args!("{node}: FAILED: {err}"));
             }
         }
     }

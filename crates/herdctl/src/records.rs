@@ -32,9 +32,9 @@ pub async fn run(herd: &Herd, node: &str, json: bool, prefix: Option<&str>) -> R
     }
     if json {
         let out = json!({ "node": node, "count": records.len(), "records": records });
-        println!("{out}");
+        crate::say(out);
     } else {
-        print!("{}", table(&records));
+        crate::say(table(&records).trim_end());
     }
     Ok(())
 }

@@ -112,9 +112,9 @@ pub async fn collect(herd: &Herd, limit: Duration) -> HerdReport {
 pub async fn run(herd: &Herd, json: bool, limit: Duration) -> Result<(), Failure> {
     let report = collect(herd, limit).await;
     if json {
-        println!("{}", to_json(&report));
+        crate::say(to_json(&report));
     } else {
-        print!("{}", to_table(&report));
+        crate::say(to_table(&report).trim_end());
     }
     let unreachable = report.nodes.len() - report.reachable();
     if unreachable > 0 {
@@ -218,10 +218,16 @@ pub fn to_table(report: &HerdReport) -> String {
                     links.join(", ")
                 ));
             }
-            Err(err) => out.push_str(&format!(
-                "{:width$}  UNREACHABLE at {}: {err}\n",
-                node.name, node.admin
-            )),
+            Err(err) => {
+                let why = match err {
+                    AdminError::Unreachable(reason) => reason.clone(),
+                    other => other.to_string(),
+                };
+                out.push_str(&format!(
+                    "{:width$}  UNREACHABLE at {}: {why}\n",
+                    node.name, node.admin
+                ));
+            }
         }
     }
     out

@@ -49,16 +49,16 @@ pub async fn run(
     std::fs::create_dir_all(data_dir)
         .map_err(|err| Failure::failed(format!("cannot create {}: {err}", data_dir.display())))?;
     if !no_tui {
-        eprintln!(
+        crate::note(format_args!(
             "herdctl: the dashboard is not in this build yet; running headless (as --no-tui)"
-        );
+        ));
     }
-    eprintln!(
+    crate::note(format_args!(
         "herdctl: starting herd {:?}: {} nodes, data in {}",
         herd.name(),
         herd.nodes().len(),
         data_dir.display()
-    );
+    ));
 
     let (exits_tx, mut exits) = mpsc::unbounded_channel::<usize>();
     let mut nodes: Vec<Started> = Vec::new();
@@ -73,6 +73,10 @@ pub async fn run(
             .arg(data_dir)
             .arg(&spec.name)
             .env(PARENT_ENV, std::process::id().to_string())
+            // Their own process group: a Ctrl-C at the terminal reaches only
+            // `up`, which stops the nodes itself, in order, and can tell a
+            // node that died from one it stopped.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -94,7 +98,7 @@ pub async fn run(
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    eprintln!("[{name}] {line}");
+                    crate::note(format_args!("[{name}] {line}"));
                 }
                 let _ = exits.send(index);
             });
@@ -138,8 +142,8 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
         report = status::collect(herd, Duration::from_secs(1)).await;
     }
-    print!("{}", status::to_table(&report));
-    println!(
+    crate::say(status::to_table(&report).trim_end());
+    crate::say(format_args!(
         "\nherd {:?} is running ({} nodes). Try: herdctl status | herdctl watch | herdctl send {} 'IAMAT kiwi +34.068930-118.445127 <time>'. Ctrl-C stops it.",
         herd.name(),
         nodes.len(),
@@ -147,7 +151,7 @@ pub async fn run(
             .first()
             .map(|n| n.name.as_str())
             .unwrap_or("NODE"),
-    );
+    ));
 
     let mut died = 0;
     let stopped_by = loop {
@@ -161,7 +165,7 @@ pub async fn run(
                     if let Ok(Some(status)) = node.child.try_wait() {
                         node.exited = Some(status);
                         died += 1;
-                        eprintln!("herdctl: node {} exited ({}); the others keep running", node.name, describe(Some(status)));
+                        crate::note(format_args!("herdctl: node {} exited ({}); the others keep running", node.name, describe(Some(status))));
                     }
                 }
                 if nodes.iter().all(|n| n.exited.is_some()) {
@@ -170,7 +174,7 @@ pub async fn run(
             }
         }
     };
-    eprintln!("herdctl: {stopped_by}: stopping the herd");
+    crate::note(format_args!("herdctl: {stopped_by}: stopping the herd"));
     stop_all(&mut nodes).await;
     if died > 0 {
         return Err(Failure::failed(format!(
@@ -202,23 +206,23 @@ async fn stop_all(nodes: &mut [Started]) {
             Ok(Ok(status)) => {
                 node.exited = Some(status);
                 if !status.success() {
-                    eprintln!(
+                    crate::note(format_args!(
                         "herdctl: node {} stopped with {}",
                         node.name,
                         describe(Some(status))
-                    );
+                    ));
                 }
             }
             _ => {
-                eprintln!(
+                crate::note(format_args!(
                     "herdctl: node {} did not stop within {STOP_LIMIT:?}; killing it",
                     node.name
-                );
+                ));
                 let _ = node.child.kill().await;
             }
         }
     }
-    eprintln!("herdctl: stopped {} nodes", nodes.len());
+    crate::note(format_args!("herdctl: stopped {} nodes", nodes.len()));
 }
 
 fn describe(status: Option<ExitStatus>) -> String {

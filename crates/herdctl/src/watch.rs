@@ -110,10 +110,10 @@ pub async fn run(herd: &Herd, json: bool) -> Result<(), Failure> {
                         return Ok(());
                     }
                 }
-                Feed::Connected { node } => eprintln!("herdctl: watching {node}"),
-                Feed::Lost { node, error } => {
-                    eprintln!("herdctl: {node}: {error}; retrying every {RETRY:?}")
-                }
+                Feed::Connected { node } => crate::note(format_args!("herdctl: watching {node}")),
+                Feed::Lost { node, error } => crate::note(format_args!(
+                    "herdctl: {node}: {error}; retrying every {RETRY:?}"
+                )),
             }
             next = receiver.try_recv().ok();
         }
