@@ -48,6 +48,7 @@ pub enum Command {
     Link {
         a: String,
         b: String,
+        #[arg(ignore_case = true)]
         state: LinkState,
     },
     /// Send lines to a node's client port and print the replies.

@@ -160,13 +160,20 @@ impl Link {
     }
 
     /// Applies the operator's wish; true when it changed anything. The
-    /// link's task notices and closes or reconnects.
+    /// link's task notices and closes or reconnects. A cut takes effect
+    /// before this returns: the connection is taken out of the outbox, so
+    /// no update written after the operator's command reaches the peer
+    /// (and the session reader drops what still arrives).
     pub fn set_admin_state(&self, wanted: AdminState) -> bool {
-        self.admin.send_if_modified(|state| {
+        let changed = self.admin.send_if_modified(|state| {
             let changed = *state != wanted;
             *state = wanted;
             changed
-        })
+        });
+        if wanted == AdminState::Down {
+            self.detach();
+        }
+        changed
     }
 
     pub(super) fn watch_admin(&self) -> watch::Receiver<AdminState> {
@@ -379,7 +386,12 @@ pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Rece
             },
         };
         let started = tokio::time::Instant::now();
-        let end = run_session(&node, &link, connected, &mut accepted, &mut admin).await;
+        let mut end = run_session(&node, &link, connected, &mut accepted, &mut admin).await;
+        if link.admin_state() == AdminState::Down && matches!(end, SessionEnd::Lost(_)) {
+            // The cut detached the connection, so the writer may have
+            // noticed before the session saw the cut itself.
+            end = SessionEnd::Cut;
+        }
         link.set_state(ConnectionState::Connecting, None, None);
         // Only a link that stayed up a while resets the back-off, so a peer
         // that accepts and drops at once is not redialled in a tight loop.

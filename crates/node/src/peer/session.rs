@@ -79,6 +79,11 @@ async fn read_updates(
             };
             match parse_peer_line(text) {
                 Ok(PeerMessage::Update(record)) => {
+                    if link.admin_state() == AdminState::Down {
+                        // Cut by the operator: nothing crosses, even what
+                        // was already in flight.
+                        return "cut by the operator".to_owned();
+                    }
                     link.msgs_in.fetch_add(1, Ordering::Relaxed);
                     node.on_peer_update(record, link.id);
                 }
