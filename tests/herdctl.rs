@@ -501,6 +501,24 @@ fn up_stops_what_it_started_when_a_node_cannot_start() {
 }
 
 #[test]
+fn up_refuses_to_start_over_a_running_herd() {
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
+    herd.start("B");
+    let mut up = Up::start(&herd);
+    let exit = up.wait(Duration::from_secs(30));
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "{exit:?}: {}",
+        up.output()
+    );
+    let output = up.output();
+    assert!(output.contains("node B is already running"), "{output}");
+    // Nothing was started: A's ports are free, B is still the one we ran.
+    assert!(TcpListener::bind(herd.node("A").admin).is_ok(), "{output}");
+    assert_eq!(herd.snapshot("B")["pid"], herd.pid("B"));
+}
+
+#[test]
 fn nodes_started_by_up_stop_when_up_is_killed() {
     let herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
     let mut up = Up::start(&herd);

@@ -76,6 +76,10 @@ pub enum Command {
         /// One JSON object per line, with the node's name added.
         #[arg(long)]
         json: bool,
+        /// Hold events this long to print them in time order across nodes
+        /// (0s: print each as it arrives).
+        #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = humantime::parse_duration)]
+        reorder: Duration,
     },
     /// Run one node (how `herdctl up` starts nodes; same as herd-node).
     #[command(hide = true)]
@@ -110,7 +114,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Some(Command::Records { node, json, prefix }) => {
             crate::records::run(&herd, &node, json, prefix.as_deref()).await
         }
-        Some(Command::Watch { json }) => crate::watch::run(&herd, json).await,
+        Some(Command::Watch { json, reorder }) => crate::watch::run(&herd, json, reorder).await,
         Some(Command::Up { no_tui, data_dir }) => {
             crate::up::run(&herd, cli.config.as_deref(), &data_dir, no_tui).await
         }

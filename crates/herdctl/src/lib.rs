@@ -4,6 +4,7 @@
 //! - [`admin_client`]: one admin-port connection; shared by every command
 //!   (and by the dashboard).
 //! - [`herd`]: the configuration as herdctl sees it: nodes, links, token.
+//! - [`reorder`]: merging the nodes' event streams in time order.
 //! - One file per command: [`status`], [`link`], [`send`], [`records`],
 //!   [`watch`], [`up`] (which starts nodes by running this same program as
 //!   `herdctl node NAME`, see [`run_node`]).
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod herd;
 pub mod link;
 pub mod records;
+pub mod reorder;
 pub mod run_node;
 pub mod send;
 pub mod status;

@@ -60,6 +60,19 @@ pub async fn run(
         data_dir.display()
     ));
 
+    // A herd already running on these addresses would answer for ours.
+    let running = status::collect(herd, Duration::from_millis(500)).await;
+    if let Some((node, snapshot)) = running
+        .nodes
+        .iter()
+        .find_map(|n| n.snapshot.as_ref().ok().map(|s| (n, s)))
+    {
+        return Err(Failure::failed(format!(
+            "node {} is already running at {} (herd {:?}, pid {}): stop that herd first, or start another config",
+            node.name, node.admin, snapshot.herd, snapshot.pid
+        )));
+    }
+
     let (exits_tx, mut exits) = mpsc::unbounded_channel::<usize>();
     let mut nodes: Vec<Started> = Vec::new();
     for (index, spec) in herd.nodes().iter().enumerate() {
@@ -124,7 +137,15 @@ pub async fn run(
             return Err(Failure::failed(message));
         }
         let report = status::collect(herd, Duration::from_millis(500)).await;
-        if report.reachable() == report.nodes.len() {
+        // Ready means answered by the process we started (its pid), not by
+        // some other node that got to the address first.
+        let ready = report.nodes.iter().zip(&nodes).all(|(answer, started)| {
+            answer
+                .snapshot
+                .as_ref()
+                .is_ok_and(|snapshot| Some(snapshot.pid) == started.child.id())
+        });
+        if ready {
             break;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -143,15 +164,7 @@ pub async fn run(
         report = status::collect(herd, Duration::from_secs(1)).await;
     }
     crate::say(status::to_table(&report).trim_end());
-    crate::say(format_args!(
-        "\nherd {:?} is running ({} nodes). Try: herdctl status | herdctl watch | herdctl send {} 'IAMAT kiwi +34.068930-118.445127 <time>'. Ctrl-C stops it.",
-        herd.name(),
-        nodes.len(),
-        herd.nodes()
-            .first()
-            .map(|n| n.name.as_str())
-            .unwrap_or("NODE"),
-    ));
+    crate::say(running_hint(herd, &program, config));
 
     let mut died = 0;
     let stopped_by = loop {
@@ -182,6 +195,29 @@ pub async fn run(
         )));
     }
     Ok(())
+}
+
+/// What to type next, with this program's real path (a new user's herdctl
+/// is usually not on the PATH but in target/release/).
+fn running_hint(herd: &Herd, program: &Path, config: Option<&Path>) -> String {
+    let program = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| program.strip_prefix(cwd).ok())
+        .unwrap_or(program)
+        .display()
+        .to_string();
+    let config = config
+        .map(|path| format!(" --config {}", path.display()))
+        .unwrap_or_default();
+    let node = herd.nodes().first().map_or("NODE", |n| n.name.as_str());
+    format!(
+        "\nherd {:?} is running: {} nodes. Ctrl-C stops them all. In another terminal:\n  \
+         {program} status{config}\n  \
+         {program} watch{config}\n  \
+         {program} send {node} \"IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 $(date +%s.%N)\"{config}",
+        herd.name(),
+        herd.nodes().len(),
+    )
 }
 
 fn reap(nodes: &mut [Started]) {

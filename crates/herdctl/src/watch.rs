@@ -1,10 +1,11 @@
 //! `herdctl watch`: the merged live event stream of every node, one line per
-//! event. Each node has its own connection that reconnects on its own; a
-//! node that is down is reported on stderr and does not stop the others.
+//! event, put in time order within a short window ([`Reorder`]). Each node
+//! has its own connection that reconnects on its own; a node that is down is
+//! reported on stderr and does not stop the others.
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herd_admin::{Event, EventKind};
 use serde_json::Value;
@@ -13,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::Failure;
 use crate::admin_client::{AdminClient, AdminError};
 use crate::herd::Herd;
+use crate::reorder::Reorder;
 
 const CONNECT_LIMIT: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_secs(1);
@@ -89,39 +91,70 @@ async fn subscribe(addr: SocketAddr, token: Option<&str>) -> Result<AdminClient,
     Ok(client)
 }
 
-pub async fn run(herd: &Herd, json: bool) -> Result<(), Failure> {
+pub async fn run(herd: &Herd, json: bool, window: Duration) -> Result<(), Failure> {
     let (sender, mut receiver) = mpsc::channel(4096);
     follow_all(herd, sender);
     let width = herd.nodes().iter().map(|n| n.name.len()).max().unwrap_or(4);
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    while let Some(item) = receiver.recv().await {
-        // Write everything already waiting, then flush once.
-        let mut next = Some(item);
-        while let Some(item) = next {
-            match item {
-                Feed::Event { node, event } => {
-                    let line = if json {
-                        json_line(&node, &event)
-                    } else {
-                        human_line(&node, width, &event)
-                    };
-                    if writeln!(stdout, "{line}").is_err() {
-                        // Reader gone (a closed pipe): stop quietly.
-                        return Ok(());
-                    }
-                }
-                Feed::Connected { node } => crate::note(format_args!("herdctl: watching {node}")),
-                Feed::Lost { node, error } => crate::note(format_args!(
-                    "herdctl: {node}: {error}; retrying every {RETRY:?}"
-                )),
+    let mut reorder: Reorder<(String, Event)> = Reorder::new(window);
+    let mut open = true;
+    while open {
+        let release = reorder.next_release();
+        tokio::select! {
+            item = receiver.recv() => match item {
+                Some(item) => take(item, &mut reorder),
+                None => open = false,
+            },
+            () = sleep_until(release) => {}
+        }
+        // Take what else is waiting (bounded, so output keeps flowing).
+        for _ in 0..1024 {
+            match receiver.try_recv() {
+                Ok(item) => take(item, &mut reorder),
+                Err(_) => break,
             }
-            next = receiver.try_recv().ok();
+        }
+        let now = Instant::now();
+        let mut ready: Vec<(String, Event)> =
+            std::iter::from_fn(|| reorder.pop_ready(now)).collect();
+        if !open {
+            ready.extend(reorder.drain());
+        }
+        for (node, event) in ready {
+            let line = if json {
+                json_line(&node, &event)
+            } else {
+                human_line(&node, width, &event)
+            };
+            if writeln!(stdout, "{line}").is_err() {
+                // Reader gone (a closed pipe): stop quietly.
+                return Ok(());
+            }
         }
         if stdout.flush().is_err() {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// Events are held for reordering; connection news goes to stderr at once.
+fn take(item: Feed, reorder: &mut Reorder<(String, Event)>) {
+    match item {
+        Feed::Event { node, event } => reorder.push(event.ts_us, (node, event), Instant::now()),
+        Feed::Connected { node } => crate::note(format_args!("herdctl: watching {node}")),
+        Feed::Lost { node, error } => crate::note(format_args!(
+            "herdctl: {node}: {error}; retrying every {RETRY:?}"
+        )),
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The event as the node sent it, with `node` added.

@@ -294,9 +294,8 @@ impl Node {
     }
 
     fn flood(&self, record: &Arc<Record>, forward: Forward) {
-        for link in forward.targets(self.links.len()) {
-            self.links[link].enqueue(record.clone());
-        }
+        // Published first: an idle link writes the update inline, and the
+        // peer's `flood_in` should not be stamped before this node's send.
         self.events.publish_with(|| EventKind::FloodOut {
             peers: forward
                 .targets(self.links.len())
@@ -305,6 +304,9 @@ impl Node {
             client: record.client().to_owned(),
             at: record.at_line().to_owned(),
         });
+        for link in forward.targets(self.links.len()) {
+            self.links[link].enqueue(record.clone());
+        }
     }
 
     /// Called with the state lock held, so count and digest match the change.
