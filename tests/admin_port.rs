@@ -294,6 +294,29 @@ fn bad_requests_get_errors_and_the_connection_stays_usable() {
     let response = admin.request(json!({"cmd": "snapshot"}));
     assert_eq!(response["ok"], true);
     assert_eq!(response["result"]["node"], "A");
+
+    // An over-long request: one error, then the node closes.
+    admin.send_line(&format!("{{\"id\":9,\"cmd\":\"{}\"}}", "x".repeat(70_000)));
+    let response = admin.read_json();
+    assert_eq!(response["ok"], false);
+    assert_eq!(response["code"], "bad_request");
+    assert!(admin.read_to_end().is_empty());
+}
+
+#[test]
+fn with_a_token_a_silent_connection_is_closed_after_ten_seconds() {
+    let mut herd = Herd::with_topology(&["A"], &[], "admin_token = \"t\"");
+    herd.start("A");
+    let mut admin = herd.admin("A");
+    let started = std::time::Instant::now();
+    let response = admin.read_json();
+    assert_eq!(response["ok"], false);
+    assert_eq!(response["code"], "auth_required");
+    assert!(admin.read_to_end().is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "closed too early"
+    );
 }
 
 #[test]
@@ -307,6 +330,7 @@ fn with_a_token_nothing_is_served_before_it() {
     let response = admin.read_json();
     assert_eq!(response["ok"], false);
     assert!(response.get("result").is_none());
+    assert_eq!(response["code"], "auth_required");
     assert!(
         response["error"].as_str().unwrap_or("").contains("token"),
         "{response}"
@@ -320,6 +344,7 @@ fn with_a_token_nothing_is_served_before_it() {
     let mut admin = herd.admin("A");
     let response = admin.request(json!({"cmd": "auth", "token": "guess"}));
     assert_eq!(response["ok"], false);
+    assert_eq!(response["code"], "auth_failed");
     assert!(admin.read_to_end().is_empty());
 
     // The right one: then everything works.

@@ -501,6 +501,35 @@ fn up_stops_what_it_started_when_a_node_cannot_start() {
 }
 
 #[test]
+fn up_stops_cleanly_when_told_to_during_start_up() {
+    let herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
+    let mut up = Up::start(&herd);
+    // Its signal handlers are in place once it says it is starting.
+    assert!(
+        up.wait_for_output("starting herd", Duration::from_secs(10)),
+        "{}",
+        up.output()
+    );
+    up.signal("-TERM");
+    let exit = up.wait(Duration::from_secs(15));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "{exit:?}: {}",
+        up.output()
+    );
+    for name in ["A", "B", "C"] {
+        assert!(
+            wait_until(Duration::from_secs(5), || TcpListener::bind(
+                herd.node(name).admin
+            )
+            .is_ok()),
+            "{name} is still running: {}",
+            up.output()
+        );
+    }
+}
+
+#[test]
 fn up_refuses_to_start_over_a_running_herd() {
     let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
     herd.start("B");

@@ -14,7 +14,7 @@ mod snapshot;
 
 pub use event::{Event, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
-pub use response::{RecordEntry, RecordsPage, Response};
+pub use response::{ErrorCode, RecordEntry, RecordsPage, Response};
 pub use snapshot::{AdminState, ConnectionState, Counters, LinkStatus, NodeAddresses, Snapshot};
 
 /// Version of the admin schema. Bumped when a field changes meaning or

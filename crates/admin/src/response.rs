@@ -13,6 +13,28 @@ pub struct Response {
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// With `error`: what kind of error, for programs (see [`ErrorCode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+}
+
+/// Kinds of error, so that programs need not read the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object, an unknown command or bad fields.
+    BadRequest,
+    /// A token is required and was not presented first; the node closes.
+    AuthRequired,
+    /// The token was wrong; the node closes.
+    AuthFailed,
+    /// The request named something the node does not have (a peer).
+    NotFound,
+    /// The node could not do it (a file it could not write).
+    Failed,
+    /// A code this program does not know (from a newer node).
+    #[serde(other)]
+    Other,
 }
 
 impl Response {
@@ -22,15 +44,17 @@ impl Response {
             ok: true,
             result: Some(result),
             error: None,
+            code: None,
         }
     }
 
-    pub fn error(id: Value, message: impl Into<String>) -> Response {
+    pub fn error(id: Value, code: ErrorCode, message: impl Into<String>) -> Response {
         Response {
             id,
             ok: false,
             result: None,
             error: Some(message.into()),
+            code: Some(code),
         }
     }
 }

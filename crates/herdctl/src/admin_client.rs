@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use herd_admin::{AdminRequest, Command, Event, RecordsPage, Response, Snapshot};
+use herd_admin::{AdminRequest, Command, ErrorCode, Event, RecordsPage, Response, Snapshot};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -121,17 +121,23 @@ impl AdminClient {
             }
             let response: Response = serde_json::from_value(value)
                 .map_err(|err| AdminError::Protocol(err.to_string()))?;
-            if response.id != Value::from(id) {
+            // An error without an id is about the connection (an over-long
+            // line, no token in time): the node closes after it, so it is
+            // the answer to this request too.
+            let ours = response.id == Value::from(id) || (response.id.is_null() && !response.ok);
+            if !ours {
                 continue;
             }
             if response.ok {
                 return Ok(response.result.unwrap_or(Value::Null));
             }
             let message = response.error.unwrap_or_else(|| "refused".to_owned());
-            if message.contains("token") {
-                return Err(AdminError::TokenRejected(message));
-            }
-            return Err(AdminError::Refused(message));
+            return Err(match response.code {
+                Some(ErrorCode::AuthRequired | ErrorCode::AuthFailed) => {
+                    AdminError::TokenRejected(message)
+                }
+                _ => AdminError::Refused(message),
+            });
         }
     }
 

@@ -71,6 +71,7 @@ async fn tell(
             })
             .await
     };
+    // One limit for connecting, authenticating and the change together.
     let result = tokio::time::timeout(LIMIT, work)
         .await
         .map_err(|_| "timed out".to_owned())?

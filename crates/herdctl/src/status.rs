@@ -68,8 +68,11 @@ pub async fn collect(herd: &Herd, limit: Duration) -> HerdReport {
         // report comes back with its index.
         let node = node.clone();
         let token = herd.token.clone();
+        let herd_name = herd.name().to_owned();
         set.spawn(async move {
-            let snapshot = fetch_snapshot(node.admin, token.as_deref(), limit).await;
+            let snapshot = fetch_snapshot(node.admin, token.as_deref(), limit)
+                .await
+                .and_then(|snapshot| check_identity(snapshot, &node.name, &herd_name));
             (
                 index,
                 NodeReport {
@@ -107,6 +110,18 @@ pub async fn collect(herd: &Herd, limit: Duration) -> HerdReport {
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
             .collect(),
     }
+}
+
+/// Something else answering on a node's admin address (another herd's
+/// node, a node of another name) is not that node.
+fn check_identity(snapshot: Snapshot, name: &str, herd: &str) -> Result<Snapshot, AdminError> {
+    if snapshot.node != name || snapshot.herd != herd {
+        return Err(AdminError::Refused(format!(
+            "answered as node {:?} of herd {:?}, not {name:?} of herd {herd:?}",
+            snapshot.node, snapshot.herd
+        )));
+    }
+    Ok(snapshot)
 }
 
 pub async fn run(herd: &Herd, json: bool, limit: Duration) -> Result<(), Failure> {
@@ -165,6 +180,24 @@ pub fn to_json(report: &HerdReport) -> Value {
         "links_configured": report.links.len(),
         "nodes": nodes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configured_node_counts_as_reachable() {
+        let snapshot = |node: &str, herd: &str| Snapshot {
+            node: node.to_owned(),
+            herd: herd.to_owned(),
+            ..Snapshot::default()
+        };
+        assert!(check_identity(snapshot("Clark", "demo"), "Clark", "demo").is_ok());
+        let other_herd = check_identity(snapshot("Clark", "other"), "Clark", "demo");
+        assert!(other_herd.is_err_and(|e| e.to_string().contains("herd \"other\"")));
+        assert!(check_identity(snapshot("Bona", "demo"), "Clark", "demo").is_err());
+    }
 }
 
 pub fn to_table(report: &HerdReport) -> String {

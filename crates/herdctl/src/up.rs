@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::Failure;
 use crate::herd::Herd;
 use crate::run_node::PARENT_ENV;
-use crate::status;
+use crate::status::{self, HerdReport};
 
 /// How long the nodes get to start (loading places takes a moment in debug
 /// builds), and to stop after SIGTERM before they are killed.
@@ -123,46 +123,26 @@ pub async fn run(
         });
     }
 
-    // Wait until every node answers on its admin port, or one dies.
-    let deadline = tokio::time::Instant::now() + START_LIMIT;
-    loop {
-        reap(&mut nodes);
-        if let Some(dead) = nodes.iter().find(|n| n.exited.is_some()) {
-            let message = format!(
-                "node {} exited during start-up ({}); stopping the others",
-                dead.name,
-                describe(dead.exited)
-            );
+    // Wait until every node answers, or one dies; Ctrl-C stops the start.
+    let started = tokio::select! {
+        started = wait_until_started(herd, &mut nodes) => started,
+        _ = term.recv() => Err(Stop::Signal("SIGTERM")),
+        _ = int.recv() => Err(Stop::Signal("SIGINT")),
+    };
+    let report = match started {
+        Ok(report) => report,
+        Err(Stop::Failed(message)) => {
             stop_all(&mut nodes).await;
             return Err(Failure::failed(message));
         }
-        let report = status::collect(herd, Duration::from_millis(500)).await;
-        // Ready means answered by the process we started (its pid), not by
-        // some other node that got to the address first.
-        let ready = report.nodes.iter().zip(&nodes).all(|(answer, started)| {
-            answer
-                .snapshot
-                .as_ref()
-                .is_ok_and(|snapshot| Some(snapshot.pid) == started.child.id())
-        });
-        if ready {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
+        Err(Stop::Signal(signal)) => {
+            crate::note(format_args!(
+                "herdctl: {signal} during start-up: stopping the herd"
+            ));
             stop_all(&mut nodes).await;
-            return Err(Failure::failed(format!(
-                "the herd did not start within {START_LIMIT:?}"
-            )));
+            return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Give the links a moment to connect, so the status shown is the real one.
-    let settle = tokio::time::Instant::now() + Duration::from_secs(3);
-    let mut report = status::collect(herd, Duration::from_secs(1)).await;
-    while report.connected_links() < report.links.len() && tokio::time::Instant::now() < settle {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        report = status::collect(herd, Duration::from_secs(1)).await;
-    }
+    };
     crate::say(status::to_table(&report).trim_end());
     crate::say(running_hint(herd, &program, config));
 
@@ -171,17 +151,27 @@ pub async fn run(
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
-            Some(_) = exits.recv() => {
-                // Its stderr ended: wait for the exit status, then report it.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                for node in nodes.iter_mut().filter(|n| n.exited.is_none()) {
-                    if let Ok(Some(status)) = node.child.try_wait() {
+            Some(index) = exits.recv() => {
+                // Its stderr ended, so it is exiting: wait for the status.
+                let node = &mut nodes[index];
+                let how = match tokio::time::timeout(STOP_LIMIT, node.child.wait()).await {
+                    Ok(Ok(status)) => {
                         node.exited = Some(status);
-                        died += 1;
-                        crate::note(format_args!("herdctl: node {} exited ({}); the others keep running", node.name, describe(Some(status))));
+                        describe(Some(status))
                     }
-                }
-                if nodes.iter().all(|n| n.exited.is_some()) {
+                    _ => {
+                        // A node without its stderr is not one we can watch.
+                        let _ = node.child.kill().await;
+                        node.exited = node.child.try_wait().ok().flatten();
+                        "closed its stderr and did not exit; killed".to_owned()
+                    }
+                };
+                died += 1;
+                crate::note(format_args!(
+                    "herdctl: node {} exited ({how}); the others keep running",
+                    node.name
+                ));
+                if died == nodes.len() {
                     break "every node exiting";
                 }
             }
@@ -195,6 +185,58 @@ pub async fn run(
         )));
     }
     Ok(())
+}
+
+/// Why the start did not complete.
+enum Stop {
+    Failed(String),
+    Signal(&'static str),
+}
+
+/// Waits until every node we started answers on its admin port (and is the
+/// process we started), then gives the links a moment to connect so the
+/// status shown is the real one.
+async fn wait_until_started(herd: &Herd, nodes: &mut [Started]) -> Result<HerdReport, Stop> {
+    let deadline = tokio::time::Instant::now() + START_LIMIT;
+    loop {
+        reap(nodes);
+        if let Some(dead) = nodes.iter().find(|n| n.exited.is_some()) {
+            return Err(Stop::Failed(format!(
+                "node {} exited during start-up ({}); stopping the others",
+                dead.name,
+                describe(dead.exited)
+            )));
+        }
+        let report = status::collect(herd, Duration::from_millis(500)).await;
+        // Ready means answered by the process we started (its pid), not by
+        // some other node that got to the address first.
+        let ready = report
+            .nodes
+            .iter()
+            .zip(nodes.iter())
+            .all(|(answer, started)| {
+                answer
+                    .snapshot
+                    .as_ref()
+                    .is_ok_and(|snapshot| Some(snapshot.pid) == started.child.id())
+            });
+        if ready {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Stop::Failed(format!(
+                "the herd did not start within {START_LIMIT:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settle = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut report = status::collect(herd, Duration::from_secs(1)).await;
+    while report.connected_links() < report.links.len() && tokio::time::Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        report = status::collect(herd, Duration::from_secs(1)).await;
+    }
+    Ok(report)
 }
 
 /// What to type next, with this program's real path (a new user's herdctl

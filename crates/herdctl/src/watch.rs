@@ -221,7 +221,9 @@ pub fn human_line(node: &str, width: usize, event: &Event) -> String {
 }
 
 fn clock(ts_us: u64) -> String {
-    let time = std::time::UNIX_EPOCH + Duration::from_micros(ts_us);
+    // humantime cannot show years after 9999 (and would panic): clamp.
+    const LAST_US: u64 = 253_402_300_799_999_999;
+    let time = std::time::UNIX_EPOCH + Duration::from_micros(ts_us.min(LAST_US));
     let text = humantime::format_rfc3339_millis(time).to_string();
     // 2026-11-29T17:04:11.498Z -> 17:04:11.498
     text.get(11..23).unwrap_or(&text).to_owned()

@@ -201,7 +201,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     let signal = wait_for_stop().await;
     info!(
         "received {signal}; stopping with {} records",
-        node.record_count()
+        node.records_summary().0
     );
     Ok(())
 }

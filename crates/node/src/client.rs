@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use herd_admin::EventKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
@@ -106,6 +107,15 @@ async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> 
             // Memory stays bounded: only the prefix was kept.
             bump(&node.counters.client_lines);
             bump(&node.counters.questions);
+            node.events.publish_with(|| {
+                let prefix = String::from_utf8_lossy(&prefix).into_owned();
+                EventKind::Request {
+                    conn: id,
+                    reply: format!("? {prefix}"),
+                    line: prefix,
+                    json_bytes: 0,
+                }
+            });
             out.extend_from_slice(b"? ");
             out.extend_from_slice(&prefix);
             out.push(b'\n');

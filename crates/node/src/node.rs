@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use herd_admin::{AdminState, EventKind, LinkChange};
+use herd_admin::{AdminState, ErrorCode, EventKind, LinkChange};
 use herd_config::Secret;
 use herd_core::{ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records};
 use herd_places::{NearbyQuery, PlacesBackend};
@@ -99,19 +99,24 @@ impl Node {
 
     /// Cuts or restores the link to `peer` for the operator: saved first (so
     /// it survives a restart), then applied. Returns whether it changed.
-    pub fn set_link_admin(&self, peer: &str, wanted: AdminState) -> Result<bool, String> {
+    pub fn set_link_admin(
+        &self,
+        peer: &str,
+        wanted: AdminState,
+    ) -> Result<bool, (ErrorCode, String)> {
         let _serial = self.link_admin.lock().unwrap_or_else(|p| p.into_inner());
         let Some(link) = self.links.iter().find(|link| link.peer == peer) else {
             let peers: Vec<&str> = self.links.iter().map(|link| link.peer.as_str()).collect();
-            return Err(format!(
-                "{} has no link to {peer:?} (its peers: {})",
-                self.name(),
-                if peers.is_empty() {
-                    "none".to_owned()
-                } else {
-                    peers.join(", ")
-                }
-            ));
+            let peers = if peers.is_empty() {
+                "none".to_owned()
+            } else {
+                peers.join(", ")
+            };
+            let message = format!(
+                "{} has no link to {peer:?} (its peers: {peers})",
+                self.name()
+            );
+            return Err((ErrorCode::NotFound, message));
         };
         if link.admin_state() == wanted {
             return Ok(false);
@@ -130,8 +135,10 @@ impl Node {
             .map(|l| l.peer.clone())
             .collect();
         let path = link_states::path_in(&self.settings.data_dir);
-        link_states::save(&path, down)
-            .map_err(|err| format!("cannot save link states to {}: {err}", path.display()))?;
+        link_states::save(&path, down).map_err(|err| {
+            let message = format!("cannot save link states to {}: {err}", path.display());
+            (ErrorCode::Failed, message)
+        })?;
         link.set_admin_state(wanted);
         let change = match wanted {
             AdminState::Up => LinkChange::Restored,
@@ -148,10 +155,6 @@ impl Node {
 
     pub fn name(&self) -> &str {
         &self.settings.name
-    }
-
-    pub fn record_count(&self) -> usize {
-        self.state().core.records().len()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -294,6 +297,9 @@ impl Node {
     }
 
     fn flood(&self, record: &Arc<Record>, forward: Forward) {
+        if forward.targets(self.links.len()).next().is_none() {
+            return;
+        }
         // Published first: an idle link writes the update inline, and the
         // peer's `flood_in` should not be stamped before this node's send.
         self.events.publish_with(|| EventKind::FloodOut {

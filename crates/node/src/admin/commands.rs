@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use herd_admin::{Command, Response, SCHEMA, parse_request};
+use herd_admin::{Command, ErrorCode, Response, SCHEMA, parse_request};
 use serde_json::{Value, json};
 
 use super::{records_page, snapshot};
@@ -32,6 +32,10 @@ impl Conversation {
         }
     }
 
+    pub(super) fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
     pub(super) async fn handle(&mut self, node: &Arc<Node>, line: &[u8]) -> (Response, After) {
         let request = std::str::from_utf8(line)
             .map_err(|_| (Value::Null, "request is not UTF-8".to_owned()))
@@ -44,13 +48,17 @@ impl Conversation {
                 } else {
                     After::Close
                 };
-                return (Response::error(id, message), after);
+                return (Response::error(id, ErrorCode::BadRequest, message), after);
             }
         };
         let id = request.id;
         if !self.authenticated && !matches!(request.command, Command::Auth { .. }) {
             return (
-                Response::error(id, "admin token required: send auth first"),
+                Response::error(
+                    id,
+                    ErrorCode::AuthRequired,
+                    "admin token required: send auth first",
+                ),
                 After::Close,
             );
         }
@@ -72,7 +80,7 @@ impl Conversation {
                 match page {
                     Ok(page) => (ok(id, &page), After::Continue),
                     Err(err) => (
-                        Response::error(id, format!("listing failed: {err}")),
+                        Response::error(id, ErrorCode::Failed, format!("listing failed: {err}")),
                         After::Continue,
                     ),
                 }
@@ -81,16 +89,24 @@ impl Conversation {
                 Response::ok(id, json!({ "subscribed": true, "node": node.name() })),
                 After::Subscribe,
             ),
-            Command::Link { peer, state } => match node.set_link_admin(&peer, state) {
-                Ok(changed) => (
-                    Response::ok(
+            Command::Link { peer, state } => {
+                // It writes links.json: a blocking thread, not a worker.
+                let node = node.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    node.set_link_admin(&peer, state)
+                        .map(|changed| (peer, changed))
+                })
+                .await
+                .unwrap_or_else(|err| Err((ErrorCode::Failed, err.to_string())));
+                let response = match done {
+                    Ok((peer, changed)) => Response::ok(
                         id,
                         json!({ "peer": peer, "admin": state.as_str(), "changed": changed }),
                     ),
-                    After::Continue,
-                ),
-                Err(message) => (Response::error(id, message), After::Continue),
-            },
+                    Err((code, message)) => Response::error(id, code, message),
+                };
+                (response, After::Continue)
+            }
         }
     }
 
@@ -104,7 +120,10 @@ impl Conversation {
             let result = json!({ "schema": SCHEMA, "node": node.name() });
             (Response::ok(id, result), After::Continue)
         } else {
-            (Response::error(id, "wrong admin token"), After::Close)
+            (
+                Response::error(id, ErrorCode::AuthFailed, "wrong admin token"),
+                After::Close,
+            )
         }
     }
 }
@@ -112,7 +131,11 @@ impl Conversation {
 fn ok(id: Value, result: &impl serde::Serialize) -> Response {
     match serde_json::to_value(result) {
         Ok(value) => Response::ok(id, value),
-        Err(err) => Response::error(id, format!("cannot encode the result: {err}")),
+        Err(err) => Response::error(
+            id,
+            ErrorCode::Failed,
+            format!("cannot encode the result: {err}"),
+        ),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `records`: one page of records in client-id order.
 //!
-//! Records are held in a hash set (no order, no second index to pay for in
-//! memory), so a page is selected with one pass over the records that keeps
+//! Records are held in an insertion-ordered hash set (no client-id order,
+//! no second index to pay for in memory), so a page is selected with one pass over the records that keeps
 //! the `limit` smallest matching client ids in a bounded heap: O(n log limit)
 //! time and O(limit) memory, whatever the page. The pass runs on a blocking
 //! thread and takes the state lock for [`SCAN_SLICE`] records at a time, so

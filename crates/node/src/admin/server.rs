@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use herd_admin::{Event, EventKind, MAX_REQUEST_LINE, Response};
+use herd_admin::{ErrorCode, Event, EventKind, MAX_REQUEST_LINE, Response};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -18,6 +19,14 @@ use crate::node::Node;
 
 /// Event lines written in one go when a subscriber has many waiting.
 const EVENT_BATCH: usize = 256;
+
+/// With a token, how long a connection may take to present it.
+const AUTH_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long one write may wait for a reader that does not read. A
+/// subscriber's task is the only one that waits (the node never does), but
+/// a connection nobody reads is closed rather than kept forever.
+const WRITE_LIMIT: Duration = Duration::from_secs(30);
 
 pub async fn serve_admin(node: Arc<Node>, listener: TcpListener) {
     loop {
@@ -48,6 +57,7 @@ async fn converse(node: &Arc<Node>, stream: TcpStream, remote: SocketAddr) -> st
     let mut conversation = Conversation::new(node);
     let mut events: Option<broadcast::Receiver<Arc<str>>> = None;
     let mut out = Vec::new();
+    let auth_deadline = tokio::time::Instant::now() + AUTH_DEADLINE;
     loop {
         while let Some(frame) = lines.next_frame() {
             let (response, after) = match frame {
@@ -55,6 +65,7 @@ async fn converse(node: &Arc<Node>, stream: TcpStream, remote: SocketAddr) -> st
                 Frame::TooLong(_) => (
                     Response::error(
                         serde_json::Value::Null,
+                        ErrorCode::BadRequest,
                         format!("request longer than {MAX_REQUEST_LINE} bytes"),
                     ),
                     After::Close,
@@ -72,13 +83,13 @@ async fn converse(node: &Arc<Node>, stream: TcpStream, remote: SocketAddr) -> st
                 After::Close => {
                     warn!(target: "admin", "closing admin connection from {remote}: {}",
                         response.error.as_deref().unwrap_or("refused"));
-                    writer.write_all(&out).await?;
+                    write(&mut writer, &out).await?;
                     return writer.shutdown().await;
                 }
             }
         }
         if !out.is_empty() {
-            writer.write_all(&out).await?;
+            write(&mut writer, &out).await?;
             out.clear();
         }
         tokio::select! {
@@ -89,6 +100,17 @@ async fn converse(node: &Arc<Node>, stream: TcpStream, remote: SocketAddr) -> st
             }
             received = next_event(&mut events) => {
                 forward_events(node, received, &mut events, &mut writer, &mut out).await?;
+            }
+            () = tokio::time::sleep_until(auth_deadline), if !conversation.is_authenticated() => {
+                warn!(target: "admin", "closing admin connection from {remote}: no token within {AUTH_DEADLINE:?}");
+                let response = Response::error(
+                    serde_json::Value::Null,
+                    ErrorCode::AuthRequired,
+                    format!("admin token required: none within {AUTH_DEADLINE:?}"),
+                );
+                push_json(&mut out, &response);
+                write(&mut writer, &out).await?;
+                return writer.shutdown().await;
             }
         }
     }
@@ -148,9 +170,20 @@ async fn forward_events(
     if closed {
         *events = None;
     }
-    writer.write_all(out).await?;
+    write(writer, out).await?;
     out.clear();
     Ok(())
+}
+
+/// Writes everything, or fails after [`WRITE_LIMIT`].
+async fn write(writer: &mut OwnedWriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_LIMIT, writer.write_all(bytes)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the admin client read nothing for {WRITE_LIMIT:?}"),
+        )),
+    }
 }
 
 fn push_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {

@@ -69,6 +69,7 @@ pub struct Link {
     status: Mutex<Status>,
     pub(super) msgs_in: AtomicU64,
     pub(super) bytes_in: AtomicU64,
+    cuts: AtomicU64,
 }
 
 struct Status {
@@ -85,6 +86,9 @@ struct Outbox {
     /// Lines taken from the queue but not yet accepted by the socket.
     pending: BytesMut,
     connection: Option<Arc<OwnedWriteHalf>>,
+    /// The socket took part of `pending`'s first line: the rest of that
+    /// line must never go to another connection.
+    mid_line: bool,
     overflows: u64,
     msgs_out: u64,
     bytes_out: u64,
@@ -112,6 +116,7 @@ impl Link {
             queue: SendQueue::new(settings.queue_capacity),
             pending: BytesMut::new(),
             connection: None,
+            mid_line: false,
             overflows: 0,
             msgs_out: 0,
             bytes_out: 0,
@@ -139,6 +144,7 @@ impl Link {
             }),
             msgs_in: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
+            cuts: AtomicU64::new(0),
         };
         (Arc::new(link), accepted)
     }
@@ -159,21 +165,38 @@ impl Link {
         *self.admin.borrow()
     }
 
-    /// Applies the operator's wish; true when it changed anything. The
-    /// link's task notices and closes or reconnects. A cut takes effect
-    /// before this returns: the connection is taken out of the outbox, so
-    /// no update written after the operator's command reaches the peer
-    /// (and the session reader drops what still arrives).
-    pub fn set_admin_state(&self, wanted: AdminState) -> bool {
-        let changed = self.admin.send_if_modified(|state| {
-            let changed = *state != wanted;
-            *state = wanted;
-            changed
-        });
+    /// Applies the operator's wish. The link's task notices and closes or
+    /// reconnects. A cut takes effect before this returns: the connection is
+    /// taken out of the outbox (and [`Link::attach`] refuses one from now
+    /// on), so no update written after the operator's command reaches the
+    /// peer, and the session reader drops what still arrives.
+    pub fn set_admin_state(&self, wanted: AdminState) {
         if wanted == AdminState::Down {
-            self.detach();
+            self.cuts.fetch_add(1, Ordering::Relaxed);
         }
-        changed
+        match wanted {
+            AdminState::Down => {
+                self.admin.send_replace(wanted);
+                // Under the outbox lock, like `attach`: the two cannot cross.
+                let mut outbox = self.outbox();
+                outbox.drop_partial_line();
+                outbox.connection = None;
+                self.set_state(ConnectionState::Down, None, None);
+            }
+            AdminState::Up => {
+                // Before the link's task wakes up and perhaps connects.
+                if self.status().state == ConnectionState::Down {
+                    self.set_state(ConnectionState::Connecting, None, None);
+                }
+                self.admin.send_replace(wanted);
+            }
+        }
+    }
+
+    /// How many times the operator has cut this link: a session that sees
+    /// it change was cut, even if the link is up again by the time it ends.
+    pub(super) fn cuts(&self) -> u64 {
+        self.cuts.load(Ordering::Relaxed)
     }
 
     pub(super) fn watch_admin(&self) -> watch::Receiver<AdminState> {
@@ -197,10 +220,6 @@ impl Link {
 
     pub(super) fn note_error(&self, error: &str) {
         self.status().last_error = Some((error.to_owned(), now_us()));
-    }
-
-    pub(super) fn note_up(&self, remote: String, peer_boot_id: String) {
-        self.set_state(ConnectionState::Connected, Some(remote), Some(peer_boot_id));
     }
 
     /// The link's state for the admin snapshot.
@@ -268,18 +287,36 @@ impl Link {
             .extend_from_slice(herd_proto::peer::PING_LINE);
     }
 
-    pub(super) fn attach(&self, connection: Arc<OwnedWriteHalf>) {
+    /// Makes `connection` the one updates go to; false (and nothing
+    /// changes) when the operator has cut the link. The admin state is read
+    /// under the outbox lock, which a cut takes after setting it, so a
+    /// connection can never be attached after a cut has detached.
+    pub(super) fn attach(
+        &self,
+        connection: Arc<OwnedWriteHalf>,
+        remote: &str,
+        peer_boot_id: &str,
+    ) -> bool {
         let mut outbox = self.outbox();
-        outbox.pending.clear();
+        if self.admin_state() == AdminState::Down {
+            return false;
+        }
         outbox.connection = Some(connection);
+        self.set_state(
+            ConnectionState::Connected,
+            Some(remote.to_owned()),
+            Some(peer_boot_id.to_owned()),
+        );
+        true
     }
 
-    /// Forgets the connection. Bytes of a half-written line must never
-    /// reach the next connection, so the pending bytes go too; the queue
-    /// (updates not yet taken) stays for the next connection.
+    /// Forgets the connection. Complete lines taken from the queue but not
+    /// yet written stay for the next connection; the rest of a line the
+    /// socket took part of is dropped, as it must never reach another
+    /// connection. The queue stays too.
     pub(super) fn detach(&self) {
         let mut outbox = self.outbox();
-        outbox.pending.clear();
+        outbox.drop_partial_line();
         outbox.connection = None;
     }
 }
@@ -306,6 +343,9 @@ impl Outbox {
             }
             match connection.try_write(&self.pending) {
                 Ok(written) => {
+                    if written > 0 {
+                        self.mid_line = self.pending[written - 1] != b'\n';
+                    }
                     self.pending.advance(written);
                     self.bytes_out += written as u64;
                 }
@@ -314,11 +354,21 @@ impl Outbox {
                 }
                 Err(err) => {
                     debug!("peer write failed: {err}");
-                    self.pending.clear();
+                    self.drop_partial_line();
                     self.connection = None;
                     return Flush::Disconnected;
                 }
             }
+        }
+    }
+
+    fn drop_partial_line(&mut self) {
+        if self.mid_line {
+            match self.pending.iter().position(|&b| b == b'\n') {
+                Some(end) => self.pending.advance(end + 1),
+                None => self.pending.clear(),
+            }
+            self.mid_line = false;
         }
     }
 }
@@ -386,13 +436,16 @@ pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Rece
             },
         };
         let started = tokio::time::Instant::now();
+        let cuts = link.cuts();
         let mut end = run_session(&node, &link, connected, &mut accepted, &mut admin).await;
-        if link.admin_state() == AdminState::Down && matches!(end, SessionEnd::Lost(_)) {
-            // The cut detached the connection, so the writer may have
-            // noticed before the session saw the cut itself.
+        if link.cuts() != cuts && matches!(end, SessionEnd::Lost(_)) {
+            // The cut detached the connection, so the writer may have failed
+            // before the session saw the cut (or the link is up again).
             end = SessionEnd::Cut;
         }
-        link.set_state(ConnectionState::Connecting, None, None);
+        if link.admin_state() == AdminState::Up {
+            link.set_state(ConnectionState::Connecting, None, None);
+        }
         // Only a link that stayed up a while resets the back-off, so a peer
         // that accepts and drops at once is not redialled in a tight loop.
         if started.elapsed() >= STABLE_SESSION {

@@ -41,7 +41,9 @@ pub(super) async fn run_session(
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".to_owned());
     let (mut reader, writer) = stream.into_split();
-    link.attach(Arc::new(writer));
+    if !link.attach(Arc::new(writer), &remote, &peer_boot_id) {
+        return SessionEnd::Cut;
+    }
     // Logged once the link can carry updates (tests and operators rely on it).
     let how = if link.dials { "dialled" } else { "accepted" };
     info!(peer = %link.peer, "link up ({how}, {remote}, peer boot {peer_boot_id})");
@@ -50,14 +52,15 @@ pub(super) async fn run_session(
         change: LinkChange::Up,
         reason: Some(format!("{how}, {remote}")),
     });
-    link.note_up(remote, peer_boot_id);
     // Send what queued up while the link was down.
     link.wake.notify_one();
     let end = tokio::select! {
+        // A cut wins over anything else that is ready.
+        biased;
+        _ = super::link::until(admin, AdminState::Down) => SessionEnd::Cut,
         reason = read_updates(node, link, &mut reader, &mut lines) => SessionEnd::Lost(reason),
         reason = write_updates(link) => SessionEnd::Lost(reason),
         Some(newer) = accepted.recv() => SessionEnd::Replaced(newer),
-        _ = super::link::until(admin, AdminState::Down) => SessionEnd::Cut,
     };
     link.detach();
     end
