@@ -354,6 +354,25 @@ impl Up {
         wait_until(limit, || self.output().contains(needle))
     }
 
+    /// Waits until the herd is up (`up` printed its closing hint).
+    fn wait_running(&self) {
+        assert!(
+            self.wait_for_output("is running", Duration::from_secs(30)),
+            "up did not start the herd: {}",
+            self.output()
+        );
+    }
+
+    /// Waits for `up` to exit (at most `limit`) and checks how.
+    fn assert_exits(&mut self, success: bool, limit: Duration) {
+        let exit = self.wait(limit);
+        assert!(
+            exit.is_some_and(|s| s.success() == success),
+            "{exit:?}: {}",
+            self.output()
+        );
+    }
+
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
@@ -408,11 +427,7 @@ fn node_pids(herd: &Herd) -> Vec<u64> {
 fn up_starts_every_node_as_a_process_and_stops_them_all_on_sigterm() {
     let herd = Herd::default_topology();
     let mut up = Up::start(&herd);
-    assert!(
-        up.wait_for_output("is running", Duration::from_secs(30)),
-        "up did not start the herd: {}",
-        up.output()
-    );
+    up.wait_running();
     herd.wait_connected();
     let (status, output) = status_json(&herd);
     assert!(output.status.success(), "{status}");
@@ -431,12 +446,7 @@ fn up_starts_every_node_as_a_process_and_stops_them_all_on_sigterm() {
     );
 
     up.signal("-TERM");
-    let exit = up.wait(Duration::from_secs(15));
-    assert!(
-        exit.is_some_and(|s| s.success()),
-        "{exit:?}: {}",
-        up.output()
-    );
+    up.assert_exits(true, Duration::from_secs(15));
     assert!(pids.iter().all(|&pid| !alive(pid)), "a node outlived up");
     assert!(up.output().contains("stopped 5 nodes"), "{}", up.output());
 }
@@ -445,11 +455,7 @@ fn up_starts_every_node_as_a_process_and_stops_them_all_on_sigterm() {
 fn up_reports_a_node_that_dies_and_fails_when_it_stops() {
     let herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
     let mut up = Up::start(&herd);
-    assert!(
-        up.wait_for_output("is running", Duration::from_secs(30)),
-        "{}",
-        up.output()
-    );
+    up.wait_running();
     let pids = node_pids(&herd);
     let b = pids[1];
     let _ = Command::new("kill")
@@ -461,12 +467,7 @@ fn up_reports_a_node_that_dies_and_fails_when_it_stops() {
         up.output()
     );
     up.signal("-INT");
-    let exit = up.wait(Duration::from_secs(15));
-    assert!(
-        exit.is_some_and(|s| !s.success()),
-        "{exit:?}: {}",
-        up.output()
-    );
+    up.assert_exits(false, Duration::from_secs(15));
     assert!(pids.iter().all(|&pid| !alive(pid)));
 }
 
@@ -475,12 +476,7 @@ fn up_stops_what_it_started_when_a_node_cannot_start() {
     let herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
     let taken = TcpListener::bind(herd.client_addr("C")).expect("bind C's client port");
     let mut up = Up::start(&herd);
-    let exit = up.wait(Duration::from_secs(30));
-    assert!(
-        exit.is_some_and(|s| !s.success()),
-        "{exit:?}: {}",
-        up.output()
-    );
+    up.assert_exits(false, Duration::from_secs(30));
     let output = up.output();
     assert!(output.contains("node C exited during start-up"), "{output}");
     assert!(
@@ -511,12 +507,7 @@ fn up_stops_cleanly_when_told_to_during_start_up() {
         up.output()
     );
     up.signal("-TERM");
-    let exit = up.wait(Duration::from_secs(15));
-    assert!(
-        exit.is_some_and(|s| s.success()),
-        "{exit:?}: {}",
-        up.output()
-    );
+    up.assert_exits(true, Duration::from_secs(15));
     for name in ["A", "B", "C"] {
         assert!(
             wait_until(Duration::from_secs(5), || TcpListener::bind(
@@ -534,12 +525,7 @@ fn up_refuses_to_start_over_a_running_herd() {
     let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
     herd.start("B");
     let mut up = Up::start(&herd);
-    let exit = up.wait(Duration::from_secs(30));
-    assert!(
-        exit.is_some_and(|s| !s.success()),
-        "{exit:?}: {}",
-        up.output()
-    );
+    up.assert_exits(false, Duration::from_secs(30));
     let output = up.output();
     assert!(output.contains("node B is already running"), "{output}");
     // Nothing was started: A's ports are free, B is still the one we ran.
@@ -551,11 +537,7 @@ fn up_refuses_to_start_over_a_running_herd() {
 fn nodes_started_by_up_stop_when_up_is_killed() {
     let herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
     let mut up = Up::start(&herd);
-    assert!(
-        up.wait_for_output("is running", Duration::from_secs(30)),
-        "{}",
-        up.output()
-    );
+    up.wait_running();
     let pids = node_pids(&herd);
     up.signal("-KILL");
     assert!(up.wait(Duration::from_secs(5)).is_some());

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use herd_admin::EventKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
+use crate::accept::accept_forever;
 use crate::counters::bump;
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
@@ -16,20 +17,11 @@ use crate::node::Node;
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, remote)) => {
-                let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(serve_connection(node.clone(), stream, remote, id));
-            }
-            Err(err) => {
-                // Out of file descriptors and the like: back off a moment
-                // rather than spin.
-                warn!("client accept failed: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
+    accept_forever(listener, "client", |stream, remote| {
+        let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+        serve_connection(node.clone(), stream, remote, id)
+    })
+    .await
 }
 
 async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr, id: u64) {

@@ -2,6 +2,7 @@
 //! [`app::main`]; everything else is here so it can be read and tested in
 //! pieces.
 
+pub mod accept;
 pub mod admin;
 pub mod app;
 pub mod cli;

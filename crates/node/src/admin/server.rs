@@ -13,6 +13,7 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tracing::{debug, info, warn};
 
 use super::commands::{After, Conversation};
+use crate::accept::accept_forever;
 use crate::events::now_us;
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
@@ -29,17 +30,10 @@ const AUTH_DEADLINE: Duration = Duration::from_secs(10);
 const WRITE_LIMIT: Duration = Duration::from_secs(30);
 
 pub async fn serve_admin(node: Arc<Node>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, remote)) => {
-                tokio::spawn(serve_connection(node.clone(), stream, remote));
-            }
-            Err(err) => {
-                warn!("admin accept failed: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
+    accept_forever(listener, "admin", |stream, remote| {
+        serve_connection(node.clone(), stream, remote)
+    })
+    .await
 }
 
 async fn serve_connection(node: Arc<Node>, stream: TcpStream, remote: SocketAddr) {

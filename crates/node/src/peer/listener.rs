@@ -13,20 +13,14 @@ use tracing::{info, warn};
 
 use super::handshake::{check_hello, read_line, refuse};
 use super::{Connected, peer_line_reader};
+use crate::accept::accept_forever;
 use crate::node::Node;
 
 pub async fn serve_peers(node: Arc<Node>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, remote)) => {
-                tokio::spawn(accept_peer(node.clone(), stream, remote));
-            }
-            Err(err) => {
-                warn!("peer accept failed: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
+    accept_forever(listener, "peer", |stream, remote| {
+        accept_peer(node.clone(), stream, remote)
+    })
+    .await
 }
 
 async fn accept_peer(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr) {
