@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use herd_admin::{ConnectionState, LinkStatus, Snapshot};
+use herd_admin::{ConnectionState, LinkStatus, SCHEMA, Snapshot};
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -259,6 +259,18 @@ pub fn to_table(report: &HerdReport) -> String {
                 out.push_str(&format!(
                     "{:width$}  UNREACHABLE at {}: {why}\n",
                     node.name, node.admin
+                ));
+            }
+        }
+    }
+    // The schema tells an older or newer node apart: say so, as its
+    // snapshot may lack fields (shown as zero) or have more than shown.
+    for node in &report.nodes {
+        if let Ok(snapshot) = &node.snapshot {
+            if snapshot.schema != SCHEMA {
+                out.push_str(&format!(
+                    "note: {} speaks admin schema {}, this herdctl schema {SCHEMA}; some figures may be missing\n",
+                    node.name, snapshot.schema
                 ));
             }
         }
