@@ -18,6 +18,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Dashboard: watch only; refuse every change (link cuts, IAMATs).
+    #[arg(long, global = true)]
+    pub readonly: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -116,14 +120,36 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Some(Command::Watch { json, reorder }) => crate::watch::run(&herd, json, reorder).await,
         Some(Command::Up { no_tui, data_dir }) => {
-            crate::up::run(&herd, cli.config.as_deref(), &data_dir, no_tui).await
+            let dashboard = if no_tui {
+                None
+            } else if interactive() {
+                Some(dashboard_options(cli.readonly))
+            } else {
+                crate::note("herdctl: not a terminal: running headless (as --no-tui)");
+                None
+            };
+            crate::up::run(&herd, cli.config.as_deref(), &data_dir, dashboard).await
         }
         Some(Command::Node(_)) => Err(Failure::usage("herdctl node runs outside the runtime")),
+        None if interactive() => crate::tui::run::run(&herd, dashboard_options(cli.readonly)).await,
         None => {
-            crate::note(format_args!(
-                "herdctl: the dashboard is not in this build yet; showing status (see herdctl --help)"
-            ));
+            crate::note("herdctl: not a terminal, so no dashboard: here is the status");
             crate::status::run(&herd, false, Duration::from_secs(3)).await
         }
+    }
+}
+
+/// The dashboard needs a terminal on both ends.
+fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// NO_COLOR (any non-empty value) turns colours off (no-color.org).
+fn dashboard_options(readonly: bool) -> crate::tui::run::Options {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    crate::tui::run::Options {
+        readonly,
+        color: !no_color,
     }
 }

@@ -18,6 +18,7 @@ pub mod reorder;
 pub mod run_node;
 pub mod send;
 pub mod status;
+pub mod tui;
 pub mod up;
 pub mod watch;
 

@@ -56,7 +56,7 @@ pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), 
 }
 
 /// Sets the node's link to `peer`; true when it changed.
-async fn tell(
+pub async fn tell(
     addr: std::net::SocketAddr,
     token: Option<&str>,
     peer: &str,

@@ -35,7 +35,7 @@ pub async fn run(
 }
 
 /// Sends every line, half-closes, reads until the node closes.
-async fn exchange(addr: std::net::SocketAddr, lines: &[String]) -> std::io::Result<Vec<u8>> {
+pub async fn exchange(addr: std::net::SocketAddr, lines: &[String]) -> std::io::Result<Vec<u8>> {
     let mut stream = TcpStream::connect(addr).await?;
     let mut request = Vec::new();
     for line in lines {

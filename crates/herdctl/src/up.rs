@@ -3,8 +3,11 @@
 //! the status, and keeps them running until Ctrl-C or SIGTERM, then stops
 //! them all cleanly. A node that dies meanwhile is reported.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -24,6 +27,9 @@ use crate::status::{self, HerdReport};
 const START_LIMIT: Duration = Duration::from_secs(20);
 const STOP_LIMIT: Duration = Duration::from_secs(5);
 
+/// Where the nodes' stderr lines are kept, in the data directory.
+pub const UP_LOG: &str = "up.log";
+
 struct Started {
     name: String,
     child: Child,
@@ -35,7 +41,7 @@ pub async fn run(
     herd: &Herd,
     config: Option<&Path>,
     data_dir: &Path,
-    no_tui: bool,
+    dashboard: Option<crate::tui::run::Options>,
 ) -> Result<(), Failure> {
     let (mut term, mut int) = match (
         signal(SignalKind::terminate()),
@@ -48,11 +54,16 @@ pub async fn run(
         .map_err(|err| Failure::failed(format!("cannot find this program: {err}")))?;
     std::fs::create_dir_all(data_dir)
         .map_err(|err| Failure::failed(format!("cannot create {}: {err}", data_dir.display())))?;
-    if !no_tui {
-        crate::note(format_args!(
-            "herdctl: the dashboard is not in this build yet; running headless (as --no-tui)"
-        ));
-    }
+    // The nodes' stderr goes to DIR/up.log, and to our stderr too unless
+    // the dashboard owns the terminal.
+    let log_path = data_dir.join(UP_LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|err| Failure::failed(format!("cannot open {}: {err}", log_path.display())))?;
+    let log = Arc::new(Mutex::new(log));
+    let quiet = Arc::new(AtomicBool::new(false));
     crate::note(format_args!(
         "herdctl: starting herd {:?}: {} nodes, data in {}",
         herd.name(),
@@ -108,10 +119,16 @@ pub async fn run(
         if let Some(stderr) = child.stderr.take() {
             let name = spec.name.clone();
             let exits = exits_tx.clone();
+            let (log, quiet) = (log.clone(), quiet.clone());
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    crate::note(format_args!("[{name}] {line}"));
+                    if let Ok(mut file) = log.lock() {
+                        let _ = writeln!(file, "[{name}] {line}");
+                    }
+                    if !quiet.load(Ordering::Relaxed) {
+                        crate::note(format_args!("[{name}] {line}"));
+                    }
                 }
                 let _ = exits.send(index);
             });
@@ -143,6 +160,14 @@ pub async fn run(
             return Ok(());
         }
     };
+    if let Some(options) = dashboard {
+        quiet.store(true, Ordering::Relaxed);
+        let outcome = crate::tui::run::run(herd, options).await;
+        quiet.store(false, Ordering::Relaxed);
+        crate::note("herdctl: dashboard closed: stopping the herd");
+        stop_all(&mut nodes).await;
+        return outcome;
+    }
     crate::say(status::to_table(&report).trim_end());
     crate::say(running_hint(herd, &program, config));
 

@@ -220,7 +220,7 @@ pub fn human_line(node: &str, width: usize, event: &Event) -> String {
     format!("{time} {node:<width$}  {what}")
 }
 
-fn clock(ts_us: u64) -> String {
+pub(crate) fn clock(ts_us: u64) -> String {
     // humantime cannot show years after 9999 (and would panic): clamp.
     const LAST_US: u64 = 253_402_300_799_999_999;
     let time = std::time::UNIX_EPOCH + Duration::from_micros(ts_us.min(LAST_US));

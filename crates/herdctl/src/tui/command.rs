@@ -1,0 +1,227 @@
+//! The dashboard's `:` command line, parsed without side effects.
+//!
+//! ```text
+//! link A B up|down        partition A,B | C,D,E        heal
+//! send NODE LINE          quit
+//! ```
+
+use herd_admin::AdminState;
+
+/// A parsed command, checked against the herd's nodes and links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Set these configured links (as node names) to a state.
+    Links(Vec<(String, String, AdminState)>),
+    Send {
+        node: String,
+        line: String,
+    },
+    Quit,
+}
+
+/// The herd the commands are checked against.
+pub struct Topology<'a> {
+    pub nodes: &'a [String],
+    pub links: &'a [(usize, usize)],
+}
+
+impl Topology<'_> {
+    fn node(&self, name: &str) -> Result<String, String> {
+        self.nodes
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(name))
+            .cloned()
+            .ok_or_else(|| format!("no node {name:?} (nodes: {})", self.nodes.join(", ")))
+    }
+
+    fn linked(&self, a: &str, b: &str) -> bool {
+        self.links.iter().any(|&(x, y)| {
+            let (x, y) = (&self.nodes[x], &self.nodes[y]);
+            (x == a && y == b) || (x == b && y == a)
+        })
+    }
+
+    fn all_links(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.links
+            .iter()
+            .map(|&(a, b)| (self.nodes[a].clone(), self.nodes[b].clone()))
+    }
+}
+
+/// Parses one command line (without the `:`).
+pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, String> {
+    let line = line.trim();
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let rest = rest.trim();
+    match word {
+        "q" | "quit" => Ok(Command::Quit),
+        "link" => {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let [a, b, state] = words[..] else {
+                return Err("usage: link A B up|down".to_owned());
+            };
+            let (a, b) = (topology.node(a)?, topology.node(b)?);
+            if !topology.linked(&a, &b) {
+                return Err(format!("{a} and {b} are not linked in the config"));
+            }
+            Ok(Command::Links(vec![(a, b, admin_state(state)?)]))
+        }
+        "partition" => {
+            let Some((left, right)) = rest.split_once('|') else {
+                return Err("usage: partition A,B | C,D,E".to_owned());
+            };
+            let group = |text: &str| -> Result<Vec<String>, String> {
+                let names: Vec<String> = text
+                    .split([',', ' '])
+                    .filter(|n| !n.is_empty())
+                    .map(|n| topology.node(n))
+                    .collect::<Result<_, _>>()?;
+                if names.is_empty() {
+                    return Err("usage: partition A,B | C,D,E (both groups non-empty)".to_owned());
+                }
+                Ok(names)
+            };
+            let (left, right) = (group(left)?, group(right)?);
+            if let Some(both) = left.iter().find(|n| right.contains(n)) {
+                return Err(format!("{both} is on both sides"));
+            }
+            let cut: Vec<_> = topology
+                .all_links()
+                .filter(|(a, b)| {
+                    (left.contains(a) && right.contains(b))
+                        || (left.contains(b) && right.contains(a))
+                })
+                .map(|(a, b)| (a, b, AdminState::Down))
+                .collect();
+            if cut.is_empty() {
+                return Err("no configured link joins the two groups".to_owned());
+            }
+            Ok(Command::Links(cut))
+        }
+        "heal" => {
+            if !rest.is_empty() {
+                return Err("usage: heal".to_owned());
+            }
+            Ok(Command::Links(
+                topology
+                    .all_links()
+                    .map(|(a, b)| (a, b, AdminState::Up))
+                    .collect(),
+            ))
+        }
+        "send" => {
+            let (node, line) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            if node.is_empty() || line.trim().is_empty() {
+                return Err("usage: send NODE LINE".to_owned());
+            }
+            Ok(Command::Send {
+                node: topology.node(node)?,
+                line: line.trim_start().to_owned(),
+            })
+        }
+        "" => Err("type a command: link, partition, heal, send, quit".to_owned()),
+        other => Err(format!(
+            "unknown command {other:?} (link, partition, heal, send, quit)"
+        )),
+    }
+}
+
+fn admin_state(word: &str) -> Result<AdminState, String> {
+    match word.to_ascii_lowercase().as_str() {
+        "up" => Ok(AdminState::Up),
+        "down" => Ok(AdminState::Down),
+        _ => Err(format!("{word:?} is not up or down")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_herd() -> (Vec<String>, Vec<(usize, usize)>) {
+        let nodes = ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"]
+            .map(str::to_owned)
+            .to_vec();
+        // Clark-Jaquez, Clark-Bona, Campbell-Bailey, Campbell-Bona,
+        // Campbell-Jaquez, Bona-Bailey.
+        let links = vec![(3, 4), (3, 1), (2, 0), (2, 1), (2, 4), (1, 0)];
+        (nodes, links)
+    }
+
+    fn run(line: &str) -> Result<Command, String> {
+        let (nodes, links) = default_herd();
+        parse(
+            line,
+            &Topology {
+                nodes: &nodes,
+                links: &links,
+            },
+        )
+    }
+
+    fn link(a: &str, b: &str, state: AdminState) -> (String, String, AdminState) {
+        (a.to_owned(), b.to_owned(), state)
+    }
+
+    #[test]
+    fn link_checks_names_and_the_config() {
+        assert_eq!(
+            run("link Clark Jaquez down"),
+            Ok(Command::Links(vec![link(
+                "Clark",
+                "Jaquez",
+                AdminState::Down
+            )]))
+        );
+        assert_eq!(
+            run("link clark jaquez UP"),
+            Ok(Command::Links(vec![link(
+                "Clark",
+                "Jaquez",
+                AdminState::Up
+            )]))
+        );
+        assert!(run("link Clark Bailey down").is_err_and(|e| e.contains("not linked")));
+        assert!(run("link Clark Nobody down").is_err_and(|e| e.contains("Nobody")));
+        assert!(run("link Clark Jaquez sideways").is_err());
+        assert!(run("link Clark").is_err_and(|e| e.starts_with("usage")));
+    }
+
+    #[test]
+    fn partition_cuts_exactly_the_links_between_the_groups() {
+        assert_eq!(
+            run("partition Clark | Bailey,Bona,Campbell,Jaquez"),
+            Ok(Command::Links(vec![
+                link("Clark", "Jaquez", AdminState::Down),
+                link("Clark", "Bona", AdminState::Down),
+            ]))
+        );
+        let Ok(Command::Links(cut)) = run("partition Clark, Jaquez | Bona, Campbell, Bailey")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(cut.len(), 2, "{cut:?}");
+        assert!(run("partition Clark | Clark").is_err_and(|e| e.contains("both sides")));
+        assert!(run("partition Clark").is_err_and(|e| e.starts_with("usage")));
+        assert!(run("partition | Clark").is_err());
+    }
+
+    #[test]
+    fn heal_restores_every_link_and_send_keeps_the_line() {
+        let Ok(Command::Links(all)) = run("heal") else {
+            panic!("not parsed");
+        };
+        assert_eq!(all.len(), 6);
+        assert!(all.iter().all(|(_, _, s)| *s == AdminState::Up));
+        assert_eq!(
+            run("send Bona WHATSAT kiwi  10 5"),
+            Ok(Command::Send {
+                node: "Bona".to_owned(),
+                line: "WHATSAT kiwi  10 5".to_owned()
+            })
+        );
+        assert!(run("send Bona").is_err());
+        assert_eq!(run("quit"), Ok(Command::Quit));
+        assert!(run("reboot").is_err_and(|e| e.contains("unknown")));
+    }
+}

@@ -1,0 +1,272 @@
+//! The dashboard's runtime: the terminal, one task per node polling its
+//! snapshot, one subscription per node for events, the records refresh, and
+//! the effects (link changes, console lines). Everything reaches the state
+//! as a message on one channel; the loop redraws only when something
+//! changed, at most [`FRAME`] apart.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use herd_admin::{Command as AdminCommand, RecordsPage, Snapshot};
+use tokio::sync::mpsc;
+
+use super::draw::{Theme, draw};
+use super::records_table::RECORDS_PER_NODE;
+use super::state::{App, Effect, View};
+use crate::Failure;
+use crate::admin_client::{AdminClient, fetch_snapshot};
+use crate::herd::Herd;
+use crate::watch::{Feed, follow_all};
+
+/// Shortest time between two frames (~30 fps).
+const FRAME: Duration = Duration::from_millis(33);
+/// How often each node's snapshot is taken.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// How often the Records view asks every node for its records.
+const RECORDS_EVERY: Duration = Duration::from_secs(2);
+/// The clock tick (ages, "since", the rate window).
+const TICK: Duration = Duration::from_secs(1);
+
+enum Msg {
+    Snapshot(usize, Result<Snapshot, String>),
+    Records(usize, Result<RecordsPage, String>),
+    Reply {
+        node: String,
+        line: String,
+        reply: Result<String, String>,
+    },
+    LinkResult(String, bool),
+}
+
+pub struct Options {
+    pub readonly: bool,
+    /// Colours unless NO_COLOR is set.
+    pub color: bool,
+}
+
+/// Runs the dashboard until the operator quits (or SIGTERM/SIGHUP).
+pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return Err(Failure::failed("cannot install signal handlers"));
+    };
+    let names: Vec<String> = herd.nodes().iter().map(|n| n.name.clone()).collect();
+    let links: Vec<(usize, usize)> = herd.config.links.iter().map(|l| (l.0, l.1)).collect();
+    let mut app = App::new(herd.name(), &names, links, options.readonly);
+    app.tick(now_ms());
+    let theme = Theme {
+        color: options.color,
+    };
+
+    let (msgs_tx, mut msgs) = mpsc::channel::<Msg>(1024);
+    let (feed_tx, mut feed) = mpsc::channel::<Feed>(8192);
+    for (index, node) in herd.nodes().iter().enumerate() {
+        tokio::spawn(poll_snapshots(
+            index,
+            node.admin,
+            herd.token.clone(),
+            msgs_tx.clone(),
+        ));
+    }
+    follow_all(herd, feed_tx);
+
+    // The terminal: raw mode, alternate screen, and a panic hook that puts
+    // the terminal back before the message is printed.
+    let mut terminal = ratatui::init();
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    let mut records_refresh = tokio::time::interval(RECORDS_EVERY);
+    let mut last_frame = tokio::time::Instant::now() - FRAME;
+    let outcome = loop {
+        if app.dirty {
+            let wait = FRAME.saturating_sub(last_frame.elapsed());
+            if wait.is_zero() {
+                if let Err(err) = terminal.draw(|frame| draw(&app, frame, theme)) {
+                    break Err(Failure::failed(format!("cannot draw: {err}")));
+                }
+                app.dirty = false;
+                last_frame = tokio::time::Instant::now();
+            }
+        }
+        let frame_due = async {
+            if app.dirty {
+                tokio::time::sleep(FRAME.saturating_sub(last_frame.elapsed())).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let effect = tokio::select! {
+            () = frame_due => None,
+            key = keys.next() => match key {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => app.on_key(key),
+                Some(Ok(TermEvent::Resize(..))) => {
+                    app.dirty = true;
+                    None
+                }
+                Some(Ok(_)) => None,
+                Some(Err(err)) => break Err(Failure::failed(format!("terminal: {err}"))),
+                None => Some(Effect::Quit),
+            },
+            Some(item) = feed.recv() => {
+                apply_feed(&mut app, item);
+                // Take what else is waiting, bounded so keys stay responsive.
+                for _ in 0..2048 {
+                    match feed.try_recv() {
+                        Ok(item) => apply_feed(&mut app, item),
+                        Err(_) => break,
+                    }
+                }
+                None
+            }
+            Some(msg) = msgs.recv() => {
+                apply(&mut app, msg);
+                None
+            }
+            _ = tick.tick() => {
+                app.tick(now_ms());
+                None
+            }
+            _ = records_refresh.tick(), if app.view == View::Records => {
+                refresh_records(herd, &app, &msgs_tx);
+                None
+            }
+            _ = term.recv() => Some(Effect::Quit),
+            _ = hangup.recv() => Some(Effect::Quit),
+        };
+        match effect {
+            Some(Effect::Quit) => break Ok(()),
+            Some(Effect::SetLinks(links)) => {
+                let (herd_token, nodes) = (herd.token.clone(), herd.nodes().to_vec());
+                let msgs = msgs_tx.clone();
+                app.message = Some((format!("changing {} link(s)…", links.len()), false));
+                tokio::spawn(async move {
+                    let (text, failed) = set_links(&nodes, herd_token.as_deref(), links).await;
+                    let _ = msgs.send(Msg::LinkResult(text, failed)).await;
+                });
+            }
+            Some(Effect::Send { node, line }) => {
+                let Ok(spec) = herd.node(&node) else {
+                    continue;
+                };
+                let (addr, msgs) = (spec.client, msgs_tx.clone());
+                tokio::spawn(async move {
+                    let reply = tokio::time::timeout(
+                        Duration::from_secs(15),
+                        crate::send::exchange(addr, std::slice::from_ref(&line)),
+                    )
+                    .await
+                    .map_err(|_| "no reply within 15 s".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                    let _ = msgs.send(Msg::Reply { node, line, reply }).await;
+                });
+            }
+            None => {}
+        }
+    };
+    ratatui::restore();
+    outcome
+}
+
+fn apply_feed(app: &mut App, item: Feed) {
+    match item {
+        Feed::Event { node, event } => app.on_event(&node, event),
+        Feed::Connected { node } => app.on_node_stream(&node, true, None),
+        Feed::Lost { node, error } => app.on_node_stream(&node, false, Some(error.to_string())),
+    }
+}
+
+fn apply(app: &mut App, msg: Msg) {
+    match msg {
+        Msg::Snapshot(node, result) => app.on_snapshot(node, result),
+        Msg::Records(node, page) => app.on_records(node, page),
+        Msg::Reply { node, line, reply } => app.on_reply(&node, &line, reply),
+        Msg::LinkResult(text, failed) => app.on_link_result(text, failed),
+    }
+}
+
+async fn poll_snapshots(
+    index: usize,
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+    msgs: mpsc::Sender<Msg>,
+) {
+    let mut every = tokio::time::interval(SNAPSHOT_EVERY);
+    loop {
+        every.tick().await;
+        let result = fetch_snapshot(addr, token.as_deref(), SNAPSHOT_EVERY)
+            .await
+            .map_err(|err| err.to_string());
+        if msgs.send(Msg::Snapshot(index, result)).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn refresh_records(herd: &Herd, app: &App, msgs: &mpsc::Sender<Msg>) {
+    for (index, node) in herd.nodes().iter().enumerate() {
+        if !app.nodes[index].reachable() {
+            continue;
+        }
+        let (addr, token, msgs) = (node.admin, herd.token.clone(), msgs.clone());
+        tokio::spawn(async move {
+            let page = tokio::time::timeout(RECORDS_EVERY, async {
+                let mut client =
+                    AdminClient::connect(addr, token.as_deref(), RECORDS_EVERY).await?;
+                let value = client
+                    .request(AdminCommand::Records {
+                        // The view's filter is a substring, applied here.
+                        prefix: None,
+                        after: None,
+                        limit: Some(RECORDS_PER_NODE),
+                    })
+                    .await?;
+                serde_json::from_value::<RecordsPage>(value)
+                    .map_err(|err| crate::admin_client::AdminError::Protocol(err.to_string()))
+            })
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            let _ = msgs.send(Msg::Records(index, page)).await;
+        });
+    }
+}
+
+/// Tells both ends of each link; a summary for the bottom line.
+async fn set_links(
+    nodes: &[herd_config::NodeSpec],
+    token: Option<&str>,
+    links: Vec<(String, String, herd_admin::AdminState)>,
+) -> (String, bool) {
+    let mut failures = Vec::new();
+    for (a, b, state) in &links {
+        for (node, peer) in [(a, b), (b, a)] {
+            let Some(spec) = nodes.iter().find(|n| &n.name == node) else {
+                continue;
+            };
+            if let Err(err) = crate::link::tell(spec.admin, token, peer, *state).await {
+                failures.push(format!("{node}: {err}"));
+            }
+        }
+    }
+    let names: Vec<String> = links
+        .iter()
+        .map(|(a, b, s)| format!("{a}-{b} {}", s.as_str()))
+        .collect();
+    if failures.is_empty() {
+        (format!("done: {}", names.join(", ")), false)
+    } else {
+        (format!("FAILED: {}", failures.join("; ")), true)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
