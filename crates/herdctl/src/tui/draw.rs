@@ -308,17 +308,16 @@ fn nodes_table(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             (_, error) => {
                 let (why, since) = error
                     .as_ref()
-                    .map(|(why, since)| (why.as_str(), app.now_ms.saturating_sub(*since)))
-                    .unwrap_or(("connecting…", 0));
+                    .map(|(why, since)| (short_reason(why), app.now_ms.saturating_sub(*since)))
+                    .unwrap_or(("asking…", 0));
                 Row::new(vec![
                     Cell::from(Span::styled(
                         format!("✗ {}", node.name),
                         theme.style(Role::Bad),
                     )),
-                    Cell::from(Span::styled(
-                        format!("{} {why}", age(since)),
-                        theme.style(Role::Dim),
-                    )),
+                    Cell::from("-"),
+                    Cell::from(Span::styled(why, theme.style(Role::Bad))),
+                    Cell::from(Span::styled(age(since), theme.style(Role::Dim))),
                 ])
             }
         })
@@ -326,15 +325,31 @@ fn nodes_table(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(12),
-            Constraint::Length(8),
+            Constraint::Length(10),
+            Constraint::Length(5),
             Constraint::Length(11),
             Constraint::Min(5),
         ],
     )
-    .header(Row::new(["node", "recs", "digest", "in/s"]).style(theme.style(Role::Dim)))
+    .header(Row::new(["node", "recs", "digest", "lines/s"]).style(theme.style(Role::Dim)))
     .block(Block::bordered().title(" nodes "));
     frame.render_widget(table, area);
+}
+
+/// Why a node cannot be reached, in a word (the sketch's "refused",
+/// "timeout", "token rejected").
+fn short_reason(error: &str) -> &'static str {
+    if error.contains("token") {
+        "token"
+    } else if error.contains("timed out") {
+        "timeout"
+    } else if error.contains("refused") {
+        "refused"
+    } else if error.contains("answered as") {
+        "wrong node"
+    } else {
+        "unreachable"
+    }
 }
 
 /// The digest most reachable nodes share (ties: the smallest).
@@ -434,34 +449,36 @@ fn records_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             let received_ms = row.newest.received_us / 1000;
             Row::new(vec![
                 Cell::from(row.client.clone()),
-                Cell::from(row.newest.position.clone()),
-                Cell::from(row.newest.client_time.clone()),
+                Cell::from(nodes),
                 Cell::from(row.newest.received_by.clone()),
                 Cell::from(age(app.now_ms.saturating_sub(received_ms))),
-                Cell::from(nodes),
+                Cell::from(row.newest.client_time.clone()),
+                Cell::from(row.newest.position.clone()),
             ])
             .style(style)
         })
         .collect();
+    // The columns that matter most come first, so a narrow screen cuts the
+    // least useful ones.
     let table = Table::new(
         table_rows,
         [
-            Constraint::Min(10),
-            Constraint::Length(22),
-            Constraint::Length(21),
+            Constraint::Length(14),
+            Constraint::Length(24),
             Constraint::Length(9),
-            Constraint::Length(6),
-            Constraint::Min(9),
+            Constraint::Length(5),
+            Constraint::Length(21),
+            Constraint::Min(0),
         ],
     )
     .header(
         Row::new([
             "client",
-            "position",
-            "client time",
+            "nodes",
             "received",
             "age",
-            "nodes",
+            "client time",
+            "position",
         ])
         .style(theme.style(Role::Dim)),
     )
@@ -645,14 +662,14 @@ fn console_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 // --------------------------------------------------------------------- help
 
 fn help(app: &App, frame: &mut Frame, area: Rect) {
-    let lines: Vec<Line> = bindings_for(app.view)
+    let mut lines: Vec<Line> = bindings_for(app.view)
         .map(|b| Line::from(format!("{:>6}  {}", b.label, b.help)))
-        .chain([
-            Line::from(""),
-            Line::from("Commands after ':' — link A B up|down · partition A,B | C,D · heal"),
-            Line::from("                     send NODE LINE · quit"),
-        ])
         .collect();
+    if app.view == View::Console {
+        lines.push(Line::from(
+            "Typed keys go to the line; ':' on an empty line: command.",
+        ));
+    }
     let height = (lines.len() as u16 + 2).min(area.height);
     let width = area.width.min(84);
     let popup = Rect {

@@ -77,8 +77,15 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Help,
     },
     Binding {
-        keys: &[Char('q'), Ctrl('c')],
+        keys: &[Char('q')],
         label: "q",
+        help: "quit",
+        scope: Everywhere,
+        action: Action::Quit,
+    },
+    Binding {
+        keys: &[Ctrl('c')],
+        label: "C-c",
         help: "quit",
         scope: Everywhere,
         action: Action::Quit,
@@ -281,10 +288,14 @@ pub const BINDINGS: &[Binding] = &[
     },
 ];
 
-/// The bindings that work in `view`, its own first.
+/// The bindings that work in `view`, its own first. In the console typed
+/// characters are text, so the global single-character keys do not apply.
 pub fn bindings_for(view: View) -> impl Iterator<Item = &'static Binding> {
     let own = BINDINGS.iter().filter(move |b| b.scope == In(view));
-    let global = BINDINGS.iter().filter(|b| b.scope == Everywhere);
+    let global = BINDINGS
+        .iter()
+        .filter(|b| b.scope == Everywhere)
+        .filter(move |b| view != View::Console || b.keys.iter().any(|k| !matches!(k, Char(_))));
     own.chain(global)
 }
 

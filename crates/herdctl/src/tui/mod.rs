@@ -16,3 +16,6 @@ pub mod keys;
 pub mod records_table;
 pub mod run;
 pub mod state;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,618 @@
+//! The dashboard from a fixed state: every view drawn (insta snapshots),
+//! link colours on the cells, and every key and command's effect on the
+//! state.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use herd_admin::{
+    AdminState, ConnectionState, Counters, Event, EventKind, LinkChange, LinkStatus, RecordEntry,
+    RecordsPage, Snapshot,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+use super::draw::{Theme, draw};
+use super::state::{App, Effect, LinkView, Mode, View};
+
+/// 2026-11-29 18:00:00 UTC.
+const NOW_MS: u64 = 1_795_975_200_000;
+const NAMES: [&str; 5] = ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"];
+/// Clark-Jaquez, Clark-Bona, Campbell-Bailey, Campbell-Bona,
+/// Campbell-Jaquez, Bona-Bailey.
+const LINKS: [(usize, usize); 6] = [(3, 4), (3, 1), (2, 0), (2, 1), (2, 4), (1, 0)];
+
+fn link(peer: &str, admin: AdminState, state: ConnectionState, msgs_out: u64) -> LinkStatus {
+    LinkStatus {
+        peer: peer.to_owned(),
+        admin,
+        state,
+        connected: state == ConnectionState::Connected,
+        msgs_out,
+        ..LinkStatus::default()
+    }
+}
+
+fn snapshot(
+    node: &str,
+    records: usize,
+    digest: &str,
+    links: Vec<LinkStatus>,
+    lines: u64,
+) -> Snapshot {
+    Snapshot {
+        schema: 1,
+        node: node.to_owned(),
+        herd: "demo".to_owned(),
+        records,
+        digest: digest.to_owned(),
+        links,
+        counters: Counters {
+            client_lines: lines,
+            ..Counters::default()
+        },
+        ..Snapshot::default()
+    }
+}
+
+fn event(ts_ms_after: u64, kind: EventKind) -> Event {
+    Event {
+        seq: 1,
+        ts_us: (NOW_MS - 5_000 + ts_ms_after) * 1000,
+        kind,
+    }
+}
+
+const AT: &str = "AT Clark +0.000211 kiwi +34.068930-118.445127 1795975195.5";
+
+fn record(client: &str, time: &str, by: &str) -> RecordEntry {
+    RecordEntry {
+        client: client.to_owned(),
+        position: "+34.068930-118.445127".to_owned(),
+        client_time: time.to_owned(),
+        received_by: by.to_owned(),
+        received_us: (NOW_MS - 4_000) * 1000,
+        at: format!("AT {by} +0.000211 {client} +34.068930-118.445127 {time}"),
+        ..RecordEntry::default()
+    }
+}
+
+/// The herd after an operator cut Clark-Jaquez: Jaquez missed the update
+/// of kiwi, Campbell cannot be reached.
+fn fixture() -> App {
+    let names: Vec<String> = NAMES.map(str::to_owned).to_vec();
+    let mut app = App::new("demo", &names, LINKS.to_vec(), false);
+    app.tick(NOW_MS - 1_000);
+    let up = |peer, sent| link(peer, AdminState::Up, ConnectionState::Connected, sent);
+    let cut = |peer| link(peer, AdminState::Down, ConnectionState::Down, 0);
+    let snapshots = [
+        (
+            0,
+            snapshot(
+                "Bailey",
+                2,
+                "aaaaaaaaaaaaaaaa",
+                vec![up("Campbell", 0), up("Bona", 0)],
+                0,
+            ),
+        ),
+        (
+            1,
+            snapshot(
+                "Bona",
+                2,
+                "aaaaaaaaaaaaaaaa",
+                vec![up("Clark", 0), up("Campbell", 0), up("Bailey", 0)],
+                0,
+            ),
+        ),
+        (
+            3,
+            snapshot(
+                "Clark",
+                2,
+                "aaaaaaaaaaaaaaaa",
+                vec![cut("Jaquez"), up("Bona", 0)],
+                0,
+            ),
+        ),
+        (
+            4,
+            snapshot(
+                "Jaquez",
+                1,
+                "bbbbbbbbbbbbbbbb",
+                vec![cut("Clark"), up("Campbell", 0)],
+                0,
+            ),
+        ),
+    ];
+    for (index, snapshot) in snapshots.clone() {
+        app.on_snapshot(index, Ok(snapshot));
+    }
+    app.on_snapshot(2, Err("unreachable: connection refused".to_owned()));
+    // A second round a second later gives rates: Clark sent 12 updates to Bona.
+    app.tick(NOW_MS);
+    for (index, mut snapshot) in snapshots {
+        if index == 3 {
+            snapshot.links[1].msgs_out = 12;
+            snapshot.counters.client_lines = 12;
+        }
+        app.on_snapshot(index, Ok(snapshot));
+    }
+    app.on_snapshot(2, Err("unreachable: connection refused".to_owned()));
+    let events = [
+        (
+            "Clark",
+            event(
+                0,
+                EventKind::FloodOut {
+                    peers: vec!["Bona".to_owned()],
+                    client: "kiwi".to_owned(),
+                    at: AT.to_owned(),
+                },
+            ),
+        ),
+        (
+            "Clark",
+            event(
+                1,
+                EventKind::Request {
+                    conn: 7,
+                    line: "IAMAT kiwi +34.068930-118.445127 1795975195.5".to_owned(),
+                    reply: AT.to_owned(),
+                    json_bytes: 0,
+                },
+            ),
+        ),
+        (
+            "Bona",
+            event(
+                2,
+                EventKind::FloodIn {
+                    peer: "Clark".to_owned(),
+                    client: "kiwi".to_owned(),
+                    at: AT.to_owned(),
+                    won: true,
+                },
+            ),
+        ),
+        (
+            "Bona",
+            event(
+                2,
+                EventKind::FloodOut {
+                    peers: vec!["Bailey".to_owned()],
+                    client: "kiwi".to_owned(),
+                    at: AT.to_owned(),
+                },
+            ),
+        ),
+        (
+            "Bailey",
+            event(
+                3,
+                EventKind::FloodIn {
+                    peer: "Bona".to_owned(),
+                    client: "kiwi".to_owned(),
+                    at: AT.to_owned(),
+                    won: true,
+                },
+            ),
+        ),
+        (
+            "Clark",
+            event(
+                4,
+                EventKind::Link {
+                    peer: "Jaquez".to_owned(),
+                    change: LinkChange::Cut,
+                    reason: Some("operator".to_owned()),
+                },
+            ),
+        ),
+    ];
+    for (node, event) in events {
+        app.on_event(node, event);
+    }
+    let newer = record("kiwi", "1795975195.5", "Clark");
+    let older = record("kiwi", "1795975100.25", "Bailey");
+    let page = |records: Vec<RecordEntry>| RecordsPage {
+        matching: records.len(),
+        records,
+        next: None,
+    };
+    for index in [0, 1, 3] {
+        app.on_records(
+            index,
+            Ok(page(vec![
+                newer.clone(),
+                record("wombat", "1795975000", "Bona"),
+            ])),
+        );
+    }
+    app.on_records(
+        4,
+        Ok(page(vec![older, record("wombat", "1795975000", "Bona")])),
+    );
+    app
+}
+
+fn render(app: &App, width: u16, height: u16, color: bool) -> Buffer {
+    let mut terminal =
+        Terminal::new(TestBackend::new(width, height)).unwrap_or_else(|e| panic!("{e}"));
+    terminal
+        .draw(|frame| draw(app, frame, Theme { color }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    terminal.backend().buffer().clone()
+}
+
+fn text(buffer: &Buffer) -> String {
+    let area = buffer.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        for x in 0..area.width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    text(&render(app, width, height, false))
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn type_text(app: &mut App, text: &str) -> Option<Effect> {
+    let mut last = None;
+    for c in text.chars() {
+        last = app.on_key(key(KeyCode::Char(c)));
+    }
+    last
+}
+
+// ------------------------------------------------------------------ views
+
+#[test]
+fn herd_view() {
+    let app = fixture();
+    insta::assert_snapshot!("herd_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("herd_120x40", screen(&app, 120, 40));
+}
+
+#[test]
+fn records_view() {
+    let mut app = fixture();
+    app.view = View::Records;
+    insta::assert_snapshot!("records_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn flood_view_with_the_path_of_an_update() {
+    let mut app = fixture();
+    app.view = View::Flood;
+    insta::assert_snapshot!("flood_following_80x24", screen(&app, 80, 24));
+    // Select Bailey's flood_in (third from the newest): its path shows.
+    for _ in 0..3 {
+        app.on_key(key(KeyCode::Up));
+    }
+    insta::assert_snapshot!("flood_path_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn console_view() {
+    let mut app = fixture();
+    app.view = View::Console;
+    app.console.node = 1;
+    app.on_reply(
+        "Bona",
+        "WHATSAT kiwi 10 1",
+        Ok(format!(
+            "{AT}\n{{\"results\":[{{\"name\":\"Bel Air\"}}],\"status\":\"OK\"}}\n\n"
+        )),
+    );
+    type_text(&mut app, "WHATSAT kiwi 10 ");
+    insta::assert_snapshot!("console_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn help_and_a_small_terminal() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('?')));
+    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+    let small = screen(&fixture(), 30, 8);
+    assert!(small.contains("needs 40x10"), "{small}");
+    assert!(small.contains("DIVERGED"), "{small}");
+}
+
+#[test]
+fn links_are_coloured_by_state_and_no_color_has_none() {
+    let app = fixture();
+    assert_eq!(app.link_view(0), LinkView::Cut);
+    assert_eq!(app.link_view(1), LinkView::Up);
+    assert_eq!(app.link_view(2), LinkView::Broken);
+    let buffer = render(&app, 120, 40, true);
+    let fg_of = |needle: &str| -> Option<Color> {
+        let screen = text(&buffer);
+        let (y, line) = screen
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))?;
+        let x = line.find(needle).map(|byte| line[..byte].chars().count())?;
+        Some(buffer[(x as u16, y as u16)].fg)
+    };
+    // The cut link's label in the graph, the state words in the link table.
+    assert_eq!(fg_of("╳ cut"), Some(Color::Magenta));
+    assert_eq!(fg_of("12/s"), Some(Color::Green));
+    assert_eq!(fg_of("broken"), Some(Color::Red));
+    assert_eq!(fg_of("CUT"), Some(Color::Magenta));
+    assert_eq!(fg_of("✗ DIVERGED"), Some(Color::Red));
+    let plain = render(&app, 120, 40, false);
+    let coloured = plain
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset)
+        .count();
+    assert_eq!(coloured, 0, "NO_COLOR: no colour at all");
+}
+
+// ------------------------------------------------------------------ keys
+
+#[test]
+fn views_switch_with_tab_and_numbers() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Tab));
+    assert_eq!(app.view, View::Records);
+    app.on_key(key(KeyCode::BackTab));
+    app.on_key(key(KeyCode::BackTab));
+    assert_eq!(app.view, View::Console);
+    app.on_key(key(KeyCode::Tab));
+    assert_eq!(app.view, View::Herd, "Tab leaves the console");
+    for (c, view) in [('2', View::Records), ('3', View::Flood), ('1', View::Herd)] {
+        app.on_key(key(KeyCode::Char(c)));
+        assert_eq!(app.view, view);
+    }
+    app.on_key(key(KeyCode::Char('4')));
+    assert_eq!(app.view, View::Console);
+    // In the console typed keys are text; Esc leaves an empty line.
+    app.on_key(key(KeyCode::Char('1')));
+    assert_eq!((app.view, app.console.input.as_str()), (View::Console, "1"));
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.view, View::Herd);
+}
+
+#[test]
+fn quit_keys_and_help() {
+    let mut app = fixture();
+    assert_eq!(app.on_key(key(KeyCode::Char('q'))), Some(Effect::Quit));
+    app.view = View::Console;
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('q'))),
+        None,
+        "q is text in the console"
+    );
+    assert_eq!(app.on_key(ctrl('c')), Some(Effect::Quit));
+    app.view = View::Herd;
+    app.on_key(key(KeyCode::Char('?')));
+    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('q'))),
+        None,
+        "any key closes help"
+    );
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_selected_link_is_cut_after_confirmation_and_restored_without() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Down));
+    assert_eq!(app.link_selected, 1);
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+    assert!(matches!(&app.mode, Mode::Confirm { prompt, .. } if prompt.contains("Clark-Bona")));
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('y'))),
+        Some(Effect::SetLinks(vec![(
+            "Clark".to_owned(),
+            "Bona".to_owned(),
+            AdminState::Down
+        )]))
+    );
+    // The cut link (the first) is restored at once.
+    app.on_key(key(KeyCode::Up));
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter)),
+        Some(Effect::SetLinks(vec![(
+            "Clark".to_owned(),
+            "Jaquez".to_owned(),
+            AdminState::Up
+        )]))
+    );
+    // n cancels.
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.on_key(key(KeyCode::Char('n'))), None);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn commands_are_typed_after_a_colon() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "partition Clark | Bailey,Bona,Campbell,Jaquez");
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None, "asks first");
+    let Some(Effect::SetLinks(cut)) = app.on_key(key(KeyCode::Char('y'))) else {
+        panic!("no effect");
+    };
+    assert_eq!(cut.len(), 2);
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "heal");
+    let Some(Effect::SetLinks(all)) = app.on_key(key(KeyCode::Enter)) else {
+        panic!("heal asks nothing");
+    };
+    assert_eq!(all.len(), 6);
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "send Bona WHATSAT kiwi 10 1");
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter)),
+        Some(Effect::Send {
+            node: "Bona".to_owned(),
+            line: "WHATSAT kiwi 10 1".to_owned()
+        })
+    );
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "link Clark Bailey down");
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|(m, failed)| *failed && m.contains("not linked"))
+    );
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "qu");
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal, "Esc abandons the line");
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "quit");
+    assert_eq!(app.on_key(key(KeyCode::Enter)), Some(Effect::Quit));
+}
+
+#[test]
+fn read_only_refuses_changes() {
+    let names: Vec<String> = NAMES.map(str::to_owned).to_vec();
+    let mut app = App::new("demo", &names, LINKS.to_vec(), true);
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "link Clark Jaquez down");
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|(m, _)| m.contains("read-only"))
+    );
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "send Clark IAMAT a +1+1 1");
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "send Clark WHATSAT a 1 1");
+    assert!(app.on_key(key(KeyCode::Enter)).is_some(), "reading is fine");
+}
+
+#[test]
+fn the_console_edits_sends_and_remembers() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('4')));
+    app.on_key(ctrl('n'));
+    assert_eq!(app.console.node, 1);
+    app.on_key(ctrl('p'));
+    app.on_key(ctrl('p'));
+    assert_eq!(app.console.node, 4, "wraps round");
+    type_text(&mut app, "IAMAT kiwi +1+1");
+    app.on_key(ctrl('t'));
+    assert_eq!(app.console.input, "IAMAT kiwi +1+1 1795975200.000");
+    app.on_key(key(KeyCode::Backspace));
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter)),
+        Some(Effect::Send {
+            node: "Jaquez".to_owned(),
+            line: "IAMAT kiwi +1+1 1795975200.00".to_owned()
+        })
+    );
+    assert!(app.console.input.is_empty());
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None, "one line at a time");
+    app.on_reply(
+        "Jaquez",
+        "IAMAT kiwi +1+1 1795975200.00",
+        Ok("AT Jaquez +0.1 kiwi +1+1 1795975200.00\n".to_owned()),
+    );
+    type_text(&mut app, "WHATSAT kiwi 1 1");
+    app.on_key(key(KeyCode::Enter));
+    app.on_reply(
+        "Jaquez",
+        "WHATSAT kiwi 1 1",
+        Err("no reply within 15 s".to_owned()),
+    );
+    assert!(app.console.reply[0].contains("no answer"));
+    // History: newest first going up, back to an empty line going down.
+    app.on_key(key(KeyCode::Up));
+    assert_eq!(app.console.input, "WHATSAT kiwi 1 1");
+    app.on_key(key(KeyCode::Up));
+    assert_eq!(app.console.input, "IAMAT kiwi +1+1 1795975200.00");
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Down));
+    assert_eq!(app.console.input, "");
+    assert!(
+        app.console
+            .log
+            .iter()
+            .any(|l| l == "Jaquez → AT Jaquez +0.1 kiwi +1+1 1795975200.00")
+    );
+    // ':' on an empty line opens the command line.
+    app.on_key(key(KeyCode::Char(':')));
+    assert_eq!(app.mode, Mode::Command(String::new()));
+}
+
+#[test]
+fn flood_freezes_filters_and_selects() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('3')));
+    app.on_key(key(KeyCode::Char('f')));
+    assert!(app.frozen.is_some());
+    app.on_event("Bona", event(9, EventKind::Lagged { missed: 3 }));
+    assert_eq!(
+        app.flood_lines().len(),
+        6,
+        "frozen: the new event is not shown"
+    );
+    app.on_key(key(KeyCode::Char('f')));
+    assert_eq!(app.flood_lines().len(), 7, "following again");
+    app.on_key(key(KeyCode::Char('/')));
+    type_text(&mut app, "bailey");
+    assert_eq!(app.flood_lines().len(), 2, "live filter while typing");
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.flood_filter, "bailey");
+    app.on_key(key(KeyCode::Up));
+    let selected = app.selected_flood_item().map(|i| i.node.clone());
+    assert_eq!(selected.as_deref(), Some("Bailey"));
+    app.on_key(key(KeyCode::Char('G')));
+    assert_eq!(app.flood_selected, None);
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.flood_filter, "");
+}
+
+#[test]
+fn records_filter_and_sort() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('2')));
+    app.on_key(key(KeyCode::Char('/')));
+    type_text(&mut app, "wom");
+    app.on_key(key(KeyCode::Enter));
+    let rows = app.records.rows(&app.records_filter, app.records_sort);
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].disagree.is_empty());
+    app.on_key(key(KeyCode::Char('s')));
+    assert_eq!(app.records_sort.label(), "newest first");
+    app.on_key(key(KeyCode::Esc));
+    let rows = app.records.rows(&app.records_filter, app.records_sort);
+    let kiwi = rows.iter().find(|r| r.client == "kiwi").cloned();
+    assert_eq!(kiwi.map(|r| r.disagree), Some(vec!["Jaquez".to_owned()]));
+}
+
+#[test]
+fn the_verdict_says_since_when() {
+    let mut app = fixture();
+    assert!(!app.converged());
+    let since = app.verdict.map(|(converged, since)| (converged, since));
+    assert_eq!(since, Some((false, NOW_MS - 1_000)));
+}
