@@ -319,7 +319,7 @@ impl App {
             Mode::Confirm { prompt, effect } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => Some(effect),
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    self.message = Some(("cancelled".to_owned(), false));
+                    self.say(("cancelled".to_owned(), false));
                     None
                 }
                 _ => {
@@ -531,7 +531,7 @@ impl App {
 
     fn send(&mut self, node: String, line: String) -> Option<Effect> {
         if self.readonly && line.starts_with("IAMAT") {
-            self.message = Some((
+            self.say((
                 "read-only: IAMAT changes the herd; not sent".to_owned(),
                 true,
             ));
@@ -553,7 +553,7 @@ impl App {
             Ok(Command::Send { node, line }) => self.send(node, line),
             Ok(Command::Links(links)) => self.change(Effect::SetLinks(links)),
             Err(error) => {
-                self.message = Some((error, true));
+                self.say((error, true));
                 None
             }
         }
@@ -565,7 +565,7 @@ impl App {
             return Some(effect);
         };
         if self.readonly {
-            self.message = Some(("read-only: links are not changed".to_owned(), true));
+            self.say(("read-only: links are not changed".to_owned(), true));
             return None;
         }
         let cuts = links

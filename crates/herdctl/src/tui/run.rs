@@ -102,7 +102,11 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
         let effect = tokio::select! {
             () = frame_due => None,
             key = keys.next() => match key {
-                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => app.on_key(key),
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    // Fresh time for what the key may stamp (C-t).
+                    app.now_ms = now_ms();
+                    app.on_key(key)
+                }
                 Some(Ok(TermEvent::Resize(..))) => {
                     app.dirty = true;
                     None
@@ -142,7 +146,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             Some(Effect::SetLinks(links)) => {
                 let (herd_token, nodes) = (herd.token.clone(), herd.nodes().to_vec());
                 let msgs = msgs_tx.clone();
-                app.message = Some((format!("changing {} link(s)…", links.len()), false));
+                app.say((format!("changing {} link(s)…", links.len()), false));
                 tokio::spawn(async move {
                     let (text, failed) = set_links(&nodes, herd_token.as_deref(), links).await;
                     let _ = msgs.send(Msg::LinkResult(text, failed)).await;

@@ -137,6 +137,9 @@ pub struct Console {
 
 pub const CONSOLE_LOG_LIMIT: usize = 500;
 
+/// How long an outcome stays on the bottom line.
+pub const MESSAGE_FOR_MS: u64 = 10_000;
+
 pub struct App {
     pub herd: String,
     pub nodes: Vec<NodeState>,
@@ -162,6 +165,8 @@ pub struct App {
     pub console: Console,
     /// The last outcome to show on the bottom line: text, is it an error.
     pub message: Option<(String, bool)>,
+    /// When it was said (ms); it fades after [`MESSAGE_FOR_MS`].
+    message_at: u64,
     pub quit: bool,
     /// Something changed since the last draw.
     pub dirty: bool,
@@ -195,6 +200,7 @@ impl App {
             link_selected: 0,
             console: Console::default(),
             message: None,
+            message_at: 0,
             quit: false,
             dirty: true,
         }
@@ -211,6 +217,16 @@ impl App {
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
         self.feed.tick(now_ms);
+        if self.message.is_some() && now_ms.saturating_sub(self.message_at) >= MESSAGE_FOR_MS {
+            self.message = None;
+        }
+        self.dirty = true;
+    }
+
+    /// Shows `text` on the bottom line for a while.
+    pub fn say(&mut self, (text, failed): (String, bool)) {
+        self.message = Some((text, failed));
+        self.message_at = self.now_ms;
         self.dirty = true;
     }
 
@@ -340,7 +356,7 @@ impl App {
     pub fn on_node_stream(&mut self, node: &str, up: bool, error: Option<String>) {
         if !up {
             let text = format!("{node}: events lost ({})", error.unwrap_or_default());
-            self.message = Some((text, true));
+            self.say((text, true));
             self.dirty = true;
         }
     }
@@ -361,7 +377,7 @@ impl App {
     /// The reply to a console line.
     pub fn on_reply(&mut self, node: &str, line: &str, reply: Result<String, String>) {
         if self.view != View::Console {
-            self.message = Some(match &reply {
+            self.say(match &reply {
                 Ok(text) => (
                     format!("{node}: {}", text.lines().next().unwrap_or("(no reply)")),
                     text.starts_with('?'),
@@ -401,7 +417,7 @@ impl App {
 
     /// The outcome of a link change.
     pub fn on_link_result(&mut self, text: String, failed: bool) {
-        self.message = Some((text, failed));
+        self.say((text, failed));
         self.dirty = true;
     }
 

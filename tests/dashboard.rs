@@ -1,0 +1,141 @@
+//! The dashboard as a person uses it: the real herdctl in a real terminal
+//! (tmux), driven by keys, against real nodes.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use herd_blackbox::*;
+use serde_json::Value;
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// None (with the reason printed) where tmux cannot run.
+    fn start(command: &str, cwd: &Path) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("SKIPPED: tmux is not installed");
+            return None;
+        }
+        let tmux = Tmux {
+            socket: format!("herd-test-{}-{}", std::process::id(), fastrand::u32(..)),
+        };
+        let status = tmux
+            .command()
+            .args(["new-session", "-d", "-x", "120", "-y", "40", "-c"])
+            .arg(cwd)
+            .arg(command)
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "tmux new-session failed");
+        Some(tmux)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.socket]);
+        command
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = self.command().args(["send-keys", "-t", "0"]).args(keys).status();
+        assert!(status.is_ok_and(|s| s.success()), "send-keys {keys:?}");
+    }
+
+    /// Types text literally.
+    fn type_text(&self, text: &str) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "0", "-l", text])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "send-keys -l {text:?}");
+    }
+
+    fn screen(&self) -> String {
+        self.command()
+            .args(["capture-pane", "-p", "-t", "0"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let seen = wait_until(Duration::from_secs(20), || self.screen().contains(needle));
+        assert!(seen, "never saw {needle:?} on the screen:\n{}", self.screen());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+#[test]
+fn an_operator_cuts_a_link_by_keys_and_sends_an_update_from_the_console() {
+    let mut herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
+    herd.start_all_connected();
+    let exit_file = herd.dir.path().join("exit");
+    let command = format!(
+        "{} --config {}; echo $? > {}; sleep 30",
+        binary("herdctl").display(),
+        herd.config.display(),
+        exit_file.display()
+    );
+    let Some(tmux) = Tmux::start(&command, herd.dir.path()) else {
+        return;
+    };
+    tmux.wait_for("3/3 nodes");
+    tmux.wait_for("CONVERGED");
+    tmux.wait_for("A-B");
+
+    // The link table's first row (A-B) is selected: Enter, then y.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("cut A-B? y/n");
+    tmux.keys(&["y"]);
+    let cut = wait_until(Duration::from_secs(10), || {
+        let output = herd.herdctl(&["status", "--json"]);
+        let status: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let admin = |node: &str, peer: &str| {
+            status["nodes"]
+                .as_array()
+                .and_then(|nodes| nodes.iter().find(|n| n["name"] == node))
+                .and_then(|n| n["links"].as_array().cloned())
+                .and_then(|links| links.into_iter().find(|l| l["peer"] == peer))
+                .map(|l| l["admin"].clone())
+        };
+        admin("A", "B") == Some(Value::from("down")) && admin("B", "A") == Some(Value::from("down"))
+    });
+    assert!(cut, "the link was not cut:\n{}", tmux.screen());
+    tmux.wait_for("CUT");
+
+    // Restore it with a command, then send an IAMAT from the console to C.
+    tmux.type_text(":heal");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("done: A-B up");
+    herd.wait_connected();
+    tmux.keys(&["4"]);
+    tmux.wait_for("send to A");
+    tmux.keys(&["C-n", "C-n"]);
+    tmux.wait_for("send to C");
+    tmux.type_text("IAMAT e2e-client +34.068930-118.445127");
+    tmux.keys(&["C-t", "Enter"]);
+    tmux.wait_for("AT C ");
+    // It reached A across the herd, and the Records view shows it.
+    let reached = wait_until(Duration::from_secs(10), || {
+        one_shot(herd.client_addr("A"), "WHATSAT e2e-client 1 1").starts_with("AT C ")
+    });
+    assert!(reached);
+    tmux.keys(&["Tab", "2"]);
+    tmux.wait_for("e2e-client");
+    tmux.wait_for("3 agree");
+
+    // q quits with status 0.
+    tmux.keys(&["q"]);
+    let exited = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&exit_file).is_ok_and(|s| s.trim() == "0")
+    });
+    assert!(exited, "herdctl did not quit cleanly:\n{}", tmux.screen());
+}
