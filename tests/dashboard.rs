@@ -40,7 +40,11 @@ impl Tmux {
     }
 
     fn keys(&self, keys: &[&str]) {
-        let status = self.command().args(["send-keys", "-t", "0"]).args(keys).status();
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "0"])
+            .args(keys)
+            .status();
         assert!(status.is_ok_and(|s| s.success()), "send-keys {keys:?}");
     }
 
@@ -63,7 +67,11 @@ impl Tmux {
 
     fn wait_for(&self, needle: &str) {
         let seen = wait_until(Duration::from_secs(20), || self.screen().contains(needle));
-        assert!(seen, "never saw {needle:?} on the screen:\n{}", self.screen());
+        assert!(
+            seen,
+            "never saw {needle:?} on the screen:\n{}",
+            self.screen()
+        );
     }
 }
 
@@ -138,4 +146,37 @@ fn an_operator_cuts_a_link_by_keys_and_sends_an_update_from_the_console() {
         std::fs::read_to_string(&exit_file).is_ok_and(|s| s.trim() == "0")
     });
     assert!(exited, "herdctl did not quit cleanly:\n{}", tmux.screen());
+}
+
+#[test]
+fn up_opens_the_dashboard_and_quitting_stops_the_nodes() {
+    let herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
+    let exit_file = herd.dir.path().join("exit");
+    let command = format!(
+        "{} up --config {} --data-dir {}; echo $? > {}; sleep 30",
+        binary("herdctl").display(),
+        herd.config.display(),
+        herd.data_dir().display(),
+        exit_file.display()
+    );
+    let Some(tmux) = Tmux::start(&command, herd.dir.path()) else {
+        return;
+    };
+    tmux.wait_for("2/2 nodes");
+    tmux.wait_for("CONVERGED");
+    // The nodes' start-up lines went to the log, not over the dashboard.
+    let log = std::fs::read_to_string(herd.data_dir().join("up.log")).unwrap_or_default();
+    assert!(log.contains("[A] herd-node: node A"), "{log}");
+    assert!(!tmux.screen().contains("herd-node:"), "{}", tmux.screen());
+    tmux.keys(&["q"]);
+    let exited = wait_until(Duration::from_secs(15), || {
+        std::fs::read_to_string(&exit_file).is_ok_and(|s| s.trim() == "0")
+    });
+    assert!(exited, "up did not stop cleanly:\n{}", tmux.screen());
+    for name in ["A", "B"] {
+        assert!(
+            std::net::TcpListener::bind(herd.node(name).admin).is_ok(),
+            "{name} still runs after quitting"
+        );
+    }
 }

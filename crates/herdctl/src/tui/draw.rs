@@ -196,9 +196,62 @@ fn herd_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
         Layout::vertical([Constraint::Min(0), Constraint::Length(table_height)]).areas(area);
     let [graph_area, nodes_area] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(upper);
-    graph(app, frame, graph_area, theme);
+    if app.adjacency {
+        adjacency(app, frame, graph_area, theme);
+    } else {
+        graph(app, frame, graph_area, theme);
+    }
     nodes_table(app, frame, nodes_area, theme);
     links_table(app, frame, lower, theme);
+}
+
+/// The graph as a matrix: one glyph per configured link, both ways.
+fn adjacency(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let short: Vec<String> = app
+        .nodes
+        .iter()
+        .map(|n| n.name.chars().take(4).collect())
+        .collect();
+    let width = app.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4);
+    let mut lines = vec![Line::from(format!(
+        "{:width$} {}",
+        "",
+        short.iter().map(|s| format!("{s:<5}")).collect::<String>()
+    ))];
+    for (row, node) in app.nodes.iter().enumerate() {
+        let mut spans = vec![Span::raw(format!("{:width$} ", node.name))];
+        for column in 0..app.nodes.len() {
+            let link = app
+                .links
+                .iter()
+                .position(|&(a, b)| (a, b) == (row, column) || (a, b) == (column, row));
+            let span = match link {
+                Some(link) => {
+                    let view = app.link_view(link);
+                    let glyph = match view {
+                        LinkView::Up => "━━",
+                        LinkView::Connecting => "……",
+                        LinkView::Cut => "╳╳",
+                        LinkView::Broken => "✗✗",
+                    };
+                    Span::styled(format!("{glyph:<5}"), theme.style(theme.link(view)))
+                }
+                None if row == column => Span::raw("\\    "),
+                None => Span::styled("·    ", theme.style(Role::Dim)),
+            };
+            spans.push(span);
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "━━ up  …… connecting  ╳╳ cut  ✗✗ broken  · no link",
+        theme.style(Role::Dim),
+    )));
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" adjacency (a: graph) ")),
+        area,
+    );
 }
 
 /// Node positions on a circle (unit coordinates), the first at the top.

@@ -47,6 +47,7 @@ pub enum Action {
     Down,
     Newest,
     ToggleLink,
+    Adjacency,
     Sort,
     Freeze,
     Send,
@@ -166,6 +167,13 @@ pub const BINDINGS: &[Binding] = &[
         help: "cut / restore the selected link",
         scope: In(View::Herd),
         action: Action::ToggleLink,
+    },
+    Binding {
+        keys: &[Char('a')],
+        label: "a",
+        help: "adjacency matrix / graph",
+        scope: In(View::Herd),
+        action: Action::Adjacency,
     },
     Binding {
         keys: &[Char('/')],
@@ -414,6 +422,7 @@ impl App {
             Action::Down => self.move_cursor(false),
             Action::Newest => self.flood_selected = None,
             Action::ToggleLink => return self.toggle_selected_link(),
+            Action::Adjacency => self.adjacency = !self.adjacency,
             Action::Sort => self.records_sort = self.records_sort.next(),
             Action::Freeze => {
                 self.frozen = match self.frozen {

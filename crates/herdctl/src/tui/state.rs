@@ -162,6 +162,8 @@ pub struct App {
     pub records_selected: usize,
     /// Selected link in the Herd view's table.
     pub link_selected: usize,
+    /// The Herd view shows the adjacency matrix instead of the graph.
+    pub adjacency: bool,
     pub console: Console,
     /// The last outcome to show on the bottom line: text, is it an error.
     pub message: Option<(String, bool)>,
@@ -198,6 +200,7 @@ impl App {
             records_sort: SortBy::default(),
             records_selected: 0,
             link_selected: 0,
+            adjacency: false,
             console: Console::default(),
             message: None,
             message_at: 0,

@@ -291,6 +291,29 @@ fn herd_view() {
 }
 
 #[test]
+fn adjacency_matrix() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('a')));
+    assert!(app.adjacency);
+    insta::assert_snapshot!("adjacency_80x24", screen(&app, 80, 24));
+    app.on_key(key(KeyCode::Char('a')));
+    assert!(!app.adjacency);
+}
+
+#[test]
+fn messages_fade() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "bogus");
+    app.on_key(key(KeyCode::Enter));
+    assert!(app.message.is_some());
+    app.tick(NOW_MS + 9_000);
+    assert!(app.message.is_some());
+    app.tick(NOW_MS + 10_000);
+    assert!(app.message.is_none());
+}
+
+#[test]
 fn records_view() {
     let mut app = fixture();
     app.view = View::Records;
