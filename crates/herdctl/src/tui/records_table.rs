@@ -20,7 +20,9 @@ pub struct HerdRecords {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortBy {
+    /// Clients the nodes disagree about first, then by client.
     #[default]
+    Disagreeing,
     Client,
     Newest,
     ReceivedBy,
@@ -29,14 +31,16 @@ pub enum SortBy {
 impl SortBy {
     pub fn next(self) -> SortBy {
         match self {
+            SortBy::Disagreeing => SortBy::Client,
             SortBy::Client => SortBy::Newest,
             SortBy::Newest => SortBy::ReceivedBy,
-            SortBy::ReceivedBy => SortBy::Client,
+            SortBy::ReceivedBy => SortBy::Disagreeing,
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
+            SortBy::Disagreeing => "disagreement",
             SortBy::Client => "client",
             SortBy::Newest => "newest first",
             SortBy::ReceivedBy => "receiving node",
@@ -121,6 +125,7 @@ impl HerdRecords {
             })
             .collect();
         match sort {
+            SortBy::Disagreeing => rows.sort_by_key(|r| r.disagree.is_empty()),
             SortBy::Client => {}
             SortBy::Newest => rows.sort_by(|a, b| b.newest.received_us.cmp(&a.newest.received_us)),
             SortBy::ReceivedBy => rows.sort_by(|a, b| {
@@ -217,6 +222,22 @@ mod tests {
     }
 
     #[test]
+    fn disagreement_comes_first() {
+        let mut herd = HerdRecords::default();
+        herd.update(
+            "A",
+            page(vec![entry("a", "1", "A"), entry("z", "2", "A")], None),
+        );
+        herd.update("B", page(vec![entry("a", "1", "A")], None));
+        let order: Vec<String> = herd
+            .rows("", SortBy::Disagreeing)
+            .into_iter()
+            .map(|r| r.client)
+            .collect();
+        assert_eq!(order, ["z", "a"]);
+    }
+
+    #[test]
     fn exact_times_decide_and_sorting_works() {
         assert!(time_key("10.5") > time_key("10.49999999999"));
         assert_eq!(time_key("10.5"), time_key("10.500000000"));
@@ -229,6 +250,7 @@ mod tests {
         let order =
             |sort| -> Vec<String> { herd.rows("", sort).into_iter().map(|r| r.client).collect() };
         assert_eq!(order(SortBy::Client), ["a", "b"]);
+        assert_eq!(order(SortBy::Disagreeing), ["a", "b"]);
         assert_eq!(order(SortBy::Newest), ["a", "b"]);
         assert_eq!(order(SortBy::ReceivedBy), ["a", "b"]);
     }

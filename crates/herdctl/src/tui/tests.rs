@@ -624,6 +624,8 @@ fn records_filter_and_sort() {
     let rows = app.records.rows(&app.records_filter, app.records_sort);
     assert_eq!(rows.len(), 1);
     assert!(rows[0].disagree.is_empty());
+    assert_eq!(app.records_sort.label(), "disagreement");
+    app.on_key(key(KeyCode::Char('s')));
     app.on_key(key(KeyCode::Char('s')));
     assert_eq!(app.records_sort.label(), "newest first");
     app.on_key(key(KeyCode::Esc));
