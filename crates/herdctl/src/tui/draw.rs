@@ -545,10 +545,9 @@ fn records_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 // --------------------------------------------------------------- flood view
 
 fn flood_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let selected = app.selected_flood_item();
-    let hops = selected
-        .and_then(|item| item.update())
-        .map(|update| path(app.feed.items().iter(), update));
+    let hops = app
+        .selected_update()
+        .map(|update| path(app.feed.items().iter(), &update));
     let path_height = hops
         .as_ref()
         .map_or(0, |h| (h.len() as u16 + 2).min(area.height / 3));
@@ -580,7 +579,7 @@ fn flood_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     // The window ends at the newest line, or keeps the selection in view
     // (half a window of newer lines below it).
     let end = match selected {
-        Some(s) => (lines.len() - 1 - s + 1 + height / 2).min(lines.len()),
+        Some(s) => (lines.len() - s + height / 2).max(height).min(lines.len()),
         None => lines.len(),
     };
     let start = end.saturating_sub(height);
@@ -761,7 +760,11 @@ fn age(ms: u64) -> String {
     }
 }
 
-/// `+0.35 ms`.
+/// `+0.35 ms`, `+5.531 s` (a hop that waited, say, behind a cut link).
 fn micros(us: u64) -> String {
-    format!("+{:.2} ms", us as f64 / 1000.0)
+    if us < 1_000_000 {
+        format!("+{:.2} ms", us as f64 / 1000.0)
+    } else {
+        format!("+{:.3} s", us as f64 / 1e6)
+    }
 }

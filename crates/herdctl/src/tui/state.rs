@@ -433,6 +433,36 @@ impl App {
         items.filter(|i| i.matches(&self.flood_filter)).collect()
     }
 
+    /// The update (its AT line) the selected flood line is about. A
+    /// `records` line is about the update of its client that the node took
+    /// last before it.
+    pub fn selected_update(&self) -> Option<String> {
+        let item = self.selected_flood_item()?;
+        if let Some(update) = item.update() {
+            return Some(update.to_owned());
+        }
+        let herd_admin::EventKind::Records { client, .. } = &item.event.kind else {
+            return None;
+        };
+        self.feed
+            .items()
+            .iter()
+            .rev()
+            .filter(|other| other.node == item.node && other.event.ts_us <= item.event.ts_us)
+            .filter(|other| match &other.event.kind {
+                herd_admin::EventKind::FloodIn {
+                    client: c,
+                    won: true,
+                    ..
+                } => c == client,
+                herd_admin::EventKind::Request { .. } => other
+                    .update()
+                    .is_some_and(|at| at.split(' ').nth(3) == Some(client.as_str())),
+                _ => false,
+            })
+            .find_map(|other| other.update().map(str::to_owned))
+    }
+
     /// The flood item under the cursor, if any.
     pub fn selected_flood_item(&self) -> Option<&FeedItem> {
         let selected = self.flood_selected?;

@@ -615,6 +615,29 @@ fn flood_freezes_filters_and_selects() {
 }
 
 #[test]
+fn a_records_line_leads_to_the_update_it_took() {
+    let mut app = fixture();
+    app.on_event(
+        "Bona",
+        event(
+            3,
+            EventKind::Records {
+                client: "kiwi".to_owned(),
+                count: 2,
+                digest: "aaaaaaaaaaaaaaaa".to_owned(),
+            },
+        ),
+    );
+    app.on_key(key(KeyCode::Char('3')));
+    app.on_key(key(KeyCode::Up));
+    assert!(matches!(
+        app.selected_flood_item().map(|i| &i.event.kind),
+        Some(EventKind::Records { .. })
+    ));
+    assert_eq!(app.selected_update().as_deref(), Some(AT));
+}
+
+#[test]
 fn records_filter_and_sort() {
     let mut app = fixture();
     app.on_key(key(KeyCode::Char('2')));
