@@ -191,7 +191,7 @@ fn footer(app: &App, theme: Theme) -> Line<'static> {
 // ---------------------------------------------------------------- herd view
 
 fn herd_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let table_height = (app.links.len() as u16 + 3).min(area.height / 2).max(4);
+    let table_height = (app.links.len() as u16 + 3).min(area.height / 3).max(4);
     let [upper, lower] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(table_height)]).areas(area);
     let [graph_area, nodes_area] =
@@ -255,12 +255,15 @@ fn adjacency(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 }
 
 /// Node positions on a circle (unit coordinates), the first at the top.
+/// Past a dozen nodes every other one sits on an inner ring, so that
+/// neighbours' labels do not share a row of the terminal.
 pub fn layout_positions(count: usize) -> Vec<(f64, f64)> {
     (0..count)
         .map(|i| {
             let angle =
                 std::f64::consts::FRAC_PI_2 - std::f64::consts::TAU * i as f64 / count as f64;
-            (angle.cos(), angle.sin())
+            let radius = if count > 12 && i % 2 == 1 { 0.62 } else { 1.0 };
+            (radius * angle.cos(), radius * angle.sin())
         })
         .collect()
 }
@@ -316,7 +319,9 @@ fn graph(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
                 } else {
                     ("✗", Role::Bad)
                 };
-                let label = format!("{glyph} {}", node.name);
+                // Many nodes: no space after the glyph, to save room.
+                let gap = if app.nodes.len() > 12 { "" } else { " " };
+                let label = format!("{glyph}{gap}{}", node.name);
                 let x = x - label.chars().count() as f64 * per_column / 2.0;
                 ctx.print(
                     x,

@@ -664,3 +664,38 @@ fn the_verdict_says_since_when() {
     let since = app.verdict.map(|(converged, since)| (converged, since));
     assert_eq!(since, Some((false, NOW_MS - 1_000)));
 }
+
+/// A ring of `count` nodes: each node's label shows whole on the graph.
+fn assert_readable(count: usize, width: u16, height: u16) {
+    let names: Vec<String> = (0..count).map(|i| format!("n{i:02}")).collect();
+    let links: Vec<(usize, usize)> = (0..count).map(|i| (i, (i + 1) % count)).collect();
+    let app = App::new("big", &names, links, false);
+    let shown = screen(&app, width, height);
+    for name in &names {
+        // Whole: not run into by a neighbour's label.
+        let label = format!("✗{name}");
+        let label = if count > 12 {
+            label
+        } else {
+            format!("✗ {name}")
+        };
+        let whole = shown.match_indices(&label).any(|(at, _)| {
+            let next = shown[at + label.len()..].chars().next();
+            !next.is_some_and(|c| c.is_ascii_alphanumeric())
+        });
+        assert!(
+            whole,
+            "{count} nodes at {width}x{height}: {name} not readable:\n{shown}"
+        );
+    }
+}
+
+#[test]
+fn graphs_of_3_to_30_nodes_keep_every_name_readable() {
+    for count in [3, 5, 8, 12, 13, 20, 30] {
+        assert_readable(count, 120, 40);
+    }
+    for count in [3, 5, 8, 12] {
+        assert_readable(count, 80, 24);
+    }
+}
