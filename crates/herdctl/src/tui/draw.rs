@@ -283,12 +283,17 @@ fn graph(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             for (link, &(a, b)) in app.links.iter().enumerate() {
                 let ((x1, y1), (x2, y2)) = (positions[a], positions[b]);
                 let view = app.link_view(link);
+                let role = if view == LinkView::Up && app.carried_traffic(link) {
+                    Role::Accent
+                } else {
+                    theme.link(view)
+                };
                 ctx.draw(&Segment {
                     x1,
                     y1,
                     x2,
                     y2,
-                    color: theme.color(theme.link(view)),
+                    color: theme.color(role),
                 });
             }
             ctx.layer();
@@ -297,10 +302,11 @@ fn graph(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
                 let label = match app.link_view(link) {
                     LinkView::Up => {
                         let rate = app.link_rate(link);
+                        let busy = if app.carried_traffic(link) { "↯" } else { "" };
                         if rate >= 0.5 {
-                            format!("{}/s", count(rate))
+                            format!("{busy}{}/s", count(rate))
                         } else {
-                            String::new()
+                            busy.to_owned()
                         }
                     }
                     LinkView::Connecting => "…".to_owned(),

@@ -137,6 +137,10 @@ pub struct Console {
 
 pub const CONSOLE_LOG_LIMIT: usize = 500;
 
+/// How long a link that carried an update stays lit on the graph. The
+/// clock ticks each second, so it shows for one to two seconds.
+pub const TRAFFIC_SHOWN_MS: u64 = 1_500;
+
 /// How long an outcome stays on the bottom line.
 pub const MESSAGE_FOR_MS: u64 = 10_000;
 
@@ -164,6 +168,8 @@ pub struct App {
     pub link_selected: usize,
     /// The Herd view shows the adjacency matrix instead of the graph.
     pub adjacency: bool,
+    /// Per link: until when (ms) it is shown as carrying traffic.
+    traffic_until: Vec<u64>,
     pub console: Console,
     /// The last outcome to show on the bottom line: text, is it an error.
     pub message: Option<(String, bool)>,
@@ -201,6 +207,7 @@ impl App {
             records_selected: 0,
             link_selected: 0,
             adjacency: false,
+            traffic_until: Vec::new(),
             console: Console::default(),
             message: None,
             message_at: 0,
@@ -346,6 +353,9 @@ impl App {
     }
 
     pub fn on_event(&mut self, node: &str, event: Event) {
+        if let herd_admin::EventKind::FloodIn { peer, .. } = &event.kind {
+            self.note_traffic(node, peer);
+        }
         let item = FeedItem {
             node: node.to_owned(),
             event,
@@ -354,6 +364,32 @@ impl App {
         if self.view == View::Flood && self.frozen.is_none() {
             self.dirty = true;
         }
+    }
+
+    /// An update crossed the link between `node` and `peer`: the graph
+    /// shows it for [`TRAFFIC_SHOWN_MS`], so a flood can be seen crossing.
+    fn note_traffic(&mut self, node: &str, peer: &str) {
+        let (Some(a), Some(b)) = (self.node_index(node), self.node_index(peer)) else {
+            return;
+        };
+        let Some(link) = self.links.iter().position(|&l| l == (a, b) || l == (b, a)) else {
+            return;
+        };
+        if self.traffic_until.len() < self.links.len() {
+            self.traffic_until.resize(self.links.len(), 0);
+        }
+        let was_quiet = !self.carried_traffic(link);
+        self.traffic_until[link] = self.now_ms + TRAFFIC_SHOWN_MS;
+        if was_quiet && self.view == View::Herd {
+            self.dirty = true;
+        }
+    }
+
+    /// The link carried an update a moment ago.
+    pub fn carried_traffic(&self, link: usize) -> bool {
+        self.traffic_until
+            .get(link)
+            .is_some_and(|&until| until > self.now_ms)
     }
 
     pub fn on_node_stream(&mut self, node: &str, up: bool, error: Option<String>) {

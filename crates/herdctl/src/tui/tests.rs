@@ -301,6 +301,21 @@ fn adjacency_matrix() {
 }
 
 #[test]
+fn a_flood_lights_the_links_it_crosses_for_a_moment() {
+    let mut app = fixture();
+    // The fixture's flood went Clark → Bona → Bailey.
+    let clark_bona = 1;
+    let bona_bailey = 5;
+    assert!(app.carried_traffic(clark_bona));
+    assert!(app.carried_traffic(bona_bailey));
+    assert!(!app.carried_traffic(0));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("↯12/s"), "{shown}");
+    app.tick(NOW_MS + 2_000);
+    assert!(!app.carried_traffic(clark_bona));
+}
+
+#[test]
 fn messages_fade() {
     let mut app = fixture();
     app.on_key(key(KeyCode::Char(':')));
