@@ -14,7 +14,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// None (with the reason printed) where tmux cannot run.
+    /// None (with the reason printed) where tmux cannot run. .ci/run
+    /// installs tmux where it can, and says so where it cannot.
     fn start(command: &str, cwd: &Path) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             eprintln!("SKIPPED: tmux is not installed");

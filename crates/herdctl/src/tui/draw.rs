@@ -39,7 +39,6 @@ impl Theme {
         if !self.color {
             return match role {
                 Role::Bad => Style::default().add_modifier(Modifier::BOLD),
-                Role::Dim => Style::default(),
                 _ => Style::default(),
             };
         }
@@ -207,20 +206,35 @@ fn herd_view(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 
 /// The graph as a matrix: one glyph per configured link, both ways.
 fn adjacency(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let short: Vec<String> = app
-        .nodes
-        .iter()
-        .map(|n| n.name.chars().take(4).collect())
-        .collect();
-    let width = app.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4);
+    // Columns are numbered like the rows, three characters each, so thirty
+    // nodes fit in 90 columns; with few nodes a column shows the name's
+    // first letters.
+    let count = app.nodes.len();
+    let heading = |i: usize, name: &str| -> String {
+        if count <= 9 {
+            name.chars().take(2).collect()
+        } else {
+            (i + 1).to_string()
+        }
+    };
+    let width = app.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4) + 4;
     let mut lines = vec![Line::from(format!(
-        "{:width$} {}",
+        "{:width$}{}",
         "",
-        short.iter().map(|s| format!("{s:<5}")).collect::<String>()
+        app.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{:<3}", heading(i, &n.name)))
+            .collect::<String>()
     ))];
     for (row, node) in app.nodes.iter().enumerate() {
-        let mut spans = vec![Span::raw(format!("{:width$} ", node.name))];
-        for column in 0..app.nodes.len() {
+        let mut spans = vec![Span::raw(format!(
+            "{:>2} {:<w$} ",
+            row + 1,
+            node.name,
+            w = width - 4
+        ))];
+        for column in 0..count {
             let link = app
                 .links
                 .iter()
@@ -234,10 +248,10 @@ fn adjacency(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
                         LinkView::Cut => "╳╳",
                         LinkView::Broken => "✗✗",
                     };
-                    Span::styled(format!("{glyph:<5}"), theme.style(theme.link(view)))
+                    Span::styled(format!("{glyph} "), theme.style(theme.link(view)))
                 }
-                None if row == column => Span::raw("\\    "),
-                None => Span::styled("·    ", theme.style(Role::Dim)),
+                None if row == column => Span::raw("\\  "),
+                None => Span::styled("·  ", theme.style(Role::Dim)),
             };
             spans.push(span);
         }
@@ -341,9 +355,16 @@ fn graph(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 
 fn nodes_table(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     let majority = majority_digest(app);
-    let rows: Vec<Row> = app
-        .nodes
-        .iter()
+    // Problems first (unreachable, then a digest off the majority), so they
+    // stay on screen when there are more nodes than rows.
+    let mut nodes: Vec<&super::state::NodeState> = app.nodes.iter().collect();
+    nodes.sort_by_key(|node| match &node.snapshot {
+        _ if !node.reachable() => 0,
+        Some(s) if majority.as_deref().is_some_and(|m| m != s.digest) => 1,
+        _ => 2,
+    });
+    let rows: Vec<Row> = nodes
+        .into_iter()
         .map(|node| match (&node.snapshot, &node.error) {
             (Some(snapshot), None) => {
                 let odd = majority.as_deref().is_some_and(|m| m != snapshot.digest);
@@ -395,7 +416,7 @@ fn nodes_table(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             Constraint::Min(5),
         ],
     )
-    .header(Row::new(["node", "recs", "digest", "lines/s"]).style(theme.style(Role::Dim)))
+    .header(Row::new(["node", "recs", "digest", "in/s"]).style(theme.style(Role::Dim)))
     .block(Block::bordered().title(" nodes "));
     frame.render_widget(table, area);
 }

@@ -28,15 +28,16 @@ impl FeedItem {
         }
     }
 
-    /// Whether the item matches a filter (case-insensitive substring of the
-    /// node and the event's text).
-    pub fn matches(&self, filter: &str) -> bool {
-        if filter.is_empty() {
+    /// Whether the item matches a filter given in lower case (a
+    /// case-insensitive substring of the node or the event's text).
+    pub fn matches(&self, lowercase_filter: &str) -> bool {
+        if lowercase_filter.is_empty() {
             return true;
         }
-        let filter = filter.to_lowercase();
-        self.node.to_lowercase().contains(&filter)
-            || describe(&self.event.kind).to_lowercase().contains(&filter)
+        self.node.to_lowercase().contains(lowercase_filter)
+            || describe(&self.event.kind)
+                .to_lowercase()
+                .contains(lowercase_filter)
     }
 }
 

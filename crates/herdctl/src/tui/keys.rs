@@ -382,11 +382,14 @@ impl App {
         };
         // The console takes typed characters as text.
         if self.view == View::Console {
-            // A client line never starts with ':', so it opens the command
-            // line here too.
-            if plain_char == Some(':') && self.console.input.is_empty() {
-                self.mode = Mode::Command(String::new());
-                return None;
+            // A client line never starts with ':' or '?', so on an empty
+            // line they open the command line and the help here too.
+            if self.console.input.is_empty() {
+                match plain_char {
+                    Some(':') => return self.act(Action::CommandLine),
+                    Some('?') => return self.act(Action::Help),
+                    _ => {}
+                }
             }
             if let Some(c) = plain_char {
                 self.console.input.push(c);
@@ -420,15 +423,16 @@ impl App {
             Action::Back => self.back(),
             Action::Up => self.move_cursor(true),
             Action::Down => self.move_cursor(false),
-            Action::Newest => self.flood_selected = None,
+            Action::Newest => self.follow(),
             Action::ToggleLink => return self.toggle_selected_link(),
             Action::Adjacency => self.adjacency = !self.adjacency,
             Action::Sort => self.records_sort = self.records_sort.next(),
             Action::Freeze => {
-                self.frozen = match self.frozen {
-                    Some(_) => None,
-                    None => Some(self.feed.items().iter().cloned().collect()),
-                };
+                if self.frozen.is_some() {
+                    self.follow();
+                } else {
+                    self.freeze();
+                }
             }
             Action::Send => return self.send_console_line(),
             Action::InsertTime => {
@@ -456,9 +460,19 @@ impl App {
         None
     }
 
+    fn freeze(&mut self) {
+        self.frozen = Some(self.feed.items().iter().cloned().collect());
+    }
+
+    /// Back to the live, newest-first Flood list.
+    fn follow(&mut self) {
+        self.frozen = None;
+        self.flood_selected = None;
+    }
+
     fn back(&mut self) {
         match self.view {
-            View::Flood if self.flood_selected.is_some() => self.flood_selected = None,
+            View::Flood if self.flood_selected.is_some() || self.frozen.is_some() => self.follow(),
             View::Flood if !self.flood_filter.is_empty() => self.flood_filter.clear(),
             View::Records if !self.records_filter.is_empty() => self.records_filter.clear(),
             View::Console if !self.console.input.is_empty() => self.console.input.clear(),
@@ -480,13 +494,22 @@ impl App {
                 }
             }
             View::Records => {
+                let rows = self
+                    .records
+                    .rows(&self.records_filter, self.records_sort)
+                    .len();
                 self.records_selected = if up {
                     self.records_selected.saturating_sub(1)
                 } else {
-                    self.records_selected + 1
+                    (self.records_selected + 1).min(rows.saturating_sub(1))
                 };
             }
             View::Flood => {
+                // Selecting freezes the list, so the selection stays on the
+                // event chosen while new ones arrive.
+                if up && self.frozen.is_none() {
+                    self.freeze();
+                }
                 let count = self.flood_lines().len();
                 self.flood_selected = match (self.flood_selected, up) {
                     (None, true) if count > 0 => Some(0),

@@ -7,12 +7,15 @@
 //! - [`command`]: the `:` command line.
 //! - [`feed`], [`records_table`]: the Flood and Records views' data.
 //! - [`draw`]: the views, from the state.
-//! - [`run`]: the runtime: terminal, connections, effects.
+//! - [`node_link`]: the one admin connection per node (events, snapshots,
+//!   records on the same connection, reconnecting on its own).
+//! - [`run`]: the runtime: terminal, the nodes' news, effects.
 
 pub mod command;
 pub mod draw;
 pub mod feed;
 pub mod keys;
+pub mod node_link;
 pub mod records_table;
 pub mod run;
 pub mod state;

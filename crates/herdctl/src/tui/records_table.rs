@@ -93,13 +93,14 @@ impl HerdRecords {
         self.matching.values().copied().max().unwrap_or(0)
     }
 
-    /// Clients whose id contains `filter`, sorted.
+    /// Clients whose id contains `filter` (ignoring case), sorted.
     pub fn rows(&self, filter: &str, sort: SortBy) -> Vec<Row> {
+        let filter = filter.to_lowercase();
         let asked: Vec<&String> = self.covered_to.keys().collect();
         let mut rows: Vec<Row> = self
             .by_client
             .iter()
-            .filter(|(client, _)| client.contains(filter))
+            .filter(|(client, _)| filter.is_empty() || client.to_lowercase().contains(&filter))
             .filter_map(|(client, holders)| {
                 let newest = holders.values().max_by(|a, b| newer(a, b))?.clone();
                 let mut agree = 0;

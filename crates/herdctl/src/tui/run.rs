@@ -8,29 +8,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::StreamExt;
-use herd_admin::{Command as AdminCommand, RecordsPage, Snapshot};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
 
 use super::draw::{Theme, draw};
-use super::records_table::RECORDS_PER_NODE;
+use super::node_link::{NodeNews, follow_node};
 use super::state::{App, Effect, View};
 use crate::Failure;
-use crate::admin_client::{AdminClient, fetch_snapshot};
 use crate::herd::Herd;
-use crate::watch::{Feed, follow_all};
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
-/// How often each node's snapshot is taken.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 /// How often the Records view asks every node for its records.
 const RECORDS_EVERY: Duration = Duration::from_secs(2);
 /// The clock tick (ages, "since", the rate window).
 const TICK: Duration = Duration::from_secs(1);
 
 enum Msg {
-    Snapshot(usize, Result<Snapshot, String>),
-    Records(usize, Result<RecordsPage, String>),
     Reply {
         node: String,
         line: String,
@@ -48,9 +42,10 @@ pub struct Options {
 /// Runs the dashboard until the operator quits (or SIGTERM/SIGHUP).
 pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hangup)) = (
+    let (Ok(mut term), Ok(mut hangup), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
     ) else {
         return Err(Failure::failed("cannot install signal handlers"));
     };
@@ -63,23 +58,29 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     };
 
     let (msgs_tx, mut msgs) = mpsc::channel::<Msg>(1024);
-    let (feed_tx, mut feed) = mpsc::channel::<Feed>(8192);
+    let (news_tx, mut news) = mpsc::channel::<NodeNews>(8192);
+    // Bumped each time the Records view wants fresh records.
+    let (records_wanted, _) = watch::channel(0u64);
     for (index, node) in herd.nodes().iter().enumerate() {
-        tokio::spawn(poll_snapshots(
+        tokio::spawn(follow_node(
             index,
             node.admin,
             herd.token.clone(),
-            msgs_tx.clone(),
+            news_tx.clone(),
+            records_wanted.subscribe(),
         ));
     }
-    follow_all(herd, feed_tx);
 
     // The terminal: raw mode, alternate screen, and a panic hook that puts
     // the terminal back before the message is printed.
     let mut terminal = ratatui::init();
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Not polled while another view is shown: Delay, so coming back to the
+    // Records view asks once rather than for every refresh missed.
     let mut records_refresh = tokio::time::interval(RECORDS_EVERY);
+    records_refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_frame = tokio::time::Instant::now() - FRAME;
     let outcome = loop {
         if app.dirty {
@@ -115,18 +116,20 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                 Some(Err(err)) => break Err(Failure::failed(format!("terminal: {err}"))),
                 None => Some(Effect::Quit),
             },
-            Some(item) = feed.recv() => {
-                apply_feed(&mut app, item);
+            Some(item) = news.recv() => {
+                app.now_ms = now_ms();
+                apply_news(&mut app, item);
                 // Take what else is waiting, bounded so keys stay responsive.
                 for _ in 0..2048 {
-                    match feed.try_recv() {
-                        Ok(item) => apply_feed(&mut app, item),
+                    match news.try_recv() {
+                        Ok(item) => apply_news(&mut app, item),
                         Err(_) => break,
                     }
                 }
                 None
             }
             Some(msg) = msgs.recv() => {
+                app.now_ms = now_ms();
                 apply(&mut app, msg);
                 None
             }
@@ -135,10 +138,11 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                 None
             }
             _ = records_refresh.tick(), if app.view == View::Records => {
-                refresh_records(herd, &app, &msgs_tx);
+                records_wanted.send_modify(|generation| *generation += 1);
                 None
             }
             _ = term.recv() => Some(Effect::Quit),
+            _ = interrupt.recv() => Some(Effect::Quit),
             _ = hangup.recv() => Some(Effect::Quit),
         };
         match effect {
@@ -176,67 +180,22 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     outcome
 }
 
-fn apply_feed(app: &mut App, item: Feed) {
-    match item {
-        Feed::Event { node, event } => app.on_event(&node, event),
-        Feed::Connected { node } => app.on_node_stream(&node, true, None),
-        Feed::Lost { node, error } => app.on_node_stream(&node, false, Some(error.to_string())),
+fn apply_news(app: &mut App, news: NodeNews) {
+    match news {
+        NodeNews::Snapshot(node, result) => app.on_snapshot(node, result),
+        NodeNews::Records(node, page) => app.on_records(node, page),
+        NodeNews::Event(node, event) => {
+            if let Some(name) = app.nodes.get(node).map(|n| n.name.clone()) {
+                app.on_event(&name, event);
+            }
+        }
     }
 }
 
 fn apply(app: &mut App, msg: Msg) {
     match msg {
-        Msg::Snapshot(node, result) => app.on_snapshot(node, result),
-        Msg::Records(node, page) => app.on_records(node, page),
         Msg::Reply { node, line, reply } => app.on_reply(&node, &line, reply),
-        Msg::LinkResult(text, failed) => app.on_link_result(text, failed),
-    }
-}
-
-async fn poll_snapshots(
-    index: usize,
-    addr: std::net::SocketAddr,
-    token: Option<String>,
-    msgs: mpsc::Sender<Msg>,
-) {
-    let mut every = tokio::time::interval(SNAPSHOT_EVERY);
-    loop {
-        every.tick().await;
-        let result = fetch_snapshot(addr, token.as_deref(), SNAPSHOT_EVERY)
-            .await
-            .map_err(|err| err.to_string());
-        if msgs.send(Msg::Snapshot(index, result)).await.is_err() {
-            return;
-        }
-    }
-}
-
-fn refresh_records(herd: &Herd, app: &App, msgs: &mpsc::Sender<Msg>) {
-    for (index, node) in herd.nodes().iter().enumerate() {
-        if !app.nodes[index].reachable() {
-            continue;
-        }
-        let (addr, token, msgs) = (node.admin, herd.token.clone(), msgs.clone());
-        tokio::spawn(async move {
-            let page = tokio::time::timeout(RECORDS_EVERY, async {
-                let mut client =
-                    AdminClient::connect(addr, token.as_deref(), RECORDS_EVERY).await?;
-                let value = client
-                    .request(AdminCommand::Records {
-                        // The view's filter is a substring, applied here.
-                        prefix: None,
-                        after: None,
-                        limit: Some(RECORDS_PER_NODE),
-                    })
-                    .await?;
-                serde_json::from_value::<RecordsPage>(value)
-                    .map_err(|err| crate::admin_client::AdminError::Protocol(err.to_string()))
-            })
-            .await
-            .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-            let _ = msgs.send(Msg::Records(index, page)).await;
-        });
+        Msg::LinkResult(text, failed) => app.say((text, failed)),
     }
 }
 

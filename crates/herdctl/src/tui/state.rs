@@ -30,7 +30,7 @@ impl View {
     }
 
     fn index(self) -> usize {
-        View::ALL.iter().position(|&v| v == self).unwrap_or(0)
+        self as usize
     }
 
     pub fn next(self) -> View {
@@ -392,14 +392,6 @@ impl App {
             .is_some_and(|&until| until > self.now_ms)
     }
 
-    pub fn on_node_stream(&mut self, node: &str, up: bool, error: Option<String>) {
-        if !up {
-            let text = format!("{node}: events lost ({})", error.unwrap_or_default());
-            self.say((text, true));
-            self.dirty = true;
-        }
-    }
-
     pub fn on_records(&mut self, node: usize, page: Result<RecordsPage, String>) {
         let Some(name) = self.nodes.get(node).map(|n| n.name.clone()) else {
             return;
@@ -454,19 +446,18 @@ impl App {
         self.dirty = true;
     }
 
-    /// The outcome of a link change.
-    pub fn on_link_result(&mut self, text: String, failed: bool) {
-        self.say((text, failed));
-        self.dirty = true;
-    }
-
     /// The flood lines the view shows: frozen or live, filtered, oldest first.
     pub fn flood_lines(&self) -> Vec<&FeedItem> {
-        let items: Box<dyn Iterator<Item = &FeedItem>> = match &self.frozen {
+        let filter = self.flood_filter.to_lowercase();
+        self.flood_source().filter(|i| i.matches(&filter)).collect()
+    }
+
+    /// The events the Flood view works on: the frozen copy, or the live feed.
+    pub fn flood_source(&self) -> Box<dyn Iterator<Item = &FeedItem> + '_> {
+        match &self.frozen {
             Some(frozen) => Box::new(frozen.iter()),
             None => Box::new(self.feed.items().iter()),
-        };
-        items.filter(|i| i.matches(&self.flood_filter)).collect()
+        }
     }
 
     /// The update (its AT line) the selected flood line is about. A
@@ -480,9 +471,9 @@ impl App {
         let herd_admin::EventKind::Records { client, .. } = &item.event.kind else {
             return None;
         };
-        self.feed
-            .items()
-            .iter()
+        let source: Vec<&FeedItem> = self.flood_source().collect();
+        source
+            .into_iter()
             .rev()
             .filter(|other| other.node == item.node && other.event.ts_us <= item.event.ts_us)
             .filter(|other| match &other.event.kind {

@@ -627,6 +627,10 @@ fn flood_freezes_filters_and_selects() {
     assert_eq!(app.flood_selected, None);
     app.on_key(key(KeyCode::Esc));
     assert_eq!(app.flood_filter, "");
+    // In the console '?' on an empty line is help, not text.
+    app.on_key(key(KeyCode::Char('4')));
+    app.on_key(key(KeyCode::Char('?')));
+    assert_eq!(app.mode, Mode::Help);
 }
 
 #[test]
@@ -650,6 +654,33 @@ fn a_records_line_leads_to_the_update_it_took() {
         Some(EventKind::Records { .. })
     ));
     assert_eq!(app.selected_update().as_deref(), Some(AT));
+}
+
+#[test]
+fn a_selected_event_stays_selected_while_events_arrive() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('3')));
+    for _ in 0..3 {
+        app.on_key(key(KeyCode::Up));
+    }
+    let chosen = app.selected_flood_item().cloned();
+    assert!(chosen.is_some());
+    for ms in 10..20 {
+        app.on_event("Bona", event(ms, EventKind::Lagged { missed: 1 }));
+    }
+    assert_eq!(
+        app.selected_flood_item().cloned(),
+        chosen,
+        "selecting froze the list"
+    );
+    assert_eq!(app.selected_update().as_deref(), Some(AT));
+    app.on_key(key(KeyCode::Char('G')));
+    assert!(app.frozen.is_none() && app.flood_selected.is_none());
+    assert_eq!(
+        app.flood_lines().len(),
+        16,
+        "following again, with what arrived"
+    );
 }
 
 #[test]
