@@ -602,6 +602,28 @@ fn the_console_edits_sends_and_remembers() {
 }
 
 #[test]
+fn a_long_reply_scrolls() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('4')));
+    let long: String = (0..30).map(|i| format!("line {i}\n")).collect();
+    app.on_reply("Bona", "WHATSAT kiwi 50 20", Ok(long));
+    assert_eq!(app.console.reply.len(), 30);
+    app.on_key(key(KeyCode::PageDown));
+    assert_eq!(app.console.reply_scroll, 10);
+    for _ in 0..5 {
+        app.on_key(key(KeyCode::PageDown));
+    }
+    assert_eq!(app.console.reply_scroll, 29, "stops at the last line");
+    app.on_key(key(KeyCode::PageUp));
+    assert_eq!(app.console.reply_scroll, 19);
+    let shown = screen(&app, 80, 24);
+    assert!(
+        shown.contains("line 19") && !shown.contains("line 18"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn flood_freezes_filters_and_selects() {
     let mut app = fixture();
     app.on_key(key(KeyCode::Char('3')));
