@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use herd_admin::{Event, EventKind};
+use herd_admin::Event;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -168,56 +168,8 @@ pub fn json_line(node: &str, event: &Event) -> String {
 
 /// `HH:MM:SS.mmm NODE  what happened`, in UTC.
 pub fn human_line(node: &str, width: usize, event: &Event) -> String {
-    let time = clock(event.ts_us);
-    let what = match &event.kind {
-        EventKind::Request {
-            conn,
-            line,
-            reply,
-            json_bytes,
-            ..
-        } => {
-            let json = if *json_bytes > 0 {
-                format!(" + {json_bytes} bytes of JSON")
-            } else {
-                String::new()
-            };
-            format!("client #{conn}  {line:?} -> {reply:?}{json}")
-        }
-        EventKind::FloodIn {
-            peer, client, won, ..
-        } => format!(
-            "<- {peer:<8} {client}  {}",
-            if *won {
-                "won"
-            } else {
-                "duplicate (suppressed)"
-            }
-        ),
-        EventKind::FloodOut { peers, client, .. } => {
-            format!("-> {}  {client}", peers.join(", "))
-        }
-        EventKind::Link {
-            peer,
-            change,
-            reason,
-        } => format!(
-            "link {peer} {}{}",
-            change.as_str(),
-            reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ),
-        EventKind::Records {
-            client,
-            count,
-            digest,
-        } => format!("records {count} (digest {digest}) after {client}"),
-        EventKind::Lagged { missed } => format!("!! {missed} events lost: watch fell behind"),
-        EventKind::Unknown => "(an event this herdctl does not know)".to_owned(),
-    };
-    format!("{time} {node:<width$}  {what}")
+    let what = crate::tui::feed::describe(&event.kind);
+    format!("{} {node:<width$}  {what}", clock(event.ts_us))
 }
 
 pub(crate) fn clock(ts_us: u64) -> String {
@@ -232,7 +184,7 @@ pub(crate) fn clock(ts_us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herd_admin::LinkChange;
+    use herd_admin::{EventKind, LinkChange};
 
     #[test]
     fn lines_read_well() {
