@@ -308,6 +308,8 @@ fn with_a_token_a_silent_connection_is_closed_after_ten_seconds() {
     let mut herd = Herd::with_topology(&["A"], &[], "admin_token = \"t\"");
     herd.start("A");
     let mut admin = herd.admin("A");
+    // Longer than the node's 10 s, so the node is the one that gives up.
+    admin.set_read_timeout(Duration::from_secs(30));
     let started = std::time::Instant::now();
     let response = admin.read_json();
     assert_eq!(response["ok"], false);

@@ -475,6 +475,14 @@ impl Admin {
         }
     }
 
+    /// How long a read may wait (10 s unless changed).
+    pub fn set_read_timeout(&mut self, limit: Duration) {
+        self.session
+            .stream
+            .set_read_timeout(Some(limit))
+            .expect("set the read timeout");
+    }
+
     /// Sends one line as is.
     pub fn send_line(&mut self, line: &str) {
         self.session.send(format!("{line}\n").as_bytes());

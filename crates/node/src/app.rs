@@ -14,9 +14,10 @@ use tracing::{error, info, warn};
 use crate::admin::serve_admin;
 use crate::cli::Cli;
 use crate::link_states;
+use crate::log_store::LogStore;
 use crate::node::{Node, Settings};
 use crate::peer::{Link, LinkSettings, run_link, serve_peers};
-use crate::store::{RecordStore, VolatileStore};
+use crate::store::RecordStore;
 use crate::{client, logging};
 
 /// Exit status for configuration and usage errors (clap uses it too).
@@ -145,8 +146,12 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         data_dir: dir.clone(),
         admin_token: config.herd.admin_token.clone(),
     };
-    let store: Box<dyn RecordStore> = Box::new(VolatileStore);
-    let store_description = store.describe();
+    let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
+        Fatal(
+            EXIT_RUNTIME,
+            format!("cannot open the record log in {}: {err}", dir.display()),
+        )
+    })?);
     let node = Node::new(settings, store, links, places.clone())
         .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Arc::new(node);
@@ -181,7 +186,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
             peer_names.join(", ")
         },
         places.describe(),
-        store_description,
+        node.store_description(),
         log_path.display(),
     );
     info!(

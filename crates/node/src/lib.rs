@@ -11,6 +11,7 @@ pub mod counters;
 pub mod events;
 pub mod line_reader;
 pub mod link_states;
+pub mod log_store;
 pub mod logging;
 pub mod node;
 pub mod peer;

@@ -1,10 +1,9 @@
 //! Where a node keeps its records besides memory.
 //!
 //! The node calls [`RecordStore::save`] for every update that wins, before it
-//! acknowledges or floods it, and [`RecordStore::load`] once at start-up. The
-//! durability issue adds a store that writes to `--data-dir`; until then the
-//! [`VolatileStore`] keeps nothing beyond the node's in-memory records, so a
-//! restarted node starts empty and relearns from new floods.
+//! acknowledges or floods it, and [`RecordStore::load`] once at start-up.
+//! The store is [`crate::log_store::LogStore`], an append-only log under
+//! `DIR/NAME/`; the trait keeps the node's logic apart from the file format.
 
 use std::io;
 use std::sync::Arc;
@@ -20,22 +19,4 @@ pub trait RecordStore: Send {
 
     /// One line for the start-up log.
     fn describe(&self) -> String;
-}
-
-/// Records in memory only.
-#[derive(Debug, Default)]
-pub struct VolatileStore;
-
-impl RecordStore for VolatileStore {
-    fn save(&mut self, _record: &Arc<Record>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn load(&mut self) -> io::Result<Vec<Arc<Record>>> {
-        Ok(Vec::new())
-    }
-
-    fn describe(&self) -> String {
-        "records in memory only (not kept across restarts)".to_owned()
-    }
 }
