@@ -152,6 +152,12 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
             format!("cannot open the record log in {}: {err}", dir.display()),
         )
     })?);
+    // Reading a big log takes a moment (about 1.3 s per million records):
+    // say so before, so a slow start is not a mystery.
+    info!(
+        "loading records from {}",
+        dir.join(crate::log_store::LOG_FILE).display()
+    );
     let node = Node::new(settings, store, links, places.clone())
         .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Arc::new(node);
