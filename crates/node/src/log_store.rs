@@ -7,15 +7,20 @@
 //! docs/operations.md).
 //!
 //! An entry is `length (u32 LE) | CRC-32 of the line (u32 LE) | AT line`.
-//! At start-up the log is read and checked: entries are verified one by one,
-//! and the first one that is torn (a crash mid-write) or corrupt ends the
-//! log there: the rest is cut off, and the cut is logged, never a crash.
+//! At start-up the log is read entry by entry and checked:
+//! - an entry whose checksum or line is wrong is skipped and logged, and
+//!   reading goes on after it (one flipped bit must not cost the records
+//!   after it);
+//! - an entry cut short (a crash in the middle of a write) ends the log:
+//!   those bytes are cut off the file, kept aside in `records.log.cut-N`,
+//!   and logged. Never a crash.
+//!
 //! The newest record per client wins, as in memory. When most entries are
-//! superseded, the log is rewritten with only the live records (atomically:
-//! a new file renamed over the old).
+//! superseded, the log is rewritten with only the live records: a new file,
+//! fsynced, renamed over the old, and the directory fsynced.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,6 +43,9 @@ pub struct LogStore {
     length: u64,
     entries: u64,
     recovered: Option<Recovery>,
+    /// Set when a failed write could not be undone: later entries would sit
+    /// behind half an entry, so nothing more is accepted.
+    broken: Option<String>,
 }
 
 /// What start-up found in the log.
@@ -45,6 +53,8 @@ pub struct LogStore {
 pub struct Recovery {
     pub entries: u64,
     pub records: usize,
+    /// Damaged entries skipped.
+    pub skipped: u64,
     /// Bytes cut off the end, and why.
     pub cut: Option<(u64, String)>,
     pub compacted: bool,
@@ -66,6 +76,7 @@ impl LogStore {
             length,
             entries: 0,
             recovered: None,
+            broken: None,
         })
     }
 
@@ -73,17 +84,22 @@ impl LogStore {
         self.recovered.as_ref()
     }
 
-    /// Replaces the log with one entry per live record.
+    /// Replaces the log with one entry per live record. On failure the
+    /// old log stays as it was.
     fn compact(&mut self, records: &Records) -> io::Result<()> {
         let temporary = self.path.with_extension("log.compacting");
         let mut bytes = Vec::new();
         for record in records.iter() {
             encode(record.at_line(), &mut bytes);
         }
-        let mut file = File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
+        let written = File::create(&temporary)
+            .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(err);
+        }
         std::fs::rename(&temporary, &self.path)?;
+        sync_directory(&self.path);
         self.file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -96,11 +112,24 @@ impl LogStore {
 
 impl RecordStore for LogStore {
     fn save(&mut self, record: &Arc<Record>) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
+        if record.at_line().len() > MAX_ENTRY {
+            return Err(io::Error::other("record too long for the log"));
+        }
         let mut entry = Vec::with_capacity(HEADER + record.at_line().len());
         encode(record.at_line(), &mut entry);
         if let Err(err) = self.file.write_all(&entry) {
             // Never leave half an entry in front of later good ones.
-            let _ = self.file.set_len(self.length);
+            if let Err(undo) = self.file.set_len(self.length) {
+                let why = format!(
+                    "{}: a failed write could not be undone ({undo}); refusing updates",
+                    self.path.display()
+                );
+                tracing::error!("{why}");
+                self.broken = Some(why);
+            }
             return Err(err);
         }
         self.length += entry.len() as u64;
@@ -109,39 +138,50 @@ impl RecordStore for LogStore {
     }
 
     fn load(&mut self) -> io::Result<Vec<Arc<Record>>> {
-        let bytes = std::fs::read(&self.path)?;
-        let (found, good, problem) = decode_all(&bytes);
+        let scan = scan(File::open(&self.path)?)?;
         let mut recovery = Recovery {
-            entries: found.len() as u64,
+            entries: scan.entries,
+            skipped: scan.skipped,
             ..Recovery::default()
         };
-        if let Some(problem) = problem {
-            let cut = bytes.len() as u64 - good as u64;
+        if let Some(problem) = scan.problem {
+            let total = self.file.metadata()?.len();
+            let cut = total.saturating_sub(scan.good);
+            let kept = self
+                .path
+                .with_extension(format!("log.cut-{}", crate::events::now_us()));
             warn!(
-                "{}: {problem} at byte {good}; cutting the last {cut} bytes off, keeping {} entries",
+                "{}: {problem} at byte {}; cutting the last {cut} bytes off (kept in {})",
                 self.path.display(),
-                found.len()
+                scan.good,
+                kept.display()
             );
-            self.file.set_len(good as u64)?;
+            keep_aside(&self.path, scan.good, &kept);
+            self.file.set_len(scan.good)?;
+            self.file.sync_all()?;
             recovery.cut = Some((cut, problem));
         }
-        self.length = good as u64;
-        self.entries = found.len() as u64;
-        let mut records = Records::default();
-        for record in found {
-            records.merge(Arc::new(record));
-        }
+        self.length = scan.good;
+        self.entries = scan.entries;
+        let records = scan.records;
         recovery.records = records.len();
         // Mostly superseded entries: keep only the live ones.
         if self.entries > 1024 && self.entries > 2 * records.len() as u64 {
-            self.compact(&records)?;
-            recovery.compacted = true;
+            match self.compact(&records) {
+                Ok(()) => recovery.compacted = true,
+                Err(err) => warn!("{}: not compacted: {err}", self.path.display()),
+            }
         }
         info!(
-            "{}: recovered {} records from {} entries{}",
+            "{}: recovered {} records from {} entries{}{}",
             self.path.display(),
             recovery.records,
             recovery.entries,
+            if recovery.skipped > 0 {
+                format!(", skipped {} damaged", recovery.skipped)
+            } else {
+                String::new()
+            },
             if recovery.compacted {
                 " (compacted)"
             } else {
@@ -155,11 +195,14 @@ impl RecordStore for LogStore {
     fn describe(&self) -> String {
         let recovered = match &self.recovered {
             Some(r) => {
-                let cut = r
+                let mut cut = r
                     .cut
                     .as_ref()
                     .map(|(bytes, why)| format!(", cut {bytes} bytes ({why})"))
                     .unwrap_or_default();
+                if r.skipped > 0 {
+                    cut.push_str(&format!(", skipped {} damaged entries", r.skipped));
+                }
                 format!(
                     ": recovered {} records from {} entries{cut}",
                     r.records, r.entries
@@ -181,41 +224,102 @@ fn encode(line: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// The records of every good entry, the length of the good prefix, and
-/// what was wrong after it, if anything.
-fn decode_all(bytes: &[u8]) -> (Vec<Record>, usize, Option<String>) {
-    let mut records = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let rest = &bytes[at..];
-        if rest.len() < HEADER {
-            return (records, at, Some("torn entry header".to_owned()));
+/// What start-up found, read entry by entry.
+struct Scan {
+    records: Records,
+    /// Good entries read.
+    entries: u64,
+    /// Damaged entries skipped (checksum or line wrong, framing intact).
+    skipped: u64,
+    /// Where the last whole entry ends.
+    good: u64,
+    /// Why reading stopped before the end of the file, if it did.
+    problem: Option<String>,
+}
+
+fn scan(file: File) -> io::Result<Scan> {
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut scan = Scan {
+        records: Records::default(),
+        entries: 0,
+        skipped: 0,
+        good: 0,
+        problem: None,
+    };
+    let mut payload = Vec::new();
+    loop {
+        let mut header = [0u8; HEADER];
+        match read_full(&mut reader, &mut header)? {
+            0 => return Ok(scan),
+            HEADER => {}
+            _ => {
+                scan.problem = Some("torn entry header".to_owned());
+                return Ok(scan);
+            }
         }
-        let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         if length > MAX_ENTRY {
-            return (
-                records,
-                at,
-                Some(format!("impossible entry length {length}")),
-            );
+            scan.problem = Some(format!("impossible entry length {length}"));
+            return Ok(scan);
         }
-        let Some(payload) = rest.get(HEADER..HEADER + length) else {
-            return (records, at, Some("torn entry".to_owned()));
-        };
-        if crc32fast::hash(payload) != crc {
-            return (records, at, Some("checksum mismatch".to_owned()));
+        payload.resize(length, 0);
+        if read_full(&mut reader, &mut payload)? < length {
+            scan.problem = Some("torn entry".to_owned());
+            return Ok(scan);
         }
-        let record = std::str::from_utf8(payload)
-            .ok()
+        let start = scan.good;
+        scan.good += (HEADER + length) as u64;
+        let record = (crc32fast::hash(&payload) == crc)
+            .then(|| std::str::from_utf8(&payload).ok())
+            .flatten()
             .and_then(|line| Record::parse_at_line(line).ok());
-        let Some(record) = record else {
-            return (records, at, Some("entry is not an AT line".to_owned()));
-        };
-        records.push(record);
-        at += HEADER + length;
+        match record {
+            Some(record) => {
+                scan.records.merge(Arc::new(record));
+                scan.entries += 1;
+            }
+            None => {
+                warn!("damaged log entry at byte {start} skipped");
+                scan.skipped += 1;
+            }
+        }
     }
-    (records, at, None)
+}
+
+/// Reads until `buffer` is full or the input ends; how much was read.
+fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// Copies the bytes from `from` to the end of `path` to `kept`, so a cut
+/// can be looked at later. Best effort: the cut goes ahead regardless.
+fn keep_aside(path: &Path, from: u64, kept: &Path) {
+    let copied = std::fs::read(path).map(|bytes| {
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(bytes.len());
+        std::fs::write(kept, &bytes[start..])
+    });
+    if !matches!(copied, Ok(Ok(()))) {
+        warn!("could not keep the cut bytes in {}", kept.display());
+    }
+}
+
+/// Makes a rename durable (the directory entry), where the OS allows.
+fn sync_directory(path: &Path) {
+    if let Some(dir) = path.parent() {
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -293,19 +397,31 @@ mod tests {
         );
         drop(store);
 
-        // A flipped bit in the second entry: only the first survives.
+        // The cut bytes of the torn tail were kept aside.
+        let kept = std::fs::read_dir(dir.path())?
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("records.log.cut-")
+            })
+            .count();
+        assert_eq!(kept, 1);
+
+        // A flipped bit in the first entry: it alone is skipped; the file
+        // is not cut.
         let mut corrupt = whole.clone();
-        let last = corrupt.len() - 1;
-        corrupt[last] ^= 0x20;
+        corrupt[HEADER + 3] ^= 0x20;
         std::fs::write(&path, &corrupt)?;
         let mut store = LogStore::open(dir.path())?;
         let loaded = store.load()?;
-        assert_eq!(lines(&loaded), lines(&[record("a", 1)]));
+        assert_eq!(lines(&loaded), lines(&[record("b", 1)]));
         assert!(
-            store.describe().contains("checksum mismatch"),
+            store.describe().contains("skipped 1 damaged"),
             "{}",
             store.describe()
         );
+        assert_eq!(std::fs::read(&path)?.len(), whole.len());
 
         // Garbage: nothing is kept, nothing panics.
         std::fs::write(&path, b"\xff\xff\xff\xff garbage")?;
