@@ -61,15 +61,14 @@ impl AdminClient {
         token: Option<&str>,
         limit: Duration,
     ) -> Result<AdminClient, AdminError> {
-        timeout(limit, Self::connect_inner(addr, token))
+        timeout(limit, Self::open(addr, token))
             .await
             .map_err(|_| AdminError::Timeout)?
     }
 
-    async fn connect_inner(
-        addr: SocketAddr,
-        token: Option<&str>,
-    ) -> Result<AdminClient, AdminError> {
+    /// Connects and authenticates without a time limit of its own: for
+    /// callers that bound the whole exchange themselves.
+    pub async fn open(addr: SocketAddr, token: Option<&str>) -> Result<AdminClient, AdminError> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|err| AdminError::Unreachable(err.to_string()))?;
@@ -202,7 +201,7 @@ pub async fn fetch_snapshot(
     limit: Duration,
 ) -> Result<Snapshot, AdminError> {
     timeout(limit, async {
-        let mut client = AdminClient::connect_inner(addr, token).await?;
+        let mut client = AdminClient::open(addr, token).await?;
         client.snapshot().await
     })
     .await

@@ -4,6 +4,7 @@
 //! - [`admin_client`]: one admin-port connection; shared by every command
 //!   (and by the dashboard).
 //! - [`herd`]: the configuration as herdctl sees it: nodes, links, token.
+//! - [`event_text`]: events in words, for `watch` and the dashboard.
 //! - [`reorder`]: merging the nodes' event streams in time order.
 //! - One file per command: [`status`], [`link`], [`send`], [`records`],
 //!   [`watch`], [`up`] (which starts nodes by running this same program as
@@ -11,6 +12,7 @@
 
 pub mod admin_client;
 pub mod cli;
+pub mod event_text;
 pub mod herd;
 pub mod link;
 pub mod records;

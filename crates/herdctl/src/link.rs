@@ -63,7 +63,7 @@ pub async fn tell(
     state: AdminState,
 ) -> Result<bool, String> {
     let work = async {
-        let mut client = AdminClient::connect(addr, token, LIMIT).await?;
+        let mut client = AdminClient::open(addr, token).await?;
         client
             .request(Command::Link {
                 peer: peer.to_owned(),

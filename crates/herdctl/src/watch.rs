@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::Failure;
 use crate::admin_client::{AdminClient, AdminError};
+use crate::event_text::{clock, describe};
 use crate::herd::Herd;
 use crate::reorder::Reorder;
 
@@ -168,17 +169,8 @@ pub fn json_line(node: &str, event: &Event) -> String {
 
 /// `HH:MM:SS.mmm NODE  what happened`, in UTC.
 pub fn human_line(node: &str, width: usize, event: &Event) -> String {
-    let what = crate::tui::feed::describe(&event.kind);
+    let what = describe(&event.kind);
     format!("{} {node:<width$}  {what}", clock(event.ts_us))
-}
-
-pub(crate) fn clock(ts_us: u64) -> String {
-    // humantime cannot show years after 9999 (and would panic): clamp.
-    const LAST_US: u64 = 253_402_300_799_999_999;
-    let time = std::time::UNIX_EPOCH + Duration::from_micros(ts_us.min(LAST_US));
-    let text = humantime::format_rfc3339_millis(time).to_string();
-    // 2026-11-29T17:04:11.498Z -> 17:04:11.498
-    text.get(11..23).unwrap_or(&text).to_owned()
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::canvas::{Canvas, Line as Segment};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Sparkline, Table, TableState, Wrap};
 
-use super::feed::{describe, path, short_digest};
+use super::feed::path;
 use super::keys::bindings_for;
 use super::state::{App, LinkView, Mode, View};
-use crate::watch::clock;
+use crate::event_text::{clock, describe, short_digest};
 
 /// The smallest screen the dashboard draws on.
 pub const MIN_WIDTH: u16 = 40;
@@ -60,15 +60,15 @@ impl Theme {
     fn color(self, role: Role) -> Color {
         self.style(role).fg.unwrap_or(Color::Reset)
     }
+}
 
-    fn link(self, view: LinkView) -> Role {
-        let _ = self;
-        match view {
-            LinkView::Up => Role::Good,
-            LinkView::Connecting => Role::Warn,
-            LinkView::Cut => Role::Cut,
-            LinkView::Broken => Role::Bad,
-        }
+/// The colour role that says a link's state.
+fn link_role(view: LinkView) -> Role {
+    match view {
+        LinkView::Up => Role::Good,
+        LinkView::Connecting => Role::Warn,
+        LinkView::Cut => Role::Cut,
+        LinkView::Broken => Role::Bad,
     }
 }
 
@@ -248,7 +248,7 @@ fn adjacency(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
                         LinkView::Cut => "╳╳",
                         LinkView::Broken => "✗✗",
                     };
-                    Span::styled(format!("{glyph} "), theme.style(theme.link(view)))
+                    Span::styled(format!("{glyph} "), theme.style(link_role(view)))
                 }
                 None if row == column => Span::raw("\\  "),
                 None => Span::styled("·  ", theme.style(Role::Dim)),
@@ -300,7 +300,7 @@ fn graph(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
                 let role = if view == LinkView::Up && app.carried_traffic(link) {
                     Role::Accent
                 } else {
-                    theme.link(view)
+                    link_role(view)
                 };
                 ctx.draw(&Segment {
                     x1,
@@ -329,7 +329,7 @@ fn graph(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
                 };
                 if !label.is_empty() {
                     let x = (x1 + x2) / 2.0 - label.chars().count() as f64 * per_column / 2.0;
-                    let role = theme.link(app.link_view(link));
+                    let role = link_role(app.link_view(link));
                     ctx.print(x, (y1 + y2) / 2.0, Span::styled(label, theme.style(role)));
                 }
             }
@@ -467,7 +467,7 @@ fn links_table(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             };
             Row::new(vec![
                 Cell::from(format!("{}-{}", na.name, nb.name)),
-                Cell::from(Span::styled(view.word(), theme.style(theme.link(view)))),
+                Cell::from(Span::styled(view.word(), theme.style(link_role(view)))),
                 Cell::from(format!("→ {}", rate(na, &nb.name))),
                 Cell::from(format!("← {}", rate(nb, &na.name))),
             ])

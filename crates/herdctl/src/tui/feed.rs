@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 use herd_admin::{Event, EventKind};
 
+use crate::event_text::describe;
+
 /// Events kept for the view (older ones are dropped).
 pub const FEED_LIMIT: usize = 5_000;
 /// Seconds of history in the rate sparkline.
@@ -39,55 +41,6 @@ impl FeedItem {
                 .to_lowercase()
                 .contains(lowercase_filter)
     }
-}
-
-/// One event in words (without time and node).
-pub fn describe(kind: &EventKind) -> String {
-    match kind {
-        EventKind::Request {
-            conn,
-            line,
-            reply,
-            json_bytes,
-        } => {
-            let json = if *json_bytes > 0 {
-                format!(" +{json_bytes}B JSON")
-            } else {
-                String::new()
-            };
-            format!("client #{conn} {line} → {reply}{json}")
-        }
-        EventKind::FloodIn {
-            peer, client, won, ..
-        } => format!(
-            "← {peer} {client} {}",
-            if *won { "won" } else { "dup (suppressed)" }
-        ),
-        EventKind::FloodOut { peers, client, .. } => format!("→ {} {client}", peers.join(", ")),
-        EventKind::Link {
-            peer,
-            change,
-            reason,
-        } => format!(
-            "link {peer} {}{}",
-            change.as_str(),
-            reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ),
-        EventKind::Records {
-            client,
-            count,
-            digest,
-        } => format!("records {count} ({}) after {client}", short_digest(digest)),
-        EventKind::Lagged { missed } => format!("!! lost {missed} events (dashboard too slow)"),
-        EventKind::Unknown => "(unknown event)".to_owned(),
-    }
-}
-
-pub fn short_digest(digest: &str) -> &str {
-    digest.get(..8).unwrap_or(digest)
 }
 
 /// One hop of an update's path.

@@ -54,7 +54,8 @@ pub struct NodeState {
     pub floods_per_s: f64,
     /// Updates per second sent to each peer.
     pub sent_per_s: HashMap<String, f64>,
-    previous: Option<(u64, Snapshot)>,
+    /// When `snapshot` was taken (ms): the rates compare the next one with it.
+    snapshot_at: u64,
 }
 
 impl NodeState {
@@ -248,8 +249,8 @@ impl App {
         };
         match result {
             Ok(snapshot) => {
-                if let Some((then, before)) = &state.previous {
-                    let seconds = now.saturating_sub(*then) as f64 / 1000.0;
+                if let Some(before) = &state.snapshot {
+                    let seconds = now.saturating_sub(state.snapshot_at) as f64 / 1000.0;
                     if seconds > 0.0 {
                         let rate =
                             |now: u64, before: u64| now.saturating_sub(before) as f64 / seconds;
@@ -271,7 +272,7 @@ impl App {
                             .collect();
                     }
                 }
-                state.previous = Some((now, snapshot.clone()));
+                state.snapshot_at = now;
                 state.snapshot = Some(snapshot);
                 state.error = None;
             }
