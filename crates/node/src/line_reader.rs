@@ -6,6 +6,7 @@
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::tcp::OwnedReadHalf;
 
 /// How many bytes one read asks for.
 const READ_CHUNK: usize = 8 * 1024;
@@ -83,10 +84,21 @@ impl LineReader {
     /// Reads once more from `source`; `Ok(0)` at end of stream. Never grows
     /// the buffer beyond the line limit plus one read.
     pub async fn fill<R: AsyncRead + Unpin>(&mut self, source: &mut R) -> std::io::Result<usize> {
+        self.make_room();
+        source.read_buf(&mut self.buf).await
+    }
+
+    /// Like [`LineReader::fill`] but never waits: `WouldBlock` when the
+    /// socket has nothing.
+    pub fn try_fill(&mut self, source: &OwnedReadHalf) -> std::io::Result<usize> {
+        self.make_room();
+        source.try_read_buf(&mut self.buf)
+    }
+
+    fn make_room(&mut self) {
         if self.buf.capacity() - self.buf.len() < 512 {
             self.buf.reserve(READ_CHUNK.min(self.max_line + 2));
         }
-        source.read_buf(&mut self.buf).await
     }
 
     /// Bytes buffered but not yet returned as a line.

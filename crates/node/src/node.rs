@@ -205,6 +205,7 @@ impl Node {
     async fn answer_text(&self, text: &str, out: &mut Vec<u8>) {
         match parse_request(text) {
             Some(Request::IAmAt(request)) => {
+                self.catch_up_with_peers();
                 let decision = {
                     let mut state = self.state();
                     let decision = state.core.on_client_iamat(&request, Nanos::now());
@@ -236,6 +237,7 @@ impl Node {
             }
             Some(Request::WhatsAt(request)) => {
                 bump(&self.counters.whatsat);
+                self.catch_up_with_peers();
                 let held = self.state().core.lookup(request.client).cloned();
                 let Some(record) = held else {
                     return question(text.as_bytes(), out);
@@ -253,6 +255,16 @@ impl Node {
                 out.extend_from_slice(b"\n\n");
             }
             None => question(text.as_bytes(), out),
+        }
+    }
+
+    /// Merges what the peers have already delivered to this node before a
+    /// client request is decided: an update a neighbour flooded before it
+    /// answered its client is then found here by that client, whichever
+    /// task the runtime happened to run first (contract, IAMAT).
+    fn catch_up_with_peers(&self) {
+        for link in &self.links {
+            link.catch_up(self);
         }
     }
 

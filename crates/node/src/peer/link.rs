@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use herd_admin::{AdminState, ConnectionState, EventKind, LinkChange, LinkStatus};
@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::Connected;
 use super::handshake::{DialError, dial};
+use super::inbox::{Drained, Inbox};
 use super::session::{SessionEnd, run_session};
 use crate::events::now_us;
 use crate::node::Node;
@@ -47,6 +48,11 @@ impl Default for LinkSettings {
     }
 }
 
+/// Most a client request reads from one link before it is answered: enough
+/// for any backlog but a flood at full speed, whose newest lines are then
+/// still in flight anyway.
+const CATCH_UP_BUDGET: usize = 256 * 1024;
+
 /// A session this long counts as a working link.
 const STABLE_SESSION: Duration = Duration::from_secs(5);
 
@@ -70,6 +76,10 @@ pub struct Link {
     pub(super) msgs_in: AtomicU64,
     pub(super) bytes_in: AtomicU64,
     cuts: AtomicU64,
+    /// The read side while connected; see [`Inbox`].
+    inbox: Mutex<Option<Inbox>>,
+    /// Wakes the session when a drain outside it found the connection over.
+    pub(super) input_ended: Notify,
 }
 
 struct Status {
@@ -89,6 +99,9 @@ struct Outbox {
     /// The socket took part of `pending`'s first line: the rest of that
     /// line must never go to another connection.
     mid_line: bool,
+    /// The socket refused bytes; the session's writer waits until it takes
+    /// them again.
+    blocked: bool,
     overflows: u64,
     msgs_out: u64,
     bytes_out: u64,
@@ -117,6 +130,7 @@ impl Link {
             pending: BytesMut::new(),
             connection: None,
             mid_line: false,
+            blocked: false,
             overflows: 0,
             msgs_out: 0,
             bytes_out: 0,
@@ -145,12 +159,20 @@ impl Link {
             msgs_in: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
+            inbox: Mutex::new(None),
+            input_ended: Notify::new(),
         };
         (Arc::new(link), accepted)
     }
 
     fn outbox(&self) -> MutexGuard<'_, Outbox> {
         self.outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn inbox(&self) -> MutexGuard<'_, Option<Inbox>> {
+        self.inbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -266,13 +288,46 @@ impl Link {
                 warn!(peer = %self.peer, "send queue full: {} updates dropped so far", outbox.overflows);
             }
         }
-        if outbox.pending.is_empty() && outbox.connection.is_some() {
+        // Pending bytes (a heartbeat, or lines kept over a reconnect) go
+        // first; only a socket known to be full is left to the writer.
+        if outbox.connection.is_some() && !outbox.blocked {
             if let Flush::Done = outbox.flush() {
                 return;
             }
         }
         drop(outbox);
         self.wake.notify_one();
+    }
+
+    /// Makes `inbox` the connection updates are read from.
+    pub(super) fn open_inbox(&self, inbox: Inbox) {
+        *self.inbox() = Some(inbox);
+    }
+
+    pub(super) fn close_inbox(&self) {
+        *self.inbox() = None;
+    }
+
+    /// Reads and merges what the peer has sent, up to `budget` bytes.
+    pub(super) fn drain_input(&self, node: &Node, budget: usize) -> Drained {
+        match self.inbox().as_mut() {
+            Some(inbox) => inbox.drain(node, self, budget),
+            None => Drained::Idle,
+        }
+    }
+
+    /// When the peer last sent anything on the current connection.
+    pub(super) fn last_input(&self) -> Option<Instant> {
+        self.inbox().as_ref().map(|inbox| inbox.last_input)
+    }
+
+    /// Merges every update that has already reached this node's socket, so
+    /// that a client request answered next sees it. Cheap when there is
+    /// nothing: one non-blocking read.
+    pub fn catch_up(&self, node: &Node) {
+        if let Drained::Ended(_) = self.drain_input(node, CATCH_UP_BUDGET) {
+            self.input_ended.notify_one();
+        }
     }
 
     /// Moves queued updates to the socket; see [`Flush`].
@@ -302,6 +357,7 @@ impl Link {
             return false;
         }
         outbox.connection = Some(connection);
+        outbox.blocked = false;
         self.set_state(
             ConnectionState::Connected,
             Some(remote.to_owned()),
@@ -338,6 +394,7 @@ impl Outbox {
                     }
                 }
                 if self.pending.is_empty() {
+                    self.blocked = false;
                     return Flush::Done;
                 }
             }
@@ -350,6 +407,7 @@ impl Outbox {
                     self.bytes_out += written as u64;
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.blocked = true;
                     return Flush::Blocked(connection);
                 }
                 Err(err) => {

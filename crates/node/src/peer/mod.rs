@@ -3,12 +3,15 @@
 //!
 //! - [`link`]: a link's outbox (bounded queue + the live connection) and the
 //!   task that keeps the link connected.
+//! - [`inbox`]: reading and merging what a peer sent, by the session or by
+//!   a client request that must see it first.
 //! - [`handshake`]: the HELLO exchange, on both the dialling and accepting side.
 //! - [`listener`]: the peer port, handing accepted connections to their link.
 //! - [`session`]: one connected period of a link: reading updates, writing
 //!   the queue, heartbeats.
 
 mod handshake;
+mod inbox;
 mod link;
 mod listener;
 mod session;

@@ -3,18 +3,17 @@
 //! silent, misbehaves, or is replaced by a newer one.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use herd_admin::{AdminState, EventKind, LinkChange};
-use herd_proto::peer::{PeerMessage, parse_peer_line};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{MissedTickBehavior, interval, timeout};
+use tokio::time::{MissedTickBehavior, interval, sleep_until};
 use tracing::info;
 
+use super::inbox::{Drained, Inbox};
 use super::link::Flush;
 use super::{Connected, Link};
-use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
 
 pub(super) enum SessionEnd {
@@ -33,17 +32,19 @@ pub(super) async fn run_session(
 ) -> SessionEnd {
     let Connected {
         stream,
-        mut lines,
+        lines,
         peer_boot_id,
     } = connected;
     let remote = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".to_owned());
-    let (mut reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
     if !link.attach(Arc::new(writer), &remote, &peer_boot_id) {
         return SessionEnd::Cut;
     }
+    let reader = Arc::new(reader);
+    link.open_inbox(Inbox::new(reader.clone(), lines));
     // Logged once the link can carry updates (tests and operators rely on it).
     let how = if link.dials { "dialled" } else { "accepted" };
     info!(peer = %link.peer, "link up ({how}, {remote}, peer boot {peer_boot_id})");
@@ -58,49 +59,43 @@ pub(super) async fn run_session(
         // A cut wins over anything else that is ready.
         biased;
         _ = super::link::until(admin, AdminState::Down) => SessionEnd::Cut,
-        reason = read_updates(node, link, &mut reader, &mut lines) => SessionEnd::Lost(reason),
+        reason = read_updates(node, link, &reader) => SessionEnd::Lost(reason),
         reason = write_updates(link) => SessionEnd::Lost(reason),
         Some(newer) = accepted.recv() => SessionEnd::Replaced(newer),
     };
     link.detach();
+    link.close_inbox();
     end
 }
 
-async fn read_updates(
-    node: &Node,
-    link: &Link,
-    reader: &mut OwnedReadHalf,
-    lines: &mut LineReader,
-) -> String {
+/// Bytes the session reads before it lets other tasks run.
+const SESSION_BUDGET: usize = 64 * 1024;
+
+async fn read_updates(node: &Node, link: &Link, reader: &OwnedReadHalf) -> String {
+    let dead_after = link.settings.dead_after;
     loop {
-        while let Some(frame) = lines.next_frame() {
-            let Frame::Line(line) = frame else {
-                return "peer sent an over-long line".to_owned();
-            };
-            let Ok(text) = std::str::from_utf8(&line) else {
-                return "peer sent a line that is not UTF-8".to_owned();
-            };
-            match parse_peer_line(text) {
-                Ok(PeerMessage::Update(record)) => {
-                    if link.admin_state() == AdminState::Down {
-                        // Cut by the operator: nothing crosses, even what
-                        // was already in flight.
-                        return "cut by the operator".to_owned();
-                    }
-                    link.msgs_in.fetch_add(1, Ordering::Relaxed);
-                    node.on_peer_update(record, link.id);
-                }
-                Ok(PeerMessage::Ping) => {}
-                Ok(_) => return "peer sent a handshake message after the handshake".to_owned(),
-                Err(err) => return format!("protocol error: {err}"),
+        match link.drain_input(node, SESSION_BUDGET) {
+            Drained::Ended(reason) => return reason,
+            Drained::More => {
+                tokio::task::yield_now().await;
+                continue;
             }
+            Drained::Idle => {}
         }
-        match timeout(link.settings.dead_after, lines.fill(reader)).await {
-            Err(_) => return format!("no traffic for {:?}", link.settings.dead_after),
-            Ok(Ok(0)) => return "peer closed the connection".to_owned(),
-            Ok(Err(err)) => return err.to_string(),
-            Ok(Ok(read)) => {
-                link.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
+        let last_input = link.last_input().unwrap_or_else(Instant::now);
+        tokio::select! {
+            readable = reader.readable() => {
+                if let Err(err) = readable {
+                    return err.to_string();
+                }
+            }
+            // A client request's drain found the end; the next drain says why.
+            () = link.input_ended.notified() => {}
+            () = sleep_until((last_input + dead_after).into()) => {
+                // A client request's drain may have read since.
+                if link.last_input().is_some_and(|last| last.elapsed() >= dead_after) {
+                    return format!("no traffic for {dead_after:?}");
+                }
             }
         }
     }

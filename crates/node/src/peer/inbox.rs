@@ -1,0 +1,113 @@
+//! What a peer has sent, read and merged in one place.
+//!
+//! Normally the session's reader drains the socket whenever it is readable.
+//! A client request drains it too, synchronously, before it reads the
+//! records: an update that a neighbour flooded before answering its client
+//! is already in this node's socket buffer when that client asks here, but
+//! the session's reader may not have run yet (the runtime's scheduling, not
+//! the network, decides that). Draining under one lock keeps lines in order
+//! and each processed exactly once, whoever reads them.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use herd_admin::AdminState;
+use herd_proto::peer::{PeerMessage, parse_peer_line};
+use tokio::net::tcp::OwnedReadHalf;
+
+use super::Link;
+use crate::line_reader::{Frame, LineReader};
+use crate::node::Node;
+
+/// The read side of a connected link.
+pub(super) struct Inbox {
+    reader: Arc<OwnedReadHalf>,
+    lines: LineReader,
+    /// Why the connection can no longer be read, once it cannot.
+    ended: Option<String>,
+    /// When the peer last sent anything (heartbeats included).
+    pub(super) last_input: Instant,
+}
+
+/// Outcome of one drain.
+pub(super) enum Drained {
+    /// The socket has nothing more for now.
+    Idle,
+    /// The byte budget ran out with more perhaps waiting.
+    More,
+    /// The connection is finished, for this reason.
+    Ended(String),
+}
+
+impl Inbox {
+    pub(super) fn new(reader: Arc<OwnedReadHalf>, lines: LineReader) -> Inbox {
+        Inbox {
+            reader,
+            lines,
+            ended: None,
+            last_input: Instant::now(),
+        }
+    }
+
+    /// Merges every complete line already read, then reads what the socket
+    /// holds, up to `budget` bytes, merging as it goes. Never waits.
+    pub(super) fn drain(&mut self, node: &Node, link: &Link, budget: usize) -> Drained {
+        if let Some(reason) = &self.ended {
+            return Drained::Ended(reason.clone());
+        }
+        let outcome = self.drain_until_end(node, link, budget);
+        if let Drained::Ended(reason) = &outcome {
+            self.ended = Some(reason.clone());
+        }
+        outcome
+    }
+
+    fn drain_until_end(&mut self, node: &Node, link: &Link, budget: usize) -> Drained {
+        let mut read_total = 0;
+        loop {
+            if let Err(reason) = self.merge_complete_lines(node, link) {
+                return Drained::Ended(reason);
+            }
+            if read_total >= budget {
+                return Drained::More;
+            }
+            match self.lines.try_fill(&self.reader) {
+                Ok(0) => return Drained::Ended("peer closed the connection".to_owned()),
+                Ok(read) => {
+                    read_total += read;
+                    self.last_input = Instant::now();
+                    link.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Drained::Idle,
+                Err(err) => return Drained::Ended(err.to_string()),
+            }
+        }
+    }
+
+    fn merge_complete_lines(&mut self, node: &Node, link: &Link) -> Result<(), String> {
+        while let Some(frame) = self.lines.next_frame() {
+            let Frame::Line(line) = frame else {
+                return Err("peer sent an over-long line".to_owned());
+            };
+            let Ok(text) = std::str::from_utf8(&line) else {
+                return Err("peer sent a line that is not UTF-8".to_owned());
+            };
+            match parse_peer_line(text) {
+                Ok(PeerMessage::Update(record)) => {
+                    if link.admin_state() == AdminState::Down {
+                        // Cut by the operator: nothing crosses, even what
+                        // was already in flight.
+                        return Err("cut by the operator".to_owned());
+                    }
+                    link.msgs_in.fetch_add(1, Ordering::Relaxed);
+                    node.on_peer_update(record, link.id);
+                }
+                Ok(PeerMessage::Ping) => {}
+                Ok(_) => return Err("peer sent a handshake message after the handshake".to_owned()),
+                Err(err) => return Err(format!("protocol error: {err}")),
+            }
+        }
+        Ok(())
+    }
+}
