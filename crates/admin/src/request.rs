@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(err.map(|e| e.id.clone()), Some(Value::from(7)));
         assert!(err.is_some_and(|e| e.message.contains("reboot")), "{err:?}");
         let err = parse_request(r#"{"id":8,"cmd":"link","peer":"Bona","state":"sideways"}"#);
-        assert!(err.is_err_and(|e| e.id == Value::from(8)));
+        assert!(err.is_err_and(|e| e.id == 8));
         assert!(parse_request("not json").is_err_and(|e| e.message.starts_with("not JSON")));
         assert!(parse_request("[1]").is_err());
         assert!(parse_request(r#"{"id":1}"#).is_err_and(|e| e.message.contains("cmd")));

@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn new_update_is_accepted_and_flooded_everywhere() {
-        let mut node = NodeCore::new("Clark", HOUR);
+        let node = NodeCore::new("Clark", HOUR);
         let decision = node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_500_000_000));
         let ClientDecision::Accepted { record, forward } = decision else {
             panic!("expected Accepted, got {decision:?}");
@@ -175,7 +175,7 @@ mod tests {
     fn same_client_time_elsewhere_is_ordered_by_node_name() {
         let mut bona = NodeCore::new("Bona", HOUR);
         let clark_record = {
-            let mut clark = NodeCore::new("Clark", HOUR);
+            let clark = NodeCore::new("Clark", HOUR);
             match clark.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_000_000_000)) {
                 ClientDecision::Accepted { record, .. } => record,
                 other => panic!("{other:?}"),
@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn peer_update_goes_everywhere_but_back_and_only_once() {
         let mut node = NodeCore::new("Bona", HOUR);
-        let mut origin = NodeCore::new("Clark", HOUR);
+        let origin = NodeCore::new("Clark", HOUR);
         let ClientDecision::Accepted { record, .. } =
             origin.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_000_000_000))
         else {
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn decisions_change_nothing_until_committed() {
-        let mut node = NodeCore::new("Clark", HOUR);
+        let node = NodeCore::new("Clark", HOUR);
         let decision = node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_000_000_000));
         assert!(matches!(decision, ClientDecision::Accepted { .. }));
         assert!(node.lookup("c").is_none(), "not stored, so not known");
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn client_time_beyond_the_skew_bound_is_refused() {
-        let mut node = NodeCore::new("Clark", HOUR);
+        let node = NodeCore::new("Clark", HOUR);
         let now = Nanos(1_000_000_000_000);
         let too_far = format!(
             "IAMAT c +1-2 {}",

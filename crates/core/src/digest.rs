@@ -39,6 +39,14 @@ impl std::fmt::Debug for Digest {
     }
 }
 
+pub(crate) fn plus(digest: Digest, hash: u64) -> Digest {
+    Digest(digest.0.wrapping_add(hash))
+}
+
+pub(crate) fn minus(digest: Digest, hash: u64) -> Digest {
+    Digest(digest.0.wrapping_sub(hash))
+}
+
 /// The hash a record contributes to the digest.
 pub fn record_hash(record: &Record) -> u64 {
     xxhash_rust::xxh3::xxh3_64(record.at_line().as_bytes())

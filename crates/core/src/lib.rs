@@ -6,11 +6,14 @@ pub mod backoff;
 mod client_key;
 pub mod decide;
 pub mod digest;
+pub mod digest_tree;
 pub mod records;
+pub mod repair;
 pub mod send_queue;
 
 pub use backoff::Backoff;
 pub use decide::{ClientDecision, Forward, LinkId, NodeCore, PeerDecision};
 pub use digest::Digest;
 pub use records::Records;
+pub use repair::{RepairReply, RepairState};
 pub use send_queue::{Push, SendQueue};

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use herd_proto::Record;
 use indexmap::IndexSet;
 
-use crate::Digest;
+use herd_proto::repair::Digests;
+
 use crate::client_key::ByClient;
+use crate::digest::record_hash;
+use crate::digest_tree::{DigestTree, leaf_of};
+use crate::{Digest, digest};
 
 /// Records by client id. An insertion-ordered hash set: a client keeps its
 /// position for good (records are replaced, never removed), so a long scan
@@ -17,6 +21,8 @@ pub struct Records {
     by_client: IndexSet<ByClient>,
     /// Kept up to date by every merge; see [`Digest`].
     digest: Digest,
+    /// The same, per bucket of clients, for the repair exchange.
+    tree: DigestTree,
 }
 
 impl Records {
@@ -32,11 +38,17 @@ impl Records {
         match self.by_client.get(record.client()) {
             Some(held) if *held.0 >= *record => false,
             _ => {
-                self.digest.add(&record);
+                let hash = record_hash(&record);
+                let leaf = leaf_of(record.client());
+                self.digest = digest::plus(self.digest, hash);
                 // `replace_full` keeps a replaced client at its position.
-                if let (_, Some(ByClient(replaced))) = self.by_client.replace_full(ByClient(record))
-                {
-                    self.digest.remove(&replaced);
+                match self.by_client.replace_full(ByClient(record)) {
+                    (_, Some(ByClient(replaced))) => {
+                        let old = record_hash(&replaced);
+                        self.digest = digest::minus(self.digest, old);
+                        self.tree.replace(leaf, old, hash);
+                    }
+                    (_, None) => self.tree.push(leaf, hash),
                 }
                 true
             }
@@ -46,6 +58,28 @@ impl Records {
     /// The digest of all records held, in O(1).
     pub fn digest(&self) -> Digest {
         self.digest
+    }
+
+    /// The digest of each group of leaves (see [`DigestTree`]).
+    pub fn group_digests(&self) -> Digests {
+        self.tree.groups()
+    }
+
+    /// The digests of the leaves of one group.
+    pub fn leaf_digests(&self, group: u8) -> Digests {
+        self.tree.group_leaves(group)
+    }
+
+    /// The records in the given leaves of `group`.
+    pub fn in_leaves(&self, group: u8, leaves: &[u8]) -> Vec<Arc<Record>> {
+        if leaves.is_empty() {
+            return Vec::new();
+        }
+        self.tree
+            .positions_in(group, leaves)
+            .filter_map(|position| self.by_client.get_index(position))
+            .map(|entry| entry.0.clone())
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -144,7 +178,7 @@ mod tests {
         assert_eq!(clients, ["a", "b", "c", "d"]);
         let clients: Vec<&str> = records.slice(1, 2).map(|r| r.client()).collect();
         assert_eq!(clients, ["b", "c"]);
-        assert_eq!(records.slice(1, 2).nth(0).map(|r| r.origin()), Some("Bona"));
+        assert_eq!(records.slice(1, 2).next().map(|r| r.origin()), Some("Bona"));
         assert_eq!(records.slice(4, 2).count(), 0);
         assert_eq!(records.slice(usize::MAX, usize::MAX).count(), 0);
     }

@@ -123,7 +123,7 @@ impl AdminClient {
             // An error without an id is about the connection (an over-long
             // line, no token in time): the node closes after it, so it is
             // the answer to this request too.
-            let ours = response.id == Value::from(id) || (response.id.is_null() && !response.ok);
+            let ours = response.id == id || (response.id.is_null() && !response.ok);
             if !ours {
                 continue;
             }

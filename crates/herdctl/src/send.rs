@@ -58,21 +58,21 @@ pub fn pretty(reply: &[u8]) -> Vec<u8> {
     let mut out = String::with_capacity(text.len() * 2);
     let mut rest = text;
     while !rest.is_empty() {
-        if rest.starts_with('{') {
-            if let Some(end) = rest.find("\n\n") {
-                match serde_json::from_str::<serde_json::Value>(&rest[..end]) {
-                    Ok(value) => {
-                        out.push_str(
-                            &serde_json::to_string_pretty(&value)
-                                .unwrap_or_else(|_| rest[..end].to_owned()),
-                        );
-                    }
-                    Err(_) => out.push_str(&rest[..end]),
+        if rest.starts_with('{')
+            && let Some(end) = rest.find("\n\n")
+        {
+            match serde_json::from_str::<serde_json::Value>(&rest[..end]) {
+                Ok(value) => {
+                    out.push_str(
+                        &serde_json::to_string_pretty(&value)
+                            .unwrap_or_else(|_| rest[..end].to_owned()),
+                    );
                 }
-                out.push_str("\n\n");
-                rest = &rest[end + 2..];
-                continue;
+                Err(_) => out.push_str(&rest[..end]),
             }
+            out.push_str("\n\n");
+            rest = &rest[end + 2..];
+            continue;
         }
         let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
         out.push_str(&rest[..end]);

@@ -182,24 +182,6 @@ pub fn to_json(report: &HerdReport) -> Value {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_configured_node_counts_as_reachable() {
-        let snapshot = |node: &str, herd: &str| Snapshot {
-            node: node.to_owned(),
-            herd: herd.to_owned(),
-            ..Snapshot::default()
-        };
-        assert!(check_identity(snapshot("Clark", "demo"), "Clark", "demo").is_ok());
-        let other_herd = check_identity(snapshot("Clark", "other"), "Clark", "demo");
-        assert!(other_herd.is_err_and(|e| e.to_string().contains("herd \"other\"")));
-        assert!(check_identity(snapshot("Bona", "demo"), "Clark", "demo").is_err());
-    }
-}
-
 pub fn to_table(report: &HerdReport) -> String {
     let mut out = String::new();
     let verdict = if report.converged() {
@@ -266,13 +248,13 @@ pub fn to_table(report: &HerdReport) -> String {
     // The schema tells an older or newer node apart: say so, as its
     // snapshot may lack fields (shown as zero) or have more than shown.
     for node in &report.nodes {
-        if let Ok(snapshot) = &node.snapshot {
-            if snapshot.schema != SCHEMA {
-                out.push_str(&format!(
+        if let Ok(snapshot) = &node.snapshot
+            && snapshot.schema != SCHEMA
+        {
+            out.push_str(&format!(
                     "note: {} speaks admin schema {}, this herdctl schema {SCHEMA}; some figures may be missing\n",
                     node.name, snapshot.schema
                 ));
-            }
         }
     }
     out
@@ -293,5 +275,23 @@ fn uptime(seconds: f64) -> String {
         0..60 => format!("{whole}s"),
         60..3600 => format!("{}m{:02}s", whole / 60, whole % 60),
         _ => format!("{}h{:02}m", whole / 3600, whole % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configured_node_counts_as_reachable() {
+        let snapshot = |node: &str, herd: &str| Snapshot {
+            node: node.to_owned(),
+            herd: herd.to_owned(),
+            ..Snapshot::default()
+        };
+        assert!(check_identity(snapshot("Clark", "demo"), "Clark", "demo").is_ok());
+        let other_herd = check_identity(snapshot("Clark", "other"), "Clark", "demo");
+        assert!(other_herd.is_err_and(|e| e.to_string().contains("herd \"other\"")));
+        assert!(check_identity(snapshot("Bona", "demo"), "Clark", "demo").is_err());
     }
 }

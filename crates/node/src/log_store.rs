@@ -315,10 +315,10 @@ fn keep_aside(path: &Path, from: u64, kept: &Path) {
 
 /// Makes a rename durable (the directory entry), where the OS allows.
 fn sync_directory(path: &Path) {
-    if let Some(dir) = path.parent() {
-        if let Ok(dir) = File::open(dir) {
-            let _ = dir.sync_all();
-        }
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = File::open(dir)
+    {
+        let _ = dir.sync_all();
     }
 }
 

@@ -7,11 +7,13 @@
 //! - [`record`]: one client's last known position, its AT line and the total
 //!   order that decides which of two updates wins.
 //! - [`peer`]: the messages that travel on peer links.
+//! - [`repair`]: the anti-entropy messages among them.
 
 pub mod fields;
 pub mod peer;
 pub mod position;
 pub mod record;
+pub mod repair;
 pub mod request;
 pub mod time;
 

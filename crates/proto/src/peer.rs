@@ -6,12 +6,14 @@
 //! REFUSED <reason...>                     handshake refused, then close
 //! AT <origin> <diff> <client> <pos> <time>  one update
 //! PING                                    heartbeat, every 500 ms
+//! SYNC | GROUPS | LEAVES | WANT ...       anti-entropy repair (crate::repair)
 //! ```
 
 use std::fmt;
 
 use crate::Record;
 use crate::record::BadAtLine;
+use crate::repair::{BadRepairLine, RepairMessage};
 
 /// The peer protocol version this build speaks.
 pub const VERSION: u32 = 1;
@@ -32,6 +34,7 @@ pub enum PeerMessage<'a> {
     Refused(&'a str),
     Update(Record),
     Ping,
+    Repair(RepairMessage),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,7 @@ pub enum BadPeerLine {
     Unknown,
     Hello(&'static str),
     Update(BadAtLine),
+    Repair(BadRepairLine),
 }
 
 impl fmt::Display for BadPeerLine {
@@ -47,6 +51,7 @@ impl fmt::Display for BadPeerLine {
             BadPeerLine::Unknown => f.write_str("unknown peer message"),
             BadPeerLine::Hello(why) => write!(f, "malformed HELLO: {why}"),
             BadPeerLine::Update(why) => why.fmt(f),
+            BadPeerLine::Repair(why) => why.fmt(f),
         }
     }
 }
@@ -62,6 +67,9 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
     }
     if line == "PING" {
         return Ok(PeerMessage::Ping);
+    }
+    if let Some(repair) = RepairMessage::parse(line) {
+        return repair.map(PeerMessage::Repair).map_err(BadPeerLine::Repair);
     }
     if let Some(reason) = line.strip_prefix("REFUSED ") {
         return Ok(PeerMessage::Refused(reason));

@@ -25,7 +25,8 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// What a node's connection reports to the dashboard.
 pub enum NodeNews {
-    Snapshot(usize, Result<Snapshot, String>),
+    /// Boxed: a snapshot is large and events are many.
+    Snapshot(usize, Box<Result<Snapshot, String>>),
     Records(usize, Result<RecordsPage, String>),
     Event(usize, Event),
 }
@@ -52,7 +53,7 @@ pub async fn follow_node(
             Err(error) => error,
         };
         if news
-            .send(NodeNews::Snapshot(index, Err(error)))
+            .send(NodeNews::Snapshot(index, Box::new(Err(error))))
             .await
             .is_err()
         {
@@ -110,11 +111,10 @@ async fn converse(
                 let value: Value = serde_json::from_str(&line)
                     .map_err(|err| format!("protocol error: {err}"))?;
                 if value.get("event").is_some() {
-                    if let Ok(event) = serde_json::from_value::<Event>(value) {
-                        if news.send(NodeNews::Event(index, event)).await.is_err() {
+                    if let Ok(event) = serde_json::from_value::<Event>(value)
+                        && news.send(NodeNews::Event(index, event)).await.is_err() {
                             return Ok(());
                         }
-                    }
                     continue;
                 }
                 let response: Response = serde_json::from_value(value)
@@ -137,7 +137,10 @@ async fn converse(
                 let item = match kind {
                     Asked::Snapshot => NodeNews::Snapshot(
                         index,
-                        serde_json::from_value(result).map_err(|err| format!("protocol error: {err}")),
+                        Box::new(
+                            serde_json::from_value(result)
+                                .map_err(|err| format!("protocol error: {err}")),
+                        ),
                     ),
                     Asked::Records => NodeNews::Records(
                         index,

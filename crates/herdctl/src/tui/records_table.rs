@@ -107,10 +107,10 @@ impl HerdRecords {
                 let mut disagree = Vec::new();
                 for node in &asked {
                     // A node whose page ended before this client: unknown.
-                    if let Some(Some(last)) = self.covered_to.get(*node) {
-                        if client > last {
-                            continue;
-                        }
+                    if let Some(Some(last)) = self.covered_to.get(*node)
+                        && client > last
+                    {
+                        continue;
                     }
                     match holders.get(*node) {
                         Some(entry) if entry.at == newest.at => agree += 1,
@@ -128,7 +128,7 @@ impl HerdRecords {
         match sort {
             SortBy::Disagreeing => rows.sort_by_key(|r| r.disagree.is_empty()),
             SortBy::Client => {}
-            SortBy::Newest => rows.sort_by(|a, b| b.newest.received_us.cmp(&a.newest.received_us)),
+            SortBy::Newest => rows.sort_by_key(|r| std::cmp::Reverse(r.newest.received_us)),
             SortBy::ReceivedBy => rows.sort_by(|a, b| {
                 (&a.newest.received_by, &a.client).cmp(&(&b.newest.received_by, &b.client))
             }),

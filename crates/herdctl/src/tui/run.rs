@@ -182,7 +182,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
 
 fn apply_news(app: &mut App, news: NodeNews) {
     match news {
-        NodeNews::Snapshot(node, result) => app.on_snapshot(node, result),
+        NodeNews::Snapshot(node, result) => app.on_snapshot(node, *result),
         NodeNews::Records(node, page) => app.on_records(node, page),
         NodeNews::Event(node, event) => {
             if let Some(name) = app.nodes.get(node).map(|n| n.name.clone()) {

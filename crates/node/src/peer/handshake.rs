@@ -92,13 +92,13 @@ pub(super) fn check_hello(
             hello.herd, me.herd
         ));
     }
-    if let Some(expected) = expected {
-        if hello.node != expected {
-            return Err(format!(
-                "expected node {expected:?} but {:?} answered",
-                hello.node
-            ));
-        }
+    if let Some(expected) = expected
+        && hello.node != expected
+    {
+        return Err(format!(
+            "expected node {expected:?} but {:?} answered",
+            hello.node
+        ));
     }
     Ok(())
 }

@@ -290,10 +290,11 @@ impl Link {
         }
         // Pending bytes (a heartbeat, or lines kept over a reconnect) go
         // first; only a socket known to be full is left to the writer.
-        if outbox.connection.is_some() && !outbox.blocked {
-            if let Flush::Done = outbox.flush() {
-                return;
-            }
+        if outbox.connection.is_some()
+            && !outbox.blocked
+            && let Flush::Done = outbox.flush()
+        {
+            return;
         }
         drop(outbox);
         self.wake.notify_one();
