@@ -93,6 +93,10 @@ pub struct LinkStatus {
     pub bytes_out: u64,
     /// Updates dropped because the queue was full.
     pub overflows: u64,
+    /// Repair rounds this side started on the link, and records it sent
+    /// in repair answers (docs/repair.md).
+    pub repair_rounds: u64,
+    pub repair_records_out: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,6 +125,9 @@ pub struct Counters {
     pub floods_out: u64,
     /// Updates dropped by full link queues (all links).
     pub queue_overflows: u64,
+    /// Repair rounds started and records sent by repair (all links).
+    pub repair_rounds: u64,
+    pub repair_records_out: u64,
     /// Events the admin stream dropped for slow subscribers.
     pub events_dropped: u64,
 }

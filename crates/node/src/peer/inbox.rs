@@ -10,15 +10,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use herd_admin::AdminState;
+use herd_core::{RepairReply, RepairState};
 use herd_proto::peer::{PeerMessage, parse_peer_line};
 use tokio::net::tcp::OwnedReadHalf;
 
 use super::Link;
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
+
+/// A periodic round does not interrupt an unanswered one younger than this.
+const ROUND_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The read side of a connected link.
 pub(super) struct Inbox {
@@ -28,6 +32,10 @@ pub(super) struct Inbox {
     ended: Option<String>,
     /// When the peer last sent anything (heartbeats included).
     pub(super) last_input: Instant,
+    /// The repair round this side started on this connection, if any.
+    repair: RepairState,
+    /// When this side last started a repair round.
+    repair_started: Option<Instant>,
 }
 
 /// Outcome of one drain.
@@ -47,6 +55,8 @@ impl Inbox {
             lines,
             ended: None,
             last_input: Instant::now(),
+            repair: RepairState::default(),
+            repair_started: None,
         }
     }
 
@@ -61,6 +71,25 @@ impl Inbox {
             self.ended = Some(reason.clone());
         }
         outcome
+    }
+
+    /// Starts a repair round unless one started recently is unanswered
+    /// (a round takes milliseconds; a slow one is left to finish).
+    pub(super) fn start_repair(&mut self, node: &Node, link: &Link, force: bool) {
+        let busy = self.repair.in_round()
+            && self
+                .repair_started
+                .is_some_and(|at| at.elapsed() < ROUND_PATIENCE);
+        if busy && !force {
+            return;
+        }
+        self.repair_started = Some(Instant::now());
+        link.repair_rounds.fetch_add(1, Ordering::Relaxed);
+        let sync = node.start_repair(&mut self.repair);
+        link.send_repair(RepairReply {
+            records: Vec::new(),
+            messages: vec![sync],
+        });
     }
 
     fn drain_until_end(&mut self, node: &Node, link: &Link, budget: usize) -> Drained {
@@ -104,6 +133,10 @@ impl Inbox {
                     node.on_peer_update(record, link.id);
                 }
                 Ok(PeerMessage::Ping) => {}
+                Ok(PeerMessage::Repair(message)) => {
+                    let reply = node.answer_repair(&mut self.repair, message);
+                    link.send_repair(reply);
+                }
                 Ok(_) => return Err("peer sent a handshake message after the handshake".to_owned()),
                 Err(err) => return Err(format!("protocol error: {err}")),
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use herd_admin::{AdminState, ConnectionState, EventKind, LinkChange, LinkStatus};
-use herd_core::{Backoff, LinkId, Push, SendQueue};
+use herd_core::{Backoff, LinkId, Push, RepairReply, SendQueue};
 use herd_proto::Record;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, watch};
@@ -34,6 +34,8 @@ pub struct LinkSettings {
     pub dead_after: Duration,
     pub connect_timeout: Duration,
     pub handshake_timeout: Duration,
+    /// The dialling side starts a repair round this often (with jitter).
+    pub repair_every: Duration,
 }
 
 impl Default for LinkSettings {
@@ -44,6 +46,7 @@ impl Default for LinkSettings {
             dead_after: Duration::from_secs(3),
             connect_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
+            repair_every: Duration::from_secs(1),
         }
     }
 }
@@ -80,6 +83,10 @@ pub struct Link {
     inbox: Mutex<Option<Inbox>>,
     /// Wakes the session when a drain outside it found the connection over.
     pub(super) input_ended: Notify,
+    /// Asks the session for a repair round now (the queue overflowed).
+    pub(super) repair_now: Notify,
+    pub(super) repair_rounds: AtomicU64,
+    pub(super) repair_records_out: AtomicU64,
 }
 
 struct Status {
@@ -161,6 +168,9 @@ impl Link {
             cuts: AtomicU64::new(0),
             inbox: Mutex::new(None),
             input_ended: Notify::new(),
+            repair_now: Notify::new(),
+            repair_rounds: AtomicU64::new(0),
+            repair_records_out: AtomicU64::new(0),
         };
         (Arc::new(link), accepted)
     }
@@ -272,6 +282,8 @@ impl Link {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out,
             overflows,
+            repair_rounds: self.repair_rounds.load(Ordering::Relaxed),
+            repair_records_out: self.repair_records_out.load(Ordering::Relaxed),
             last_error: status.last_error.as_ref().map(|(e, _)| e.clone()),
             last_error_us: status.last_error.as_ref().map(|&(_, at)| at),
         }
@@ -284,6 +296,8 @@ impl Link {
         let mut outbox = self.outbox();
         if outbox.queue.push(record) == Push::Overflow {
             outbox.overflows += 1;
+            // The dropped update reaches the peer by repair instead.
+            self.repair_now.notify_one();
             if outbox.overflows.is_power_of_two() {
                 warn!(peer = %self.peer, "send queue full: {} updates dropped so far", outbox.overflows);
             }
@@ -329,6 +343,45 @@ impl Link {
         if let Drained::Ended(_) = self.drain_input(node, CATCH_UP_BUDGET) {
             self.input_ended.notify_one();
         }
+    }
+
+    /// Starts a repair round on the current connection (`force`: even if
+    /// one is under way).
+    pub(super) fn start_repair(&self, node: &Node, force: bool) {
+        if let Some(inbox) = self.inbox().as_mut() {
+            inbox.start_repair(node, self, force);
+        }
+    }
+
+    /// Sends a repair answer: its records, then its messages, in that order
+    /// and ahead of queued floods (which may be of the same clients; merge
+    /// order does not matter).
+    pub(super) fn send_repair(&self, reply: RepairReply) {
+        if reply.records.is_empty() && reply.messages.is_empty() {
+            return;
+        }
+        self.repair_records_out
+            .fetch_add(reply.records.len() as u64, Ordering::Relaxed);
+        let mut outbox = self.outbox();
+        for record in &reply.records {
+            outbox
+                .pending
+                .extend_from_slice(record.at_line().as_bytes());
+            outbox.pending.extend_from_slice(b"\n");
+        }
+        for message in &reply.messages {
+            outbox
+                .pending
+                .extend_from_slice(message.to_line().as_bytes());
+        }
+        if outbox.connection.is_some()
+            && !outbox.blocked
+            && let Flush::Done = outbox.flush()
+        {
+            return;
+        }
+        drop(outbox);
+        self.wake.notify_one();
     }
 
     /// Moves queued updates to the socket; see [`Flush`].

@@ -61,6 +61,7 @@ pub(super) async fn run_session(
         _ = super::link::until(admin, AdminState::Down) => SessionEnd::Cut,
         reason = read_updates(node, link, &reader) => SessionEnd::Lost(reason),
         reason = write_updates(link) => SessionEnd::Lost(reason),
+        never = repair_rounds(node, link) => match never {},
         Some(newer) = accepted.recv() => SessionEnd::Replaced(newer),
     };
     link.detach();
@@ -97,6 +98,30 @@ async fn read_updates(node: &Node, link: &Link, reader: &OwnedReadHalf) -> Strin
                     return format!("no traffic for {dead_after:?}");
                 }
             }
+        }
+    }
+}
+
+/// Starts repair rounds: the dialling side at once and then periodically
+/// (one SYNC per period when nothing differs), either side when its queue
+/// for the peer overflowed.
+async fn repair_rounds(node: &Node, link: &Link) -> std::convert::Infallible {
+    if link.dials {
+        link.start_repair(node, true);
+    }
+    loop {
+        // ±20 % so that the links of a herd do not all sync in step.
+        let period = link
+            .settings
+            .repair_every
+            .mul_f64(0.8 + 0.4 * fastrand::f64());
+        tokio::select! {
+            () = tokio::time::sleep(period) => {
+                if link.dials {
+                    link.start_repair(node, false);
+                }
+            }
+            () = link.repair_now.notified() => link.start_repair(node, false),
         }
     }
 }
