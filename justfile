@@ -28,3 +28,9 @@ measure:
 admin-cost:
     cargo build --release --workspace --examples
     target/release/examples/admin_cost 127.0.0.1:13000 127.0.0.1:13200 1000000 target/release/herdctl examples/solo.toml
+
+# The herd simulator (docs/repair.md): 10,000 seeds of 3-50 nodes, then
+# 1,000-node herds. CI runs 500 seeds in `cargo test`.
+sim:
+    cargo run --release -p herd-sim -- --seeds 10000
+    cargo run --release -p herd-sim -- --seeds 4 --nodes 1000
