@@ -102,3 +102,72 @@ fn a_torn_tail_is_cut_reported_and_the_rest_kept() {
         "the tail was not cut from the file"
     );
 }
+
+#[test]
+fn with_fsync_always_replies_wait_for_the_disk_and_share_fsyncs() {
+    let mut herd = Herd::with_topology(&["A"], &[], "fsync = \"always\"");
+    herd.start("A");
+    assert!(
+        herd.stderr("A").contains("fsync before each reply"),
+        "{}",
+        herd.stderr("A")
+    );
+    // 16 clients at once, 25 updates each.
+    let addr = herd.client_addr("A");
+    let replies: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..16)
+            .map(|w| {
+                scope.spawn(move || {
+                    let mut session = Session::connect(addr);
+                    (0..25)
+                        .map(|i| {
+                            session.send(
+                                format!(
+                                    "{}\n",
+                                    iamat(&format!("synced-{w}-{i}"), "+1+1", now_text())
+                                )
+                                .as_bytes(),
+                            );
+                            session.read_line()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let replies: Vec<String> = replies.into_iter().flatten().collect();
+    assert_eq!(replies.len(), 400);
+    assert!(replies.iter().all(|r| r.starts_with("AT A ")));
+    let counters = herd.snapshot("A")["counters"].clone();
+    let fsyncs = counters["fsyncs"].as_u64().unwrap_or(0);
+    // One fsync at least covered the replies; never more than one each.
+    assert!((1..=400).contains(&fsyncs), "{fsyncs} fsyncs: {counters}");
+    assert_eq!(counters["fsync_failures"], 0);
+    herd.kill("A");
+    herd.start("A");
+    assert_eq!(herd.snapshot("A")["records"], 400);
+    eprintln!("400 updates from 16 clients took {fsyncs} fsyncs");
+}
+
+#[test]
+fn an_unknown_fsync_policy_is_a_config_error() {
+    let herd = Herd::with_topology(&["A"], &[], "fsync = \"sometimes\"");
+    let out = run_node(
+        &[
+            "--config",
+            herd.config.to_str().unwrap_or_default(),
+            "--data-dir",
+            herd.data_dir().to_str().unwrap_or_default(),
+            "A",
+        ],
+        herd.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fsync \"sometimes\""), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}

@@ -128,6 +128,9 @@ pub struct Counters {
     /// Repair rounds started and records sent by repair (all links).
     pub repair_rounds: u64,
     pub repair_records_out: u64,
+    /// fsyncs of the record log (by `[herd] fsync`), and failed ones.
+    pub fsyncs: u64,
+    pub fsync_failures: u64,
     /// Events the admin stream dropped for slow subscribers.
     pub events_dropped: u64,
 }

@@ -12,7 +12,9 @@ mod secret;
 mod validate;
 
 pub use error::ConfigError;
-pub use model::{Config, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings};
+pub use model::{
+    Config, FsyncPolicy, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings,
+};
 pub use secret::Secret;
 
 /// The default herd (assets/herd.toml), compiled in.

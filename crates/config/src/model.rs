@@ -21,6 +21,23 @@ pub struct HerdSettings {
     pub secret: Option<Secret>,
     pub admin_token: Option<Secret>,
     pub max_future_skew: Duration,
+    pub fsync: FsyncPolicy,
+}
+
+/// When a node's record log is synced to disk (`[herd] fsync`). Every
+/// update is written to the operating system before its AT reply whatever
+/// the policy, so `kill -9` loses nothing; the policy is about power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// `"off"` (the default): the kernel writes the log out in its own time.
+    #[default]
+    Off,
+    /// `"always"`: an AT reply waits until its update is on disk; replies
+    /// waiting at the same time share one fsync (group commit).
+    Always,
+    /// A duration such as `"100ms"`: the log is synced that often if it
+    /// changed; at most that much is lost to a power cut.
+    Every(Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

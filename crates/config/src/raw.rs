@@ -23,6 +23,7 @@ pub struct RawHerd {
     pub secret: Option<String>,
     pub admin_token: Option<String>,
     pub max_future_skew: Option<Spanned<String>>,
+    pub fsync: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -56,6 +56,23 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.herd.name, "t");
     assert_eq!(config.places.backend, PlacesBackendKind::Offline);
     assert!(config.are_linked("A", "B") && config.are_linked("B", "A"));
+    assert_eq!(config.herd.fsync, FsyncPolicy::Off);
+}
+
+#[test]
+fn fsync_policies() {
+    for (text, policy) in [
+        ("off", FsyncPolicy::Off),
+        ("always", FsyncPolicy::Always),
+        (
+            "250ms",
+            FsyncPolicy::Every(std::time::Duration::from_millis(250)),
+        ),
+    ] {
+        let toml = TWO_NODES.replace("name = \"t\"", &format!("name = \"t\"\nfsync = \"{text}\""));
+        let config = Config::parse(&toml, "t").expect("valid");
+        assert_eq!(config.herd.fsync, policy, "{text}");
+    }
 }
 
 #[test]
@@ -105,6 +122,14 @@ fn semantic_errors_name_the_line_and_the_problem() {
         (
             TWO_NODES.replace("name = \"t\"", "name = \"t\"\nmax_future_skew = \"soon\""),
             "line 6: max_future_skew \"soon\"",
+        ),
+        (
+            TWO_NODES.replace("name = \"t\"", "name = \"t\"\nfsync = \"sometimes\""),
+            "line 6: fsync \"sometimes\" is not",
+        ),
+        (
+            TWO_NODES.replace("name = \"t\"", "name = \"t\"\nfsync = \"0s\""),
+            "line 6: fsync \"0s\" is not",
         ),
         (
             TWO_NODES.replace("[herd]", "[places]\nbackend = \"bing\"\n[herd]"),

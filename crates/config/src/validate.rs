@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use crate::raw::{RawConfig, RawHerd, RawPlaces};
 use crate::{
-    Config, ConfigError, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings,
-    Secret,
+    Config, ConfigError, FsyncPolicy, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind,
+    PlacesSettings, Secret,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -189,8 +189,27 @@ fn herd_settings(
             )
         })?,
     };
+    let fsync = match &raw.fsync {
+        None => FsyncPolicy::Off,
+        Some(text) => match text.get_ref().as_str() {
+            "off" => FsyncPolicy::Off,
+            "always" => FsyncPolicy::Always,
+            other => match humantime::parse_duration(other) {
+                Ok(every) if !every.is_zero() => FsyncPolicy::Every(every),
+                _ => {
+                    return Err(check.error(
+                        Some(text.span()),
+                        format!(
+                            "fsync {other:?} is not \"off\", \"always\" or a duration such as \"100ms\""
+                        ),
+                    ));
+                }
+            },
+        },
+    };
     Ok(HerdSettings {
         name,
+        fsync,
         secret: raw.secret.filter(|s| !s.is_empty()).map(Secret::new),
         admin_token: raw.admin_token.filter(|s| !s.is_empty()).map(Secret::new),
         max_future_skew,

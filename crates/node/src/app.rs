@@ -145,6 +145,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         admin_addr: me.admin,
         data_dir: dir.clone(),
         admin_token: config.herd.admin_token.clone(),
+        fsync: config.herd.fsync,
     };
     let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
         Fatal(
@@ -202,6 +203,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     );
     eprintln!("herd-node: {banner}");
 
+    tokio::spawn(node.group_commit.clone().run());
     tokio::spawn(client::serve(node.clone(), client_listener));
     tokio::spawn(serve_peers(node.clone(), peer_listener));
     tokio::spawn(serve_admin(node.clone(), admin_listener));

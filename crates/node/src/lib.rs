@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod counters;
 pub mod events;
+pub mod group_commit;
 pub mod line_reader;
 pub mod link_states;
 pub mod log_store;

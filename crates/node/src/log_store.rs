@@ -137,6 +137,14 @@ impl RecordStore for LogStore {
         Ok(())
     }
 
+    fn written(&self) -> u64 {
+        self.entries
+    }
+
+    fn sync_handle(&self) -> Option<File> {
+        self.file.try_clone().ok()
+    }
+
     fn load(&mut self) -> io::Result<Vec<Arc<Record>>> {
         let scan = scan(File::open(&self.path)?)?;
         let mut recovery = Recovery {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use herd_admin::{AdminState, ErrorCode, EventKind, LinkChange};
-use herd_config::Secret;
+use herd_config::{FsyncPolicy, Secret};
 use herd_core::{
     ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records, RepairReply,
     RepairState,
@@ -19,6 +19,7 @@ use tracing::{error, info};
 
 use crate::counters::{Counters, bump};
 use crate::events::{EventHub, now_us};
+use crate::group_commit::GroupCommit;
 use crate::link_states;
 use crate::peer::Link;
 use crate::store::RecordStore;
@@ -41,6 +42,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// When set, admin connections must present it first.
     pub admin_token: Option<Secret>,
+    /// When the record log is synced to disk.
+    pub fsync: FsyncPolicy,
 }
 
 struct State {
@@ -59,6 +62,8 @@ pub struct Node {
     pub started_us: u64,
     /// Serialises operator link changes, so the file and the links agree.
     link_admin: Mutex<()>,
+    /// fsyncs of the record log, by the `fsync` policy.
+    pub group_commit: Arc<GroupCommit>,
 }
 
 impl Node {
@@ -72,6 +77,8 @@ impl Node {
         for record in store.load()? {
             core.restore(record);
         }
+        // After loading: a compaction at start-up replaces the file.
+        let group_commit = Arc::new(GroupCommit::new(settings.fsync, store.sync_handle()));
         Ok(Node {
             settings,
             state: Mutex::new(State { core, store }),
@@ -82,6 +89,7 @@ impl Node {
             started: std::time::Instant::now(),
             started_us: now_us(),
             link_admin: Mutex::new(()),
+            group_commit,
         })
     }
 
@@ -98,7 +106,14 @@ impl Node {
     }
 
     pub fn store_description(&self) -> String {
-        self.state().store.describe()
+        let fsync = match self.settings.fsync {
+            FsyncPolicy::Off => "no fsync (a power cut may lose the last seconds)".to_owned(),
+            FsyncPolicy::Always => "fsync before each reply (group commit)".to_owned(),
+            FsyncPolicy::Every(every) => {
+                format!("fsync every {}", humantime::format_duration(every))
+            }
+        };
+        format!("{}; {fsync}", self.state().store.describe())
     }
 
     /// Cuts or restores the link to `peer` for the operator: saved first (so
@@ -210,7 +225,7 @@ impl Node {
         match parse_request(text) {
             Some(Request::IAmAt(request)) => {
                 self.catch_up_with_peers();
-                let decision = {
+                let (decision, written) = {
                     let mut state = self.state();
                     let decision = state.core.on_client_iamat(&request, Nanos::now());
                     if let ClientDecision::Accepted { record, .. } = &decision {
@@ -222,7 +237,7 @@ impl Node {
                         state.core.commit(record.clone());
                         self.publish_records_changed(&state, record);
                     }
-                    decision
+                    (decision, state.store.written())
                 };
                 match decision {
                     ClientDecision::Accepted { record, forward } => {
@@ -230,10 +245,14 @@ impl Node {
                         // Flood first: the update is on its way to the peers
                         // before the client can read its AT reply.
                         self.flood(&record, forward);
+                        // With `fsync = "always"`, on disk before the reply.
+                        self.group_commit.durable(written).await;
                         push_line(out, record.at_line());
                     }
                     ClientDecision::Stale { held } => {
                         bump(&self.counters.iamat_stale);
+                        // The held record may have come in a moment ago.
+                        self.group_commit.durable(written).await;
                         push_line(out, held.at_line());
                     }
                     ClientDecision::TooFarInFuture => question(text.as_bytes(), out),
@@ -308,6 +327,7 @@ impl Node {
                     return;
                 }
                 state.core.commit(record.clone());
+                self.group_commit.written(state.store.written());
                 self.publish_records_changed(&state, record);
             }
             decision

@@ -17,6 +17,12 @@ pub trait RecordStore: Send {
     /// Every record saved before, for start-up.
     fn load(&mut self) -> io::Result<Vec<Arc<Record>>>;
 
+    /// Entries written so far: grows with every save (for group commit).
+    fn written(&self) -> u64;
+
+    /// Another handle to the file to fsync, if the store has one.
+    fn sync_handle(&self) -> Option<std::fs::File>;
+
     /// One line for the start-up log.
     fn describe(&self) -> String;
 }

@@ -24,6 +24,8 @@ pub fn snapshot(node: &Node) -> Snapshot {
         duplicates: read(&c.duplicates),
         floods_out: links.iter().map(|link| link.msgs_out).sum(),
         queue_overflows: links.iter().map(|link| link.overflows).sum(),
+        fsyncs: read(&node.group_commit.syncs),
+        fsync_failures: read(&node.group_commit.failures),
         repair_rounds: links.iter().map(|link| link.repair_rounds).sum(),
         repair_records_out: links.iter().map(|link| link.repair_records_out).sum(),
         events_dropped: node.events.dropped(),
