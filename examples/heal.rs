@@ -30,7 +30,9 @@ fn main() {
         "{common} common records loaded and flooded in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    println!("| divergent records | heal time | records sent by repair | bytes on the link | bytes per record moved |");
+    println!(
+        "| divergent records | heal time | records sent by repair | bytes on the link | bytes per record moved |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: |");
     for divergent in [1usize, 100, 10_000, 100_000] {
         link(&herd, "down");
@@ -106,7 +108,9 @@ fn load(client: SocketAddr, prefix: &str, records: usize) {
                     let mut batch = String::new();
                     let time = now_text();
                     for i in chunk {
-                        batch.push_str(&format!("IAMAT {prefix}-{i} +34.068930-118.445127 {time}\n"));
+                        batch.push_str(&format!(
+                            "IAMAT {prefix}-{i} +34.068930-118.445127 {time}\n"
+                        ));
                     }
                     session.send(batch.as_bytes());
                     for _ in chunk {
