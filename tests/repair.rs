@@ -195,14 +195,15 @@ fn an_idle_link_costs_one_small_sync_per_period() {
     let delta = |after: &serde_json::Value, before: &serde_json::Value, key: &str| {
         after[key].as_u64().unwrap_or(0) - before[key].as_u64().unwrap_or(0)
     };
+    // One a second ±20 % (a loaded machine may delay a timer, not add one).
     let rounds = delta(&after_a, &before_a, "repair_rounds");
-    assert!((2..=4).contains(&rounds), "{rounds} rounds in 3 s");
+    assert!((1..=4).contains(&rounds), "{rounds} rounds in 3 s");
     assert_eq!(delta(&after_b, &before_b, "repair_rounds"), 0);
     // Equal digests: the SYNC lines (22 bytes) and heartbeats (5 bytes,
     // two a second) are all that crossed; nothing was answered.
     let a_out = delta(&after_a, &before_a, "bytes_out");
     let b_out = delta(&after_b, &before_b, "bytes_out");
-    assert!(a_out <= 4 * 22 + 8 * 5, "A sent {a_out} bytes");
+    assert!(a_out <= rounds * 22 + 8 * 5, "A sent {a_out} bytes");
     assert!(b_out <= 8 * 5, "B sent {b_out} bytes");
     assert_eq!(after_a["repair_records_out"], 0);
     assert_eq!(after_b["repair_records_out"], 0);
