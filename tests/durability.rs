@@ -171,3 +171,45 @@ fn an_unknown_fsync_policy_is_a_config_error() {
     assert!(stderr.contains("fsync \"sometimes\""), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_running_node_compacts_its_log_and_loses_nothing() {
+    let mut herd = Herd::with_topology(&["A"], &[], "");
+    herd.start("A");
+    let mut session = Session::connect(herd.client_addr("A"));
+    // 3,000 updates of 10 clients: the log holds mostly superseded entries.
+    let base = 1_700_000_000u64;
+    let mut newest = Vec::new();
+    for round in 0..300u64 {
+        let mut batch = String::new();
+        for client in 0..10 {
+            batch.push_str(&format!("IAMAT mover-{client} +1+1 {}.5\n", base + round));
+        }
+        session.send(batch.as_bytes());
+        let replies: Vec<String> = (0..10).map(|_| session.read_line()).collect();
+        assert!(
+            replies.iter().all(|r| r.starts_with("AT A ")),
+            "{replies:?}"
+        );
+        newest = replies;
+    }
+    let log = herd.data_dir().join("A").join("records.log");
+    let uncompacted = 3000 * 60;
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::metadata(&log)
+            .map(|m| m.len() < uncompacted / 2)
+            .unwrap_or(false)),
+        "log still {} bytes",
+        std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0)
+    );
+    assert!(herd.log("A").contains("compacted"), "{}", herd.log("A"));
+    herd.kill("A");
+    herd.start("A");
+    for (client, reply) in newest.iter().enumerate() {
+        assert_eq!(
+            &whatsat_at_line(&herd, "A", &format!("mover-{client}")),
+            reply
+        );
+    }
+    assert_eq!(herd.snapshot("A")["records"], 10);
+}

@@ -11,8 +11,8 @@
 //! - `off`: no fsync at all.
 
 use std::fs::File;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use herd_config::FsyncPolicy;
 use tokio::sync::{Notify, watch};
@@ -20,8 +20,11 @@ use tracing::error;
 
 pub struct GroupCommit {
     policy: FsyncPolicy,
-    /// The log file (another handle to it), when the policy syncs at all.
-    file: Option<Arc<File>>,
+    /// The log file (another handle to it), when the policy syncs at all;
+    /// replaced when a compaction moves the log to a new file.
+    file: Mutex<Option<Arc<File>>>,
+    /// The policy syncs and there is a file to sync.
+    enabled: bool,
     /// Entries written so far that should be synced.
     written: AtomicU64,
     /// Entries known to be on disk.
@@ -40,7 +43,8 @@ impl GroupCommit {
         };
         GroupCommit {
             policy,
-            file,
+            enabled: file.is_some(),
+            file: Mutex::new(file),
             written: AtomicU64::new(0),
             synced: watch::Sender::new(0),
             wake: Notify::new(),
@@ -51,7 +55,7 @@ impl GroupCommit {
 
     /// The log holds `entries` entries now (called after each write).
     pub fn written(&self, entries: u64) {
-        if self.file.is_some() {
+        if self.enabled {
             self.written.fetch_max(entries, Ordering::AcqRel);
             if self.policy == FsyncPolicy::Always {
                 self.wake.notify_one();
@@ -62,7 +66,7 @@ impl GroupCommit {
     /// Returns once the first `entries` entries are as durable as the
     /// policy promises an acknowledged update: at once unless `always`.
     pub async fn durable(&self, entries: u64) {
-        if self.policy != FsyncPolicy::Always || self.file.is_none() {
+        if self.policy != FsyncPolicy::Always || !self.enabled {
             return;
         }
         self.written(entries);
@@ -71,11 +75,18 @@ impl GroupCommit {
         let _ = synced.wait_for(|&synced| synced >= entries).await;
     }
 
+    /// The log moved to a new file (already fsynced whole).
+    pub fn replace_file(&self, file: Option<File>) {
+        if self.enabled {
+            *self.file.lock().unwrap_or_else(|p| p.into_inner()) = file.map(Arc::new);
+        }
+    }
+
     /// The task that runs the fsyncs; returns at once when there are none.
     pub async fn run(self: Arc<Self>) {
-        let Some(file) = self.file.clone() else {
+        if !self.enabled {
             return;
-        };
+        }
         let mut tick = match self.policy {
             FsyncPolicy::Every(every) => Some(tokio::time::interval(every)),
             _ => None,
@@ -92,7 +103,11 @@ impl GroupCommit {
             if target <= *self.synced.borrow() {
                 continue;
             }
-            let handle = file.clone();
+            let Some(handle) = self.file.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+                // No handle to the new file: nothing can be synced.
+                self.synced.send_replace(target);
+                continue;
+            };
             let result = tokio::task::spawn_blocking(move || handle.sync_data()).await;
             self.syncs.fetch_add(1, Ordering::Relaxed);
             match result {

@@ -17,12 +17,18 @@
 //!
 //! The newest record per client wins, as in memory. When most entries are
 //! superseded, the log is rewritten with only the live records: a new file,
-//! fsynced, renamed over the old, and the directory fsynced.
+//! fsynced, renamed over the old, and the directory fsynced. At start-up
+//! that happens before the node serves; while it runs, a background thread
+//! writes the live records as they were at one moment, entries saved
+//! meanwhile are kept aside in memory, and the next save appends them to the
+//! new file and swaps it in (see [`LogStore::maintain`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use herd_core::Records;
 use herd_proto::Record;
@@ -34,6 +40,9 @@ pub const LOG_FILE: &str = "records.log";
 const HEADER: usize = 8;
 /// Longer than any AT line a node makes (client lines are at most 8 KiB).
 const MAX_ENTRY: usize = 16 * 1024;
+/// A log is compacted when it has more entries than this and more than
+/// twice as many entries as live records.
+const COMPACT_MIN_ENTRIES: u64 = 1024;
 
 pub struct LogStore {
     path: PathBuf,
@@ -46,6 +55,25 @@ pub struct LogStore {
     /// Set when a failed write could not be undone: later entries would sit
     /// behind half an entry, so nothing more is accepted.
     broken: Option<String>,
+    /// Saves since the store was opened (never goes back, unlike
+    /// `entries`, which a compaction lowers).
+    saves: u64,
+    /// A compaction running in the background, if any.
+    compaction: Option<Compaction>,
+    /// After a failed compaction, the next waits until the log is this long.
+    next_attempt_entries: u64,
+}
+
+/// A rewrite of the log under way on its own thread.
+struct Compaction {
+    /// Writes the snapshot to the temporary file: (bytes, entries).
+    writer: JoinHandle<io::Result<(u64, u64)>>,
+    temporary: PathBuf,
+    /// Entries saved since the snapshot, for the end of the new file.
+    tail: Vec<u8>,
+    tail_entries: u64,
+    started: Instant,
+    old_entries: u64,
 }
 
 /// What start-up found in the log.
@@ -64,6 +92,8 @@ impl LogStore {
     /// Opens (or creates) the log in `dir`. Nothing is read until `load`.
     pub fn open(dir: &Path) -> io::Result<LogStore> {
         let path = dir.join(LOG_FILE);
+        // Left by a compaction that a stop interrupted; the log is whole.
+        let _ = std::fs::remove_file(path.with_extension("log.compacting"));
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -77,6 +107,9 @@ impl LogStore {
             entries: 0,
             recovered: None,
             broken: None,
+            saves: 0,
+            compaction: None,
+            next_attempt_entries: 0,
         })
     }
 
@@ -87,26 +120,104 @@ impl LogStore {
     /// Replaces the log with one entry per live record. On failure the
     /// old log stays as it was.
     fn compact(&mut self, records: &Records) -> io::Result<()> {
-        let temporary = self.path.with_extension("log.compacting");
-        let mut bytes = Vec::new();
-        for record in records.iter() {
-            encode(record.at_line(), &mut bytes);
-        }
-        let written = File::create(&temporary)
-            .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
-        if let Err(err) = written {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(err);
-        }
-        std::fs::rename(&temporary, &self.path)?;
+        let temporary = self.temporary_path();
+        let snapshot: Vec<Arc<Record>> = records.iter().cloned().collect();
+        let (length, entries) = write_snapshot(&temporary, &snapshot)?;
+        self.swap_in(&temporary)?;
+        self.length = length;
+        self.entries = entries;
+        Ok(())
+    }
+
+    fn temporary_path(&self) -> PathBuf {
+        self.path.with_extension("log.compacting")
+    }
+
+    /// Renames `temporary` over the log and writes to it from now on.
+    fn swap_in(&mut self, temporary: &Path) -> io::Result<()> {
+        std::fs::rename(temporary, &self.path)?;
         sync_directory(&self.path);
         self.file = OpenOptions::new()
             .read(true)
             .append(true)
             .open(&self.path)?;
-        self.length = bytes.len() as u64;
-        self.entries = records.len() as u64;
         Ok(())
+    }
+
+    fn wants_compaction(&self, live: usize) -> bool {
+        self.entries > COMPACT_MIN_ENTRIES
+            && self.entries > 2 * live as u64
+            && self.entries >= self.next_attempt_entries
+    }
+
+    /// Starts a background rewrite of the log with `records` (called under
+    /// the node's state lock, so the snapshot and the tail agree).
+    fn start_compaction(&mut self, records: &Records) {
+        let temporary = self.temporary_path();
+        // A pointer per record, under the node's lock: the only pause.
+        let started = Instant::now();
+        let snapshot: Vec<Arc<Record>> = records.iter().cloned().collect();
+        let pause = started.elapsed();
+        let target = temporary.clone();
+        let writer = std::thread::Builder::new()
+            .name("log-compaction".to_owned())
+            .spawn(move || write_snapshot(&target, &snapshot));
+        match writer {
+            Ok(writer) => {
+                info!(
+                    "{}: compacting {} entries to {} records in the background (snapshot took {} µs)",
+                    self.path.display(),
+                    self.entries,
+                    records.len(),
+                    pause.as_micros()
+                );
+                self.compaction = Some(Compaction {
+                    writer,
+                    temporary,
+                    tail: Vec::new(),
+                    tail_entries: 0,
+                    started: Instant::now(),
+                    old_entries: self.entries,
+                });
+            }
+            Err(err) => self.compaction_failed(&err),
+        }
+    }
+
+    /// Appends what was saved meanwhile to the new file and swaps it in.
+    fn finish_compaction(&mut self, compaction: Compaction) -> io::Result<()> {
+        let (length, entries) = compaction
+            .writer
+            .join()
+            .map_err(|_| io::Error::other("the compaction thread panicked"))??;
+        let tail = &compaction.tail;
+        let appended = OpenOptions::new()
+            .append(true)
+            .open(&compaction.temporary)
+            .and_then(|mut file| file.write_all(tail).and_then(|()| file.sync_all()));
+        appended.and_then(|()| self.swap_in(&compaction.temporary))?;
+        let old_length = self.length;
+        self.length = length + tail.len() as u64;
+        self.entries = entries + compaction.tail_entries;
+        info!(
+            "{}: compacted {} entries ({:.1} MB) to {} ({:.1} MB) in {} ms",
+            self.path.display(),
+            compaction.old_entries + compaction.tail_entries,
+            old_length as f64 / 1e6,
+            self.entries,
+            self.length as f64 / 1e6,
+            compaction.started.elapsed().as_millis()
+        );
+        Ok(())
+    }
+
+    fn compaction_failed(&mut self, err: &dyn std::fmt::Display) {
+        warn!(
+            "{}: compaction failed, keeping the log as it is: {err}",
+            self.path.display()
+        );
+        let _ = std::fs::remove_file(self.temporary_path());
+        self.next_attempt_entries = self.entries.saturating_mul(2);
     }
 }
 
@@ -134,11 +245,39 @@ impl RecordStore for LogStore {
         }
         self.length += entry.len() as u64;
         self.entries += 1;
+        self.saves += 1;
+        if let Some(compaction) = &mut self.compaction {
+            compaction.tail.extend_from_slice(&entry);
+            compaction.tail_entries += 1;
+        }
         Ok(())
     }
 
+    fn maintain(&mut self, records: &Records) -> bool {
+        let finished = self
+            .compaction
+            .as_ref()
+            .is_some_and(|compaction| compaction.writer.is_finished());
+        if finished && let Some(compaction) = self.compaction.take() {
+            return match self.finish_compaction(compaction) {
+                Ok(()) => true,
+                Err(err) => {
+                    self.compaction_failed(&err);
+                    false
+                }
+            };
+        }
+        if self.compaction.is_none()
+            && self.broken.is_none()
+            && self.wants_compaction(records.len())
+        {
+            self.start_compaction(records);
+        }
+        false
+    }
+
     fn written(&self) -> u64 {
-        self.entries
+        self.saves
     }
 
     fn sync_handle(&self) -> Option<File> {
@@ -174,7 +313,7 @@ impl RecordStore for LogStore {
         let records = scan.records;
         recovery.records = records.len();
         // Mostly superseded entries: keep only the live ones.
-        if self.entries > 1024 && self.entries > 2 * records.len() as u64 {
+        if self.wants_compaction(records.len()) {
             match self.compact(&records) {
                 Ok(()) => recovery.compacted = true,
                 Err(err) => warn!("{}: not compacted: {err}", self.path.display()),
@@ -321,6 +460,29 @@ fn keep_aside(path: &Path, from: u64, kept: &Path) {
     }
 }
 
+/// Writes one entry per record to a new file at `path`, fsynced:
+/// (bytes, entries). On failure the file is removed.
+fn write_snapshot(path: &Path, records: &[Arc<Record>]) -> io::Result<(u64, u64)> {
+    let written = File::create(path).and_then(|file| {
+        let mut out = io::BufWriter::with_capacity(1 << 20, file);
+        let mut entry = Vec::with_capacity(256);
+        let mut length = 0u64;
+        for record in records {
+            entry.clear();
+            encode(record.at_line(), &mut entry);
+            out.write_all(&entry)?;
+            length += entry.len() as u64;
+        }
+        let file = out.into_inner().map_err(|err| err.into_error())?;
+        file.sync_all()?;
+        Ok((length, records.len() as u64))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
 /// Makes a rename durable (the directory entry), where the OS allows.
 fn sync_directory(path: &Path) {
     if let Some(dir) = path.parent()
@@ -434,6 +596,70 @@ mod tests {
         // Garbage: nothing is kept, nothing panics.
         std::fs::write(&path, b"\xff\xff\xff\xff garbage")?;
         assert!(LogStore::open(dir.path())?.load()?.is_empty());
+        Ok(())
+    }
+
+    /// Saves and maintains like the node does, with the records in memory.
+    fn save_and_maintain(
+        store: &mut LogStore,
+        records: &mut Records,
+        record: Arc<Record>,
+    ) -> io::Result<bool> {
+        store.save(&record)?;
+        records.merge(record);
+        Ok(store.maintain(records))
+    }
+
+    #[test]
+    fn a_running_log_is_compacted_in_the_background_keeping_saves_made_meanwhile() -> io::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(LOG_FILE);
+        let mut store = LogStore::open(dir.path())?;
+        store.load()?;
+        let mut records = Records::default();
+        let mut time = 0;
+        // 10 clients moving: the log outgrows twice the live records.
+        while store.compaction.is_none() {
+            time += 1;
+            assert!(time < 10_000, "never started compacting");
+            save_and_maintain(
+                &mut store,
+                &mut records,
+                record(&format!("c{}", time % 10), time),
+            )?;
+        }
+        assert_eq!(time, 1025);
+        // Saved while the thread writes: must end up in the new file.
+        let during = [record("c1", 5000), record("new", 5000)];
+        for r in &during {
+            store.save(r)?;
+            records.merge(r.clone());
+        }
+        let written_before = store.written();
+        let mut swapped = false;
+        for _ in 0..500 {
+            if store.maintain(&records) {
+                swapped = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(swapped, "the compaction never finished");
+        assert_eq!(store.entries, 12, "10 live clients + 2 saved meanwhile");
+        assert_eq!(std::fs::metadata(&path)?.len(), store.length);
+        // The group-commit counter never goes back.
+        assert_eq!(store.written(), written_before);
+        // Appending goes on in the new file.
+        store.save(&record("after", 6000))?;
+        records.merge(record("after", 6000));
+        drop(store);
+        let mut reopened = LogStore::open(dir.path())?;
+        let loaded = reopened.load()?;
+        let live: Vec<Arc<Record>> = records.iter().cloned().collect();
+        assert_eq!(lines(&loaded), lines(&live));
+        assert_eq!(reopened.recovery().map(|r| r.entries), Some(13));
+        assert!(!dir.path().join("records.log.compacting").exists());
         Ok(())
     }
 

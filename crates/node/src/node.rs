@@ -235,6 +235,7 @@ impl Node {
                             return question(text.as_bytes(), out);
                         }
                         state.core.commit(record.clone());
+                        self.maintain_store(&mut state);
                         self.publish_records_changed(&state, record);
                     }
                     (decision, state.store.written())
@@ -291,6 +292,15 @@ impl Node {
         }
     }
 
+    /// The store's housekeeping after a save (a compaction in the
+    /// background, swapped in when done).
+    fn maintain_store(&self, state: &mut State) {
+        let State { core, store } = state;
+        if store.maintain(core.records()) {
+            self.group_commit.replace_file(store.sync_handle());
+        }
+    }
+
     /// Starts a repair round: the SYNC to send.
     pub fn start_repair(&self, round: &mut RepairState) -> RepairMessage {
         round.start(self.state().core.records())
@@ -327,6 +337,7 @@ impl Node {
                     return;
                 }
                 state.core.commit(record.clone());
+                self.maintain_store(&mut state);
                 self.group_commit.written(state.store.written());
                 self.publish_records_changed(&state, record);
             }

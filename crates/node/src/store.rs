@@ -23,6 +23,13 @@ pub trait RecordStore: Send {
     /// Another handle to the file to fsync, if the store has one.
     fn sync_handle(&self) -> Option<std::fs::File>;
 
+    /// Housekeeping after a save, with the records as they are now (under
+    /// the node's state lock). True when the store moved to a new file
+    /// (after a compaction), so a new [`RecordStore::sync_handle`] is due.
+    fn maintain(&mut self, _records: &herd_core::Records) -> bool {
+        false
+    }
+
     /// One line for the start-up log.
     fn describe(&self) -> String;
 }
