@@ -1,15 +1,18 @@
 //! What repair costs and how fast it heals (docs/repair.md, figures in
-//! docs/BENCHMARKS.md). Starts its own two-node herd A - B (release build).
+//! docs/BENCHMARKS.md). Starts its own herd (release build): `two` is A - B,
+//! `default` the contract's five nodes, where Clark is the one cut off.
 //!
-//! cargo build --release --workspace --bins --examples && target/release/examples/heal [COMMON] [IDLE_SECONDS]
+//! cargo build --release --workspace --bins --examples && target/release/examples/heal [two|default] [COMMON] [IDLE_SECONDS]
 //!
-//! 1. Loads COMMON (default 100,000) clients into A; flooding gives them to B.
-//! 2. For each divergence d in 1, 100, 10,000, 100,000: cuts the link, loads
-//!    d new clients into A, kills A with SIGKILL and restarts it (so no
-//!    queued flood is left: only repair can move them), restores the link
-//!    and times until both digests are equal; reports the records repair
-//!    sent and the bytes that crossed the link.
-//! 3. Idle cost: bytes per second on the link with equal records.
+//! 1. Loads COMMON (default 100,000) clients into the node that will be cut
+//!    off; flooding gives them to all.
+//! 2. For each divergence d in 1, 100, 10,000, 100,000: cuts that node's
+//!    links, loads d new clients into it, kills it with SIGKILL and restarts
+//!    it (so no queued flood is left: only repair can move them), restores
+//!    the links and times until every digest is equal; reports the records
+//!    repair sent, the bytes that crossed all links, and the size of the
+//!    records that had to move (their AT lines) for comparison.
+//! 3. Idle cost: bytes per second per link with equal records.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -18,106 +21,136 @@ use herd_blackbox::{Herd, Session, now_text};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let common: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let idle_seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let shape = args.first().map(String::as_str).unwrap_or("two");
+    let common: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let idle_seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
 
-    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
+    let (mut herd, lone, cut): (Herd, &str, Vec<(&str, &str)>) = match shape {
+        "default" => (
+            Herd::default_topology(),
+            "Clark",
+            vec![("Clark", "Jaquez"), ("Clark", "Bona")],
+        ),
+        _ => (
+            Herd::with_topology(&["A", "B"], &[("A", "B")], ""),
+            "A",
+            vec![("A", "B")],
+        ),
+    };
     herd.start_all_connected();
     let started = Instant::now();
-    load(herd.client_addr("A"), "common", common);
-    wait_equal(&herd, Duration::from_secs(120));
+    load(herd.client_addr(lone), "common", common);
+    wait_equal(&herd, Duration::from_secs(300));
     println!(
-        "{common} common records loaded and flooded in {:.1} s",
+        "{} nodes, {} links: {common} common records loaded and flooded in {:.1} s",
+        herd.nodes.len(),
+        herd.links.len(),
         started.elapsed().as_secs_f64()
     );
     println!(
-        "| divergent records | heal time | records sent by repair | bytes on the link | bytes per record moved |"
+        "| divergent records | heal time | records sent by repair | bytes on all links | bytes of the records that had to move | ratio |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for divergent in [1usize, 100, 10_000, 100_000] {
-        link(&herd, "down");
-        load(herd.client_addr("A"), &format!("div{divergent}"), divergent);
-        herd.kill("A");
-        herd.start("A");
+        for (a, b) in &cut {
+            link(&herd, a, b, "down");
+        }
+        let moving = load(
+            herd.client_addr(lone),
+            &format!("div{divergent}"),
+            divergent,
+        );
+        herd.kill(lone);
+        herd.start(lone);
         let before = totals(&herd);
         let healed = Instant::now();
-        link(&herd, "up");
-        wait_equal(&herd, Duration::from_secs(120));
+        for (a, b) in &cut {
+            link(&herd, a, b, "up");
+        }
+        wait_equal(&herd, Duration::from_secs(300));
         let took = healed.elapsed();
         let after = totals(&herd);
         let moved = after.0 - before.0;
         let bytes = after.1 - before.1;
         println!(
-            "| {divergent} | {:.0} ms | {moved} | {bytes} | {:.0} |",
+            "| {divergent} | {:.0} ms | {moved} | {bytes} | {moving} | {:.1} |",
             took.as_secs_f64() * 1000.0,
-            bytes as f64 / moved.max(1) as f64
+            bytes as f64 / moving.max(1) as f64
         );
     }
     let before = totals(&herd);
     std::thread::sleep(Duration::from_secs(idle_seconds));
     let after = totals(&herd);
     println!(
-        "idle link, equal records ({} records each): {:.1} bytes/s both ways together, {} records sent",
-        herd.snapshot("A")["records"],
-        (after.1 - before.1) as f64 / idle_seconds as f64,
+        "idle, equal records ({} records each): {:.1} bytes/s per link (both ways together), {} records sent",
+        herd.snapshot(lone)["records"],
+        (after.1 - before.1) as f64 / idle_seconds as f64 / herd.links.len() as f64,
         after.0 - before.0
     );
 }
 
-/// (records sent by repair, bytes out) summed over both ends.
+/// (records sent by repair, bytes out) summed over every end of every link.
 fn totals(herd: &Herd) -> (u64, u64) {
-    ["A", "B"]
-        .iter()
-        .map(|node| {
-            let link = &herd.snapshot(node)["links"][0];
-            (
-                link["repair_records_out"].as_u64().unwrap_or(0),
-                link["bytes_out"].as_u64().unwrap_or(0),
-            )
-        })
-        .fold((0, 0), |(r, b), (r2, b2)| (r + r2, b + b2))
+    let mut totals = (0, 0);
+    for node in &herd.nodes {
+        let snapshot = herd.snapshot(&node.name);
+        for link in snapshot["links"].as_array().into_iter().flatten() {
+            totals.0 += link["repair_records_out"].as_u64().unwrap_or(0);
+            totals.1 += link["bytes_out"].as_u64().unwrap_or(0);
+        }
+    }
+    totals
 }
 
-fn link(herd: &Herd, state: &str) {
-    let out = herd.herdctl(&["link", "A", "B", state]);
+fn link(herd: &Herd, a: &str, b: &str, state: &str) {
+    let out = herd.herdctl(&["link", a, b, state]);
     assert!(out.status.success(), "herdctl link: {out:?}");
 }
 
 fn wait_equal(herd: &Herd, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
-        let a = herd.snapshot("A");
-        let b = herd.snapshot("B");
-        if a["digest"] == b["digest"] && a["records"] == b["records"] {
+        let digests: Vec<serde_json::Value> = herd
+            .nodes
+            .iter()
+            .map(|node| herd.snapshot(&node.name)["digest"].clone())
+            .collect();
+        if digests.iter().all(|d| *d == digests[0]) {
             return;
         }
-        assert!(Instant::now() < deadline, "not converged: {a} {b}");
+        assert!(Instant::now() < deadline, "not converged: {digests:?}");
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-fn load(client: SocketAddr, prefix: &str, records: usize) {
+/// Loads `records` new clients; returns the bytes of their AT lines.
+fn load(client: SocketAddr, prefix: &str, records: usize) -> u64 {
     let per = records.div_ceil(8);
     std::thread::scope(|scope| {
-        for t in 0..8 {
-            scope.spawn(move || {
-                let mut session = Session::connect(client);
-                let start = t * per;
-                let end = ((t + 1) * per).min(records);
-                for chunk in (start..end).collect::<Vec<_>>().chunks(1000) {
-                    let mut batch = String::new();
-                    let time = now_text();
-                    for i in chunk {
-                        batch.push_str(&format!(
-                            "IAMAT {prefix}-{i} +34.068930-118.445127 {time}\n"
-                        ));
+        let workers: Vec<_> = (0..8)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut bytes = 0u64;
+                    let mut session = Session::connect(client);
+                    let start = t * per;
+                    let end = ((t + 1) * per).min(records);
+                    for chunk in (start..end).collect::<Vec<_>>().chunks(1000) {
+                        let mut batch = String::new();
+                        let time = now_text();
+                        for i in chunk {
+                            batch.push_str(&format!(
+                                "IAMAT {prefix}-{i} +34.068930-118.445127 {time}\n"
+                            ));
+                        }
+                        session.send(batch.as_bytes());
+                        for _ in chunk {
+                            bytes += session.read_line().len() as u64 + 1;
+                        }
                     }
-                    session.send(batch.as_bytes());
-                    for _ in chunk {
-                        session.read_line();
-                    }
-                }
-            });
-        }
-    });
+                    bytes
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    })
 }
