@@ -160,13 +160,18 @@ fn strangers_on_the_peer_port_are_refused_with_a_reason() {
     herd.start("Clark");
     let name = herd.herd_name.clone();
     let cases = [
-        ("HELLO HERD/1 other-herd Jaquez b1\n".to_owned(), "herd"),
-        (format!("HELLO HERD/1 {name} Campbell b1\n"), "not linked"),
-        (format!("HELLO HERD/1 {name} Nobody b1\n"), "not linked"),
+        ("HELLO HERD/2 other-herd Jaquez b1\n".to_owned(), "herd"),
+        (format!("HELLO HERD/2 {name} Campbell b1\n"), "not linked"),
+        (format!("HELLO HERD/2 {name} Nobody b1\n"), "not linked"),
         (format!("HELLO HERD/9 {name} Jaquez b1\n"), "version"),
+        // A node from before repair existed.
+        (
+            format!("HELLO HERD/1 {name} Jaquez b1\n"),
+            "version 1, this node speaks 2",
+        ),
         ("GET / HTTP/1.0\r\n\r\n".to_owned(), "expected HELLO"),
         // Clark sorts before Jaquez, so Clark dials Jaquez, never the reverse.
-        (format!("HELLO HERD/1 {name} Jaquez b1\n"), "dials"),
+        (format!("HELLO HERD/2 {name} Jaquez b1\n"), "dials"),
     ];
     for (hello, reason) in cases {
         let reply = peer_handshake(&herd, "Clark", &hello);
@@ -195,10 +200,10 @@ fn a_linked_peer_is_greeted_and_updates_flow_both_ways_as_at_lines() {
     // "Bona" sorts before "Clark", so Bona dials and Clark accepts: play Bona.
     // The peer port speaks lines too, so a client session can play a peer.
     let mut peer = Session::connect(herd.node("Clark").peer);
-    peer.send(format!("HELLO HERD/1 {name} Bona fake-boot\n").as_bytes());
+    peer.send(format!("HELLO HERD/2 {name} Bona fake-boot\n").as_bytes());
     let hello = peer.read_line();
     assert!(
-        hello.starts_with(&format!("HELLO HERD/1 {name} Clark ")),
+        hello.starts_with(&format!("HELLO HERD/2 {name} Clark ")),
         "{hello}"
     );
 

@@ -5,6 +5,8 @@
 //! run in parallel with the contract's fixed port numbers and never collide
 //! with each other or with a herd a developer is running on 127.0.0.1.
 
+pub mod google_stand_in;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ pub fn binary(name: &str) -> PathBuf {
 pub fn run_node(args: &[&str], cwd: &Path) -> Output {
     Command::new(binary("herd-node"))
         .args(args)
+        .env_remove("GOOGLE_PLACES_API_KEY")
         .current_dir(cwd)
         .stdin(Stdio::null())
         .output()
@@ -167,6 +170,7 @@ impl Herd {
             .arg(self.data_dir())
             .arg(name)
             .env_remove("HERD_ADMIN_TOKEN")
+            .env_remove("GOOGLE_PLACES_API_KEY")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

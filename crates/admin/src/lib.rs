@@ -15,7 +15,9 @@ mod snapshot;
 pub use event::{Event, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
 pub use response::{ErrorCode, RecordEntry, RecordsPage, Response};
-pub use snapshot::{AdminState, ConnectionState, Counters, LinkStatus, NodeAddresses, Snapshot};
+pub use snapshot::{
+    AdminState, ConnectionState, Counters, LinkStatus, NodeAddresses, PlacesCounters, Snapshot,
+};
 
 /// Version of the admin schema. Bumped when a field changes meaning or
 /// disappears; adding fields or commands does not bump it.

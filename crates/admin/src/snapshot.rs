@@ -26,6 +26,23 @@ pub struct Snapshot {
     pub store: String,
     pub links: Vec<LinkStatus>,
     pub counters: Counters,
+    /// The online places backend's counters; absent with the offline one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places: Option<PlacesCounters>,
+}
+
+/// What an online places backend (Google) has done since start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlacesCounters {
+    pub backend: String,
+    /// Calls made to the service.
+    pub requests: u64,
+    /// WHATSATs answered from the cache instead of a call.
+    pub cache_hits: u64,
+    /// Answers that were not OK or ZERO_RESULTS: the service's error
+    /// statuses, network failures and timeouts.
+    pub errors: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,8 @@ mod validate;
 
 pub use error::ConfigError;
 pub use model::{
-    Config, FsyncPolicy, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings,
+    Config, FsyncPolicy, GoogleApi, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind,
+    PlacesSettings,
 };
 pub use secret::Secret;
 

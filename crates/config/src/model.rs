@@ -52,7 +52,28 @@ pub struct PlacesSettings {
     /// Offline backend: a places file to use instead of the embedded one.
     pub file: Option<PathBuf>,
     pub google_key: Option<Secret>,
+    /// Base URL: `https://`, or `http://` to a loopback address only.
     pub google_endpoint: String,
+    pub google_api: GoogleApi,
+    /// Longest a WHATSAT waits for Google (queueing for a free request
+    /// slot included) before it gets an `UNKNOWN_ERROR` answer.
+    pub timeout: Duration,
+    /// How long an answer is reused for the same rounded position, radius
+    /// and bound; zero turns the cache off.
+    pub cache_ttl: Duration,
+    /// Requests to Google in flight at once, per node.
+    pub max_concurrent: usize,
+}
+
+/// Which Google API the online backend calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GoogleApi {
+    /// Nearby Search (legacy): `GET .../maps/api/place/nearbysearch/json`.
+    #[default]
+    Legacy,
+    /// Places API (New): `POST .../v1/places:searchNearby`, converted to
+    /// the legacy shape.
+    New,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

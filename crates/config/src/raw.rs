@@ -32,7 +32,11 @@ pub struct RawPlaces {
     pub backend: Option<Spanned<String>>,
     pub file: Option<String>,
     pub google_key: Option<String>,
-    pub google_endpoint: Option<String>,
+    pub google_endpoint: Option<Spanned<String>>,
+    pub google_api: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub cache_ttl: Option<Spanned<String>>,
+    pub max_concurrent: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

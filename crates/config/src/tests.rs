@@ -60,6 +60,38 @@ fn minimal_config_gets_defaults() {
 }
 
 #[test]
+fn google_settings_and_their_defaults() {
+    let config = Config::parse(TWO_NODES, "t").expect("valid");
+    let places = &config.places;
+    assert_eq!(places.google_endpoint, "https://maps.googleapis.com");
+    assert_eq!(places.google_api, GoogleApi::Legacy);
+    assert_eq!(places.timeout.as_secs(), 5);
+    assert_eq!(places.cache_ttl.as_secs(), 60);
+    assert_eq!(places.max_concurrent, 4);
+    let toml = TWO_NODES.replace(
+        "[herd]",
+        "[places]\nbackend = \"google\"\ngoogle_endpoint = \"http://127.0.0.1:9/\"\ngoogle_api = \"new\"\ntimeout = \"250ms\"\ncache_ttl = \"0s\"\nmax_concurrent = 2\n[herd]",
+    );
+    let places = Config::parse(&toml, "t").expect("valid").places;
+    assert_eq!(places.google_endpoint, "http://127.0.0.1:9");
+    assert_eq!(places.google_api, GoogleApi::New);
+    assert_eq!(places.timeout.as_millis(), 250);
+    assert!(places.cache_ttl.is_zero());
+    assert_eq!(places.max_concurrent, 2);
+    for local in [
+        "http://localhost:8080",
+        "http://[::1]:80",
+        "https://maps.example.com",
+    ] {
+        let toml = TWO_NODES.replace(
+            "[herd]",
+            &format!("[places]\ngoogle_endpoint = \"{local}\"\n[herd]"),
+        );
+        assert!(Config::parse(&toml, "t").is_ok(), "{local}");
+    }
+}
+
+#[test]
 fn fsync_policies() {
     for (text, policy) in [
         ("off", FsyncPolicy::Off),
@@ -122,6 +154,29 @@ fn semantic_errors_name_the_line_and_the_problem() {
         (
             TWO_NODES.replace("name = \"t\"", "name = \"t\"\nmax_future_skew = \"soon\""),
             "line 6: max_future_skew \"soon\"",
+        ),
+        (
+            TWO_NODES.replace(
+                "[herd]",
+                "[places]\ngoogle_endpoint = \"http://maps.example.com\"\n[herd]",
+            ),
+            "line 5: google_endpoint \"http://maps.example.com\" uses plain http",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[places]\ngoogle_endpoint = \"ftp://x\"\n[herd]"),
+            "line 5: google_endpoint \"ftp://x\" must start with https://",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[places]\ngoogle_api = \"v2\"\n[herd]"),
+            "line 5: google_api \"v2\" is unknown",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[places]\nmax_concurrent = 0\n[herd]"),
+            "line 5: max_concurrent 0 must be between 1 and 256",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[places]\ntimeout = \"soon\"\n[herd]"),
+            "line 5: timeout \"soon\"",
         ),
         (
             TWO_NODES.replace("name = \"t\"", "name = \"t\"\nfsync = \"sometimes\""),

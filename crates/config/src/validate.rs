@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use crate::raw::{RawConfig, RawHerd, RawPlaces};
 use crate::{
-    Config, ConfigError, FsyncPolicy, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind,
-    PlacesSettings, Secret,
+    Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, LinkSpec, NodeSpec,
+    PlacesBackendKind, PlacesSettings, Secret,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -19,6 +19,9 @@ const MAX_NAME_BYTES: usize = 64;
 const DEFAULT_HERD_NAME: &str = "herd";
 const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(3600);
 const DEFAULT_GOOGLE_ENDPOINT: &str = "https://maps.googleapis.com";
+const DEFAULT_PLACES_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_CONCURRENT: usize = 4;
 
 struct Checker<'a> {
     text: &'a str,
@@ -235,14 +238,108 @@ fn places_settings(
             ));
         }
     };
+    let google_endpoint = match &raw.google_endpoint {
+        None => DEFAULT_GOOGLE_ENDPOINT.to_owned(),
+        Some(url) => {
+            let text = url.get_ref().trim_end_matches('/');
+            if let Err(why) = check_endpoint(text) {
+                return Err(check.error(
+                    Some(url.span()),
+                    format!("google_endpoint {:?} {why}", url.get_ref()),
+                ));
+            }
+            text.to_owned()
+        }
+    };
+    let google_api = match raw
+        .google_api
+        .as_ref()
+        .map(|a| (a.get_ref().as_str(), a.span()))
+    {
+        None | Some(("legacy", _)) => GoogleApi::Legacy,
+        Some(("new", _)) => GoogleApi::New,
+        Some((other, span)) => {
+            return Err(check.error(
+                Some(span),
+                format!("google_api {other:?} is unknown (expected \"legacy\" or \"new\")"),
+            ));
+        }
+    };
+    let duration = |key: &str, value: &Option<Spanned<String>>, default: Duration| match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.get_ref()).map_err(|err| {
+            check.error(
+                Some(text.span()),
+                format!(
+                    "{key} {:?}: {err} (write e.g. \"5s\", \"500ms\")",
+                    text.get_ref()
+                ),
+            )
+        }),
+    };
+    let timeout = duration("timeout", &raw.timeout, DEFAULT_PLACES_TIMEOUT)?;
+    if timeout.is_zero() {
+        return Err(check.error(
+            raw.timeout.as_ref().map(|t| t.span()),
+            "timeout must be more than 0",
+        ));
+    }
+    let cache_ttl = duration("cache_ttl", &raw.cache_ttl, DEFAULT_CACHE_TTL)?;
+    let max_concurrent = match &raw.max_concurrent {
+        None => DEFAULT_MAX_CONCURRENT,
+        Some(n) => match usize::try_from(*n.get_ref()) {
+            Ok(n @ 1..=256) => n,
+            _ => {
+                return Err(check.error(
+                    Some(n.span()),
+                    format!("max_concurrent {} must be between 1 and 256", n.get_ref()),
+                ));
+            }
+        },
+    };
     Ok(PlacesSettings {
         backend,
         file: raw.file.map(PathBuf::from),
         google_key: raw.google_key.filter(|s| !s.is_empty()).map(Secret::new),
-        google_endpoint: raw
-            .google_endpoint
-            .unwrap_or_else(|| DEFAULT_GOOGLE_ENDPOINT.to_owned()),
+        google_endpoint,
+        google_api,
+        timeout,
+        cache_ttl,
+        max_concurrent,
     })
+}
+
+/// The Google endpoint carries the API key: `https://`, or plain `http://`
+/// only to this machine (a local stand-in or proxy).
+fn check_endpoint(url: &str) -> Result<(), &'static str> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        return if rest.is_empty() {
+            Err("has no host")
+        } else {
+            Ok(())
+        };
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err("must start with https:// (or http:// for a local address)");
+    };
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port
+            .rsplit_once(':')
+            .map_or(host_port, |(host, _)| host),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(
+            "uses plain http to a host that is not this machine: the API key would travel in clear; use https://",
+        )
+    }
 }
 
 /// A herd whose graph falls apart cannot converge: say so, but run anyway

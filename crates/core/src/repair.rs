@@ -29,6 +29,10 @@ pub struct RepairReply {
 /// The round this side started on one link, if any.
 #[derive(Debug, Default, Clone)]
 pub struct RepairState {
+    /// A SYNC went out and its GROUPS (if the roots differ) has not come
+    /// back: only then is a GROUPS answered, so a stale or repeated one
+    /// costs nothing.
+    awaiting_groups: bool,
     /// LEAVES sent whose WANT has not come back.
     outstanding: usize,
     /// Differing groups were left out of this round: start another at once
@@ -39,13 +43,17 @@ pub struct RepairState {
 impl RepairState {
     /// Starts a round (forgetting any unfinished one): the SYNC to send.
     pub fn start(&mut self, records: &Records) -> RepairMessage {
-        *self = RepairState::default();
+        *self = RepairState {
+            awaiting_groups: true,
+            ..RepairState::default()
+        };
         RepairMessage::Sync {
             root: records.digest().value(),
         }
     }
 
-    /// True while this side waits for answers to a round it started.
+    /// True while this side waits for WANTs of a round it started (a round
+    /// whose roots were equal gets no answer and is not counted).
     pub fn in_round(&self) -> bool {
         self.outstanding > 0
     }
@@ -68,7 +76,9 @@ impl RepairState {
                     vec![RepairMessage::Groups(records.group_digests())]
                 },
             },
+            RepairMessage::Groups(_) if !self.awaiting_groups => RepairReply::default(),
             RepairMessage::Groups(theirs) => {
+                self.awaiting_groups = false;
                 let mine = records.group_digests();
                 let differing: Vec<u8> = (0..GROUPS)
                     .filter(|&g| mine[g] != theirs[g])
@@ -223,6 +233,20 @@ mod tests {
         // Each differing leaf holds a record or two besides the one that
         // differs; nothing like the 10,000 held.
         assert!(moved <= 12, "moved {moved}");
+    }
+
+    #[test]
+    fn a_groups_nobody_asked_for_is_ignored() {
+        let mut a = Records::default();
+        a.merge(record("Clark", "c", 5));
+        let groups = RepairMessage::Groups(Records::default().group_digests());
+        let mut state = RepairState::default();
+        assert_eq!(state.answer(&a, groups.clone(), 0), RepairReply::default());
+        state.start(&a);
+        assert_eq!(state.answer(&a, groups.clone(), 0).messages.len(), 1);
+        assert!(state.in_round());
+        // The same GROUPS again (a repeated SYNC's answer): nothing more.
+        assert_eq!(state.answer(&a, groups, 0), RepairReply::default());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use herd_admin::AdminState;
 use herd_config::{Config, PlacesBackendKind};
-use herd_places::{OfflinePlaces, PlacesBackend};
+use herd_places::{GoogleApi, GooglePlaces, GoogleSettings, OfflinePlaces, PlacesBackend};
 use herd_proto::Nanos;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
@@ -260,14 +260,27 @@ async fn bind(role: &str, address: std::net::SocketAddr) -> Result<TcpListener, 
 }
 
 fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fatal> {
-    match config.places.backend {
-        PlacesBackendKind::Offline => {}
-        PlacesBackendKind::Google => {
+    let settings = &config.places;
+    if settings.backend == PlacesBackendKind::Google {
+        let Some(key) = &settings.google_key else {
             return Err(Fatal(
                 EXIT_CONFIG,
-                "places backend \"google\" is not available in this build; use backend = \"offline\"".to_owned(),
+                "places backend \"google\" needs an API key: set google_key in [places] or GOOGLE_PLACES_API_KEY".to_owned(),
             ));
-        }
+        };
+        let google = GooglePlaces::new(GoogleSettings {
+            key: key.expose().to_owned(),
+            endpoint: settings.google_endpoint.clone(),
+            api: match settings.google_api {
+                herd_config::GoogleApi::Legacy => GoogleApi::Legacy,
+                herd_config::GoogleApi::New => GoogleApi::New,
+            },
+            timeout: settings.timeout,
+            cache_ttl: settings.cache_ttl,
+            max_concurrent: settings.max_concurrent,
+        })
+        .map_err(|err| Fatal(EXIT_RUNTIME, err))?;
+        return Ok(Arc::new(google));
     }
     let file = cli.places_file.as_deref().or(config.places.file.as_deref());
     let places = match file {

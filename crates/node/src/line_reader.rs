@@ -89,10 +89,22 @@ impl LineReader {
     }
 
     /// Like [`LineReader::fill`] but never waits: `WouldBlock` when the
-    /// socket has nothing.
+    /// socket has nothing. Goes through tokio's readiness, so a task can
+    /// then wait for the socket to become readable again.
     pub fn try_fill(&mut self, source: &OwnedReadHalf) -> std::io::Result<usize> {
         self.make_room();
         source.try_read_buf(&mut self.buf)
+    }
+
+    /// Reads what the kernel holds for the socket right now, whether or
+    /// not tokio has been told yet that it is readable (its readiness flag
+    /// lags the kernel until the runtime polls). `WouldBlock` when empty.
+    pub fn try_fill_now(&mut self, source: &OwnedReadHalf) -> std::io::Result<usize> {
+        let socket = socket2::SockRef::from(source.as_ref());
+        let mut chunk = [0u8; READ_CHUNK];
+        let read = std::io::Read::read(&mut &*socket, &mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..read]);
+        Ok(read)
     }
 
     fn make_room(&mut self) {

@@ -123,7 +123,8 @@ impl LogStore {
         let temporary = self.temporary_path();
         let snapshot: Vec<Arc<Record>> = records.iter().cloned().collect();
         let (length, entries) = write_snapshot(&temporary, &snapshot)?;
-        self.swap_in(&temporary)?;
+        let file = open_for_append(&temporary)?;
+        self.swap_in(&temporary, file)?;
         self.length = length;
         self.entries = entries;
         Ok(())
@@ -133,14 +134,19 @@ impl LogStore {
         self.path.with_extension("log.compacting")
     }
 
-    /// Renames `temporary` over the log and writes to it from now on.
-    fn swap_in(&mut self, temporary: &Path) -> io::Result<()> {
+    /// Renames `temporary` over the log and writes to `file` (opened on
+    /// it before, so nothing can fail between the rename and the switch).
+    fn swap_in(&mut self, temporary: &Path, file: File) -> io::Result<()> {
         std::fs::rename(temporary, &self.path)?;
-        sync_directory(&self.path);
-        self.file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = file;
+        if let Err(err) = sync_directory(&self.path) {
+            // The new log is in place and in use; only a power cut before
+            // the kernel writes the directory out could bring the old back.
+            tracing::error!(
+                "{}: the rename of the compacted log may not be on disk yet: {err}",
+                self.path.display()
+            );
+        }
         Ok(())
     }
 
@@ -191,11 +197,10 @@ impl LogStore {
             .join()
             .map_err(|_| io::Error::other("the compaction thread panicked"))??;
         let tail = &compaction.tail;
-        let appended = OpenOptions::new()
-            .append(true)
-            .open(&compaction.temporary)
-            .and_then(|mut file| file.write_all(tail).and_then(|()| file.sync_all()));
-        appended.and_then(|()| self.swap_in(&compaction.temporary))?;
+        let mut file = open_for_append(&compaction.temporary)?;
+        file.write_all(tail)?;
+        file.sync_all()?;
+        self.swap_in(&compaction.temporary, file)?;
         let old_length = self.length;
         self.length = length + tail.len() as u64;
         self.entries = entries + compaction.tail_entries;
@@ -483,13 +488,17 @@ fn write_snapshot(path: &Path, records: &[Arc<Record>]) -> io::Result<(u64, u64)
     written
 }
 
-/// Makes a rename durable (the directory entry), where the OS allows.
-fn sync_directory(path: &Path) {
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = File::open(dir)
-    {
-        let _ = dir.sync_all();
-    }
+fn open_for_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).append(true).open(path)
+}
+
+/// Makes a rename durable (the directory entry).
+fn sync_directory(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -93,6 +93,11 @@ impl Node {
         })
     }
 
+    /// The online places backend's counters, if it has any.
+    pub fn places_stats(&self) -> Option<herd_places::PlacesStats> {
+        self.places.stats()
+    }
+
     /// Record count and digest, taken together.
     pub fn records_summary(&self) -> (usize, Digest) {
         let state = self.state();

@@ -2,10 +2,11 @@
 //!
 //! A [`PlacesBackend`] answers a [`NearbyQuery`] with the JSON body of a
 //! Google Places Nearby Search (legacy) response. The offline backend
-//! ([`OfflinePlaces`]) ships with the program; an online backend plugs in
-//! behind the same trait.
+//! ([`OfflinePlaces`]) ships with the program; the online one
+//! ([`GooglePlaces`]) asks Google.
 
 mod geo;
+mod google;
 mod offline;
 mod reply;
 
@@ -13,8 +14,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use geo::haversine_m;
+pub use google::{GoogleApi, GooglePlaces, GoogleSettings};
 pub use offline::{LoadError, OfflinePlaces, Place, PlaceKind};
-pub use reply::{PlaceResult, nearby_json};
+pub use reply::{PlaceResult, error_json, nearby_json};
 
 /// A WHATSAT question: at most `bound` places within `radius_m` metres.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,4 +38,22 @@ pub trait PlacesBackend: Send + Sync {
 
     /// One line for the start-up log: which backend, how much data.
     fn describe(&self) -> String;
+
+    /// Counters for the admin snapshot, for a backend that calls out.
+    fn stats(&self) -> Option<PlacesStats> {
+        None
+    }
+}
+
+/// What an online backend has done since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlacesStats {
+    pub backend: &'static str,
+    /// Calls made to the service.
+    pub requests: u64,
+    /// WHATSATs answered from the cache instead.
+    pub cache_hits: u64,
+    /// Answers that were not OK or ZERO_RESULTS (Google's error statuses,
+    /// network failures, timeouts).
+    pub errors: u64,
 }

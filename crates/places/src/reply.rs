@@ -48,6 +48,18 @@ pub fn nearby_json(attributions: &[&str], results: &[PlaceResult<'_>]) -> String
     serde_json::to_string_pretty(&body).unwrap_or_else(|_| String::from("{}"))
 }
 
+/// An answer that carries an error, as Google words one: no results, the
+/// status, and what went wrong in `error_message`.
+pub fn error_json(status: &str, message: &str) -> String {
+    let body = json!({
+        "error_message": message,
+        "html_attributions": [],
+        "results": [],
+        "status": status,
+    });
+    serde_json::to_string_pretty(&body).unwrap_or_else(|_| String::from("{}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

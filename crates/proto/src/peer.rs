@@ -2,7 +2,7 @@
 //! `\n`-terminated, so a stream of updates is a stream of AT lines:
 //!
 //! ```text
-//! HELLO HERD/1 <herd> <node> <boot-id>    handshake, both directions
+//! HELLO HERD/2 <herd> <node> <boot-id>    handshake, both directions
 //! REFUSED <reason...>                     handshake refused, then close
 //! AT <origin> <diff> <client> <pos> <time>  one update
 //! PING                                    heartbeat, every 500 ms
@@ -15,8 +15,9 @@ use crate::Record;
 use crate::record::BadAtLine;
 use crate::repair::{BadRepairLine, RepairMessage};
 
-/// The peer protocol version this build speaks.
-pub const VERSION: u32 = 1;
+/// The peer protocol version this build speaks: 2 added the repair
+/// messages (a node of version 1 would close the link on the first SYNC).
+pub const VERSION: u32 = 2;
 
 /// A handshake greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +99,7 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
     Err(BadPeerLine::Unknown)
 }
 
-/// `HELLO HERD/1 <herd> <node> <boot-id>\n`
+/// `HELLO HERD/2 <herd> <node> <boot-id>\n`
 pub fn hello_line(herd: &str, node: &str, boot_id: &str) -> String {
     format!("HELLO HERD/{VERSION} {herd} {node} {boot_id}\n")
 }

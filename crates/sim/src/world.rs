@@ -9,6 +9,11 @@
 //! or overtaken (updates are idempotent and commute, so the node must not
 //! care); repair messages never are, as on the real connection.
 //!
+//! A link takes only so many flood messages at a time (the socket's
+//! buffer): beyond that the node's send queue holds them, and when that is
+//! full an update is dropped and a repair round asked for, as in the node.
+//! Repair answers are not held back (the node puts them ahead of the queue).
+//!
 //! Records survive a crash (the node writes each update before it commits
 //! or answers it); send queues, repair rounds and messages in flight do not.
 
@@ -30,6 +35,12 @@ const EPOCH_NS: u64 = 1_800_000_000_000_000_000;
 const ROUND_PATIENCE: Micros = 5_000 * MS;
 /// How often convergence is checked after the final heal.
 const CHECK_EVERY: Micros = 10 * MS;
+/// Rounds asked for by overflows are at least this far apart (as in the
+/// node).
+const MIN_ROUND_GAP: Micros = 100 * MS;
+/// Flood messages one direction of a link carries at once (the socket
+/// buffer); the rest wait in the send queue.
+const WINDOW: usize = 8;
 
 enum Message {
     Update(Arc<Record>),
@@ -56,9 +67,16 @@ enum Event {
         towards_b: bool,
         epoch: u64,
         message: Message,
+        /// A flood message that holds a place in the link's window.
+        windowed: bool,
     },
     RepairTimer {
         link: usize,
+    },
+    /// A round asked for by an overflow that had to wait.
+    RepairRetry {
+        node: usize,
+        local: usize,
     },
     Reconnect {
         link: usize,
@@ -92,6 +110,8 @@ struct Link {
     epoch: u64,
     /// Latest arrival time per direction (a→b, b→a): keeps order.
     last_arrival: [Micros; 2],
+    /// Flood messages in flight per direction.
+    in_flight: [usize; 2],
 }
 
 struct Node {
@@ -101,6 +121,8 @@ struct Node {
     queues: Vec<SendQueue>,
     repair: Vec<RepairState>,
     repair_started: Vec<Option<Micros>>,
+    /// A round is wanted on the link as soon as one may start.
+    repair_wanted: Vec<bool>,
     /// This node's clock minus true time.
     clock_skew_ns: i64,
 }
@@ -133,6 +155,7 @@ impl<'c> World<'c> {
                 queues: Vec::new(),
                 repair: Vec::new(),
                 repair_started: Vec::new(),
+                repair_wanted: Vec::new(),
                 clock_skew_ns: rng.i64(-5_000_000..5_000_000),
             })
             .collect();
@@ -145,6 +168,7 @@ impl<'c> World<'c> {
                 node.queues.push(SendQueue::new(config.queue_capacity));
                 node.repair.push(RepairState::default());
                 node.repair_started.push(None);
+                node.repair_wanted.push(false);
             }
             links.push(Link {
                 a,
@@ -155,6 +179,7 @@ impl<'c> World<'c> {
                 connected: false,
                 epoch: 0,
                 last_arrival: [0, 0],
+                in_flight: [0, 0],
             });
         }
         let report = Report {
@@ -268,7 +293,26 @@ impl<'c> World<'c> {
                 towards_b,
                 epoch,
                 message,
-            } => self.deliver(link, towards_b, epoch, message),
+                windowed,
+            } => {
+                if windowed && self.links[link].epoch == epoch {
+                    let l = &mut self.links[link];
+                    let direction = usize::from(!towards_b);
+                    l.in_flight[direction] = l.in_flight[direction].saturating_sub(1);
+                    // The socket took more: the sender's queue moves on.
+                    let (from, local) = if towards_b {
+                        (l.a, l.local.0)
+                    } else {
+                        (l.b, l.local.1)
+                    };
+                    self.drain_queue(from, local);
+                }
+                self.deliver(link, towards_b, epoch, message);
+            }
+            Event::RepairRetry { node, local } => {
+                self.nodes[node].repair_wanted[local] = false;
+                self.want_repair(node, local);
+            }
             Event::RepairTimer { link } => {
                 if self.links[link].connected {
                     // The lower name dials and starts the periodic rounds.
@@ -370,45 +414,69 @@ impl<'c> World<'c> {
             if overflow {
                 self.report.overflows += 1;
                 // As in the node: the dropped update goes by repair instead.
-                self.start_repair(node, local, false);
+                self.want_repair(node, local);
             }
             self.drain_queue(node, local);
         }
     }
 
-    /// Sends what a node queued for a link, if the link is connected.
+    /// Sends what a node queued for a link, as far as the link's window
+    /// allows, if the link is connected.
     fn drain_queue(&mut self, node: usize, local: usize) {
         let link = self.nodes[node].links[local];
-        if !self.links[link].connected {
-            return;
-        }
-        while let Some(record) = self.nodes[node].queues[local].pop() {
+        let direction = usize::from(node != self.links[link].a);
+        while self.links[link].connected && self.links[link].in_flight[direction] < WINDOW {
+            let Some(record) = self.nodes[node].queues[local].pop() else {
+                break;
+            };
             self.report.update_msgs += 1;
-            self.send(link, node, Message::Update(record));
+            self.links[link].in_flight[direction] += 1;
+            self.send_windowed(link, node, Message::Update(record), true);
         }
     }
 
-    fn start_repair(&mut self, node: usize, local: usize, force: bool) {
+    /// A round as soon as one may start (after a queue overflow): now, or
+    /// once the current one is answered or the gap since the last passed.
+    fn want_repair(&mut self, node: usize, local: usize) {
+        if self.start_repair(node, local, false) || self.nodes[node].repair_wanted[local] {
+            return;
+        }
+        let link = self.nodes[node].links[local];
+        if self.links[link].connected {
+            self.nodes[node].repair_wanted[local] = true;
+            self.schedule
+                .after(MIN_ROUND_GAP, Event::RepairRetry { node, local });
+        }
+    }
+
+    /// Starts a round unless one may not start yet; true if it did.
+    fn start_repair(&mut self, node: usize, local: usize, force: bool) -> bool {
         let link = self.nodes[node].links[local];
         if !self.repair || !self.links[link].connected {
-            return;
+            return false;
         }
         let now = self.schedule.now();
         let n = &mut self.nodes[node];
-        let busy = n.repair[local].in_round()
-            && n.repair_started[local].is_some_and(|at| now - at < ROUND_PATIENCE);
+        let busy = n.repair_started[local].is_some_and(|at| {
+            now - at < MIN_ROUND_GAP || (n.repair[local].in_round() && now - at < ROUND_PATIENCE)
+        });
         if busy && !force {
-            return;
+            return false;
         }
         n.repair_started[local] = Some(now);
         let sync = n.repair[local].start(n.core.records());
         self.report.repair_rounds += 1;
         self.report.repair_msgs += 1;
         self.send(link, node, Message::Repair(sync));
+        true
     }
 
     /// Puts a message on the wire from `from` over `link`.
     fn send(&mut self, link: usize, from: usize, message: Message) {
+        self.send_windowed(link, from, message, false);
+    }
+
+    fn send_windowed(&mut self, link: usize, from: usize, message: Message, windowed: bool) {
         self.report.bytes += message.bytes();
         let now = self.schedule.now();
         let (low, high) = self.config.latency_us;
@@ -445,6 +513,7 @@ impl<'c> World<'c> {
                     towards_b,
                     epoch,
                     message: Message::Update(record.clone()),
+                    windowed: false,
                 },
             );
         }
@@ -455,6 +524,7 @@ impl<'c> World<'c> {
                 towards_b,
                 epoch,
                 message,
+                windowed,
             },
         );
     }
@@ -487,7 +557,9 @@ impl<'c> World<'c> {
                 }
                 for message in reply.messages {
                     if matches!(message, RepairMessage::Sync { .. }) {
+                        // The next chunk of a large repair: a round too.
                         self.report.repair_rounds += 1;
+                        self.nodes[to].repair_started[local] = Some(self.schedule.now());
                     }
                     self.report.repair_msgs += 1;
                     self.send(link, to, Message::Repair(message));
@@ -507,6 +579,7 @@ impl<'c> World<'c> {
         let l = &mut self.links[link];
         l.connected = up;
         l.epoch += 1;
+        l.in_flight = [0, 0];
         for (node, local) in [(a, la), (b, lb)] {
             self.nodes[node].repair[local] = RepairState::default();
             self.nodes[node].repair_started[local] = None;

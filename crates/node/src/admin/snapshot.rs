@@ -1,7 +1,7 @@
 //! `snapshot`: everything about the node that fits on one screen. Costs
 //! O(links): the record count and digest are kept up to date, never scanned.
 
-use herd_admin::{Counters, NodeAddresses, SCHEMA, Snapshot};
+use herd_admin::{Counters, NodeAddresses, PlacesCounters, SCHEMA, Snapshot};
 
 use crate::counters::read;
 use crate::node::Node;
@@ -49,5 +49,11 @@ pub fn snapshot(node: &Node) -> Snapshot {
         store: node.store_description(),
         links,
         counters,
+        places: node.places_stats().map(|stats| PlacesCounters {
+            backend: stats.backend.to_owned(),
+            requests: stats.requests,
+            cache_hits: stats.cache_hits,
+            errors: stats.errors,
+        }),
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use herd_admin::AdminState;
 use herd_core::{RepairReply, RepairState};
 use herd_proto::peer::{PeerMessage, parse_peer_line};
+use herd_proto::repair::RepairMessage;
 use tokio::net::tcp::OwnedReadHalf;
 
 use super::Link;
@@ -23,6 +24,10 @@ use crate::node::Node;
 
 /// A periodic round does not interrupt an unanswered one younger than this.
 const ROUND_PATIENCE: Duration = Duration::from_secs(5);
+/// Rounds asked for by queue overflows are at least this far apart: a
+/// congested link overflows on every update, and a round per overflow would
+/// only add to the congestion.
+const MIN_ROUND_GAP: Duration = Duration::from_millis(100);
 
 /// The read side of a connected link.
 pub(super) struct Inbox {
@@ -36,6 +41,17 @@ pub(super) struct Inbox {
     repair: RepairState,
     /// When this side last started a repair round.
     repair_started: Option<Instant>,
+}
+
+/// How a drain reads the socket.
+#[derive(Clone, Copy)]
+pub(super) enum ReadVia {
+    /// Through tokio's readiness: the session, which then waits for the
+    /// socket to become readable.
+    Runtime,
+    /// Straight from the kernel: a client request, which must see what has
+    /// arrived even before the runtime has noticed.
+    Kernel,
 }
 
 /// Outcome of one drain.
@@ -62,37 +78,55 @@ impl Inbox {
 
     /// Merges every complete line already read, then reads what the socket
     /// holds, up to `budget` bytes, merging as it goes. Never waits.
-    pub(super) fn drain(&mut self, node: &Node, link: &Link, budget: usize) -> Drained {
+    pub(super) fn drain(
+        &mut self,
+        node: &Node,
+        link: &Link,
+        budget: usize,
+        via: ReadVia,
+    ) -> Drained {
         if let Some(reason) = &self.ended {
             return Drained::Ended(reason.clone());
         }
-        let outcome = self.drain_until_end(node, link, budget);
+        let outcome = self.drain_until_end(node, link, budget, via);
         if let Drained::Ended(reason) = &outcome {
             self.ended = Some(reason.clone());
         }
         outcome
     }
 
-    /// Starts a repair round unless one started recently is unanswered
-    /// (a round takes milliseconds; a slow one is left to finish).
-    pub(super) fn start_repair(&mut self, node: &Node, link: &Link, force: bool) {
-        let busy = self.repair.in_round()
-            && self
-                .repair_started
-                .is_some_and(|at| at.elapsed() < ROUND_PATIENCE);
+    /// Starts a repair round, true if it did. Unless `force`d, not when the
+    /// last one started under 100 ms ago, nor while one is still waiting
+    /// for its answers (a round takes milliseconds; a slow one gets 5 s).
+    pub(super) fn start_repair(&mut self, node: &Node, link: &Link, force: bool) -> bool {
+        let since = self.repair_started.map(|at| at.elapsed());
+        let busy = since.is_some_and(|since| {
+            since < MIN_ROUND_GAP || (self.repair.in_round() && since < ROUND_PATIENCE)
+        });
         if busy && !force {
-            return;
+            return false;
         }
-        self.repair_started = Some(Instant::now());
-        link.repair_rounds.fetch_add(1, Ordering::Relaxed);
+        self.note_round_started(link);
         let sync = node.start_repair(&mut self.repair);
         link.send_repair(RepairReply {
             records: Vec::new(),
             messages: vec![sync],
         });
+        true
     }
 
-    fn drain_until_end(&mut self, node: &Node, link: &Link, budget: usize) -> Drained {
+    fn note_round_started(&mut self, link: &Link) {
+        self.repair_started = Some(Instant::now());
+        link.repair_rounds.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn drain_until_end(
+        &mut self,
+        node: &Node,
+        link: &Link,
+        budget: usize,
+        via: ReadVia,
+    ) -> Drained {
         let mut read_total = 0;
         loop {
             if let Err(reason) = self.merge_complete_lines(node, link) {
@@ -101,7 +135,11 @@ impl Inbox {
             if read_total >= budget {
                 return Drained::More;
             }
-            match self.lines.try_fill(&self.reader) {
+            let read = match via {
+                ReadVia::Runtime => self.lines.try_fill(&self.reader),
+                ReadVia::Kernel => self.lines.try_fill_now(&self.reader),
+            };
+            match read {
                 Ok(0) => return Drained::Ended("peer closed the connection".to_owned()),
                 Ok(read) => {
                     read_total += read;
@@ -134,7 +172,18 @@ impl Inbox {
                 }
                 Ok(PeerMessage::Ping) => {}
                 Ok(PeerMessage::Repair(message)) => {
+                    if link.admin_state() == AdminState::Down {
+                        return Err("cut by the operator".to_owned());
+                    }
                     let reply = node.answer_repair(&mut self.repair, message);
+                    if reply
+                        .messages
+                        .iter()
+                        .any(|m| matches!(m, RepairMessage::Sync { .. }))
+                    {
+                        // The next chunk of a large repair: a round too.
+                        self.note_round_started(link);
+                    }
                     link.send_repair(reply);
                 }
                 Ok(_) => return Err("peer sent a handshake message after the handshake".to_owned()),

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::Connected;
 use super::handshake::{DialError, dial};
-use super::inbox::{Drained, Inbox};
+use super::inbox::{Drained, Inbox, ReadVia};
 use super::session::{SessionEnd, run_session};
 use crate::events::now_us;
 use crate::node::Node;
@@ -55,6 +55,9 @@ impl Default for LinkSettings {
 /// for any backlog but a flood at full speed, whose newest lines are then
 /// still in flight anyway.
 const CATCH_UP_BUDGET: usize = 256 * 1024;
+
+/// Bytes waiting for the socket beyond which repair answers are dropped.
+const REPAIR_BACKLOG_LIMIT: usize = 8 << 20;
 
 /// A session this long counts as a working link.
 const STABLE_SESSION: Duration = Duration::from_secs(5);
@@ -324,9 +327,9 @@ impl Link {
     }
 
     /// Reads and merges what the peer has sent, up to `budget` bytes.
-    pub(super) fn drain_input(&self, node: &Node, budget: usize) -> Drained {
+    pub(super) fn drain_input(&self, node: &Node, budget: usize, via: ReadVia) -> Drained {
         match self.inbox().as_mut() {
-            Some(inbox) => inbox.drain(node, self, budget),
+            Some(inbox) => inbox.drain(node, self, budget, via),
             None => Drained::Idle,
         }
     }
@@ -338,18 +341,22 @@ impl Link {
 
     /// Merges every update that has already reached this node's socket, so
     /// that a client request answered next sees it. Cheap when there is
-    /// nothing: one non-blocking read.
+    /// nothing: one non-blocking `recv` that bypasses tokio's readiness
+    /// flag (which lags the kernel until the runtime polls).
     pub fn catch_up(&self, node: &Node) {
-        if let Drained::Ended(_) = self.drain_input(node, CATCH_UP_BUDGET) {
+        if let Drained::Ended(_) = self.drain_input(node, CATCH_UP_BUDGET, ReadVia::Kernel) {
             self.input_ended.notify_one();
         }
     }
 
     /// Starts a repair round on the current connection (`force`: even if
     /// one is under way).
-    pub(super) fn start_repair(&self, node: &Node, force: bool) {
-        if let Some(inbox) = self.inbox().as_mut() {
-            inbox.start_repair(node, self, force);
+    /// True if a round started (false: none may start yet, or no
+    /// connection).
+    pub(super) fn start_repair(&self, node: &Node, force: bool) -> bool {
+        match self.inbox().as_mut() {
+            Some(inbox) => inbox.start_repair(node, self, force),
+            None => false,
         }
     }
 
@@ -360,9 +367,16 @@ impl Link {
         if reply.records.is_empty() && reply.messages.is_empty() {
             return;
         }
+        let mut outbox = self.outbox();
+        // Not for a connection that is gone (the next one starts afresh),
+        // nor on top of a backlog the socket is not taking: a later round
+        // does this one's work once the link drains.
+        if outbox.connection.is_none() || outbox.pending.len() > REPAIR_BACKLOG_LIMIT {
+            debug!(peer = %self.peer, "repair answer dropped: link down or {} bytes pending", outbox.pending.len());
+            return;
+        }
         self.repair_records_out
             .fetch_add(reply.records.len() as u64, Ordering::Relaxed);
-        let mut outbox = self.outbox();
         for record in &reply.records {
             outbox
                 .pending

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{MissedTickBehavior, interval, sleep_until};
 use tracing::info;
 
-use super::inbox::{Drained, Inbox};
+use super::inbox::{Drained, Inbox, ReadVia};
 use super::link::Flush;
 use super::{Connected, Link};
 use crate::node::Node;
@@ -75,7 +75,7 @@ const SESSION_BUDGET: usize = 64 * 1024;
 async fn read_updates(node: &Node, link: &Link, reader: &OwnedReadHalf) -> String {
     let dead_after = link.settings.dead_after;
     loop {
-        match link.drain_input(node, SESSION_BUDGET) {
+        match link.drain_input(node, SESSION_BUDGET, ReadVia::Runtime) {
             Drained::Ended(reason) => return reason,
             Drained::More => {
                 tokio::task::yield_now().await;
@@ -102,6 +102,8 @@ async fn read_updates(node: &Node, link: &Link, reader: &OwnedReadHalf) -> Strin
     }
 }
 
+const RETRY_WANTED: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Starts repair rounds: the dialling side at once and then periodically
 /// (one SYNC per period when nothing differs), either side when its queue
 /// for the peer overflowed.
@@ -109,19 +111,25 @@ async fn repair_rounds(node: &Node, link: &Link) -> std::convert::Infallible {
     if link.dials {
         link.start_repair(node, true);
     }
+    // An overflow's round that could not start yet (one is under way, or
+    // the last started under 100 ms ago) is tried again this often.
+    let mut wanted = false;
     loop {
         // ±20 % so that the links of a herd do not all sync in step.
         let period = link
             .settings
             .repair_every
             .mul_f64(0.8 + 0.4 * fastrand::f64());
+        let retry = if wanted { RETRY_WANTED } else { period };
         tokio::select! {
-            () = tokio::time::sleep(period) => {
-                if link.dials {
+            () = tokio::time::sleep(retry.min(period)) => {
+                if wanted {
+                    wanted = !link.start_repair(node, false);
+                } else if link.dials {
                     link.start_repair(node, false);
                 }
             }
-            () = link.repair_now.notified() => link.start_repair(node, false),
+            () = link.repair_now.notified() => wanted = !link.start_repair(node, false),
         }
     }
 }
