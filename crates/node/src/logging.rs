@@ -17,7 +17,13 @@ pub fn init(dir: &Path) -> std::io::Result<(WorkerGuard, PathBuf)> {
         .create(true)
         .append(true)
         .open(&path)?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    // The writer thread drains every queued line, then flushes: buffered,
+    // that is one write per batch instead of one per line. Not lossy: the
+    // contract wants every client line in the log, so a log that cannot
+    // keep up slows the node rather than dropping lines.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, file));
     let filter = EnvFilter::try_from_env("HERD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_writer(writer)

@@ -216,14 +216,23 @@ impl Node {
             reply: String::from_utf8_lossy(&reply[..first_end]).into_owned(),
             json_bytes: rest,
         });
-        info!(
-            target: "client",
-            conn = connection,
-            "in {} out {}{}",
-            printable(line),
-            printable(&reply[..first_end]),
-            if rest > 0 { format!(" + {rest} bytes of JSON") } else { String::new() }
-        );
+        if rest > 0 {
+            info!(
+                target: "client",
+                conn = connection,
+                "in {} out {} + {rest} bytes of JSON",
+                printable(line),
+                printable(&reply[..first_end]),
+            );
+        } else {
+            info!(
+                target: "client",
+                conn = connection,
+                "in {} out {}",
+                printable(line),
+                printable(&reply[..first_end]),
+            );
+        }
     }
 
     async fn answer_text(&self, text: &str, out: &mut Vec<u8>) {
@@ -393,10 +402,31 @@ impl Node {
 
 /// A line for the log: quoted text, or its bytes escaped when it is not
 /// UTF-8, so the log shows exactly what was sent.
-pub fn printable(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => format!("{text:?}"),
-        Err(_) => format!("b\"{}\"", bytes.escape_ascii()),
+/// Bytes as a quoted, escaped string for the log, formatted straight into
+/// the log line (no allocation per client line).
+pub fn printable(bytes: &[u8]) -> Printable<'_> {
+    Printable(bytes)
+}
+
+pub struct Printable<'a>(&'a [u8]);
+
+impl std::fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Nearly every client line is plain printable ASCII: quote it as is.
+        let plain = self
+            .0
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        if plain {
+            f.write_str("\"")?;
+            // Printable ASCII is UTF-8.
+            f.write_str(std::str::from_utf8(self.0).unwrap_or_default())?;
+            return f.write_str("\"");
+        }
+        match std::str::from_utf8(self.0) {
+            Ok(text) => write!(f, "{text:?}"),
+            Err(_) => write!(f, "b\"{}\"", self.0.escape_ascii()),
+        }
     }
 }
 
@@ -410,4 +440,24 @@ fn question(line: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"? ");
     out.extend_from_slice(line);
     out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_quotes_like_debug_and_escapes_what_needs_it() {
+        for text in [
+            "IAMAT kiwi +1+1 1.5",
+            "",
+            "tab\there",
+            "quote\"s and \\",
+            "é ünï",
+            "\u{7f}",
+        ] {
+            assert_eq!(printable(text.as_bytes()).to_string(), format!("{text:?}"));
+        }
+        assert_eq!(printable(b"\xff\x00a").to_string(), "b\"\\xff\\x00a\"");
+    }
 }
