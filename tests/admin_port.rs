@@ -413,3 +413,47 @@ fn a_subscriber_that_stops_reading_loses_events_not_the_node() {
             > 0
     );
 }
+
+#[test]
+fn a_subscriber_that_keeps_reading_gets_every_event_or_is_told_what_it_missed() {
+    let mut herd = Herd::with_topology(&["A"], &[], "");
+    herd.start("A");
+    let mut watcher = herd.admin("A");
+    watcher.request(json!({"cmd": "subscribe"}));
+    // A burst: many events reach the subscriber in full batches.
+    let mut session = Session::connect(herd.client_addr("A"));
+    let total = 3000;
+    let mut batch = String::new();
+    for i in 0..total {
+        batch.push_str(&iamat(&format!("burst-{i}"), "+1+1", now_text()));
+        batch.push('\n');
+    }
+    session.send(batch.as_bytes());
+    let last_line = format!("burst-{}", total - 1);
+    let mut expected_seq = None;
+    let mut requests = 0;
+    loop {
+        let event = watcher.next_event();
+        if event["event"] == "lagged" {
+            // Told: the next event's sequence number jumps by this much.
+            let missed = event["missed"].as_u64().unwrap_or(0);
+            expected_seq = expected_seq.map(|seq: u64| seq + missed);
+            continue;
+        }
+        let seq = event["seq"].as_u64().unwrap_or(0);
+        if let Some(expected) = expected_seq {
+            assert_eq!(
+                seq, expected,
+                "an event went missing without a lagged event"
+            );
+        }
+        expected_seq = Some(seq + 1);
+        if event["event"] == "request" {
+            requests += 1;
+            if event["line"].as_str().unwrap_or("").contains(&last_line) {
+                break;
+            }
+        }
+    }
+    assert!(requests > 0);
+}

@@ -217,7 +217,9 @@ pub async fn propagate(
     let prefix = format!("prop{}-", fastrand::u32(..));
     let total = rate.max(1) * seconds.max(1);
     let started = Instant::now();
-    let listen_until = started + Duration::from_secs(seconds + 3);
+    // Event streams may run seconds behind a loaded node: listen well past
+    // the end (a watcher stops early once it has seen every update).
+    let listen_until = started + Duration::from_secs(seconds + 10);
 
     let mut floods_before = 0;
     let mut watchers = Vec::new();
@@ -232,7 +234,7 @@ pub async fn propagate(
         admin.request(json!({"cmd": "subscribe"})).await?;
         let (name, prefix) = (node.name.clone(), prefix.clone());
         watchers.push(tokio::spawn(async move {
-            watch_merges(admin, name, &prefix, listen_until).await
+            watch_merges(admin, name, &prefix, total, listen_until).await
         }));
     }
 
@@ -356,6 +358,7 @@ async fn watch_merges(
     mut admin: Admin,
     node: String,
     prefix: &str,
+    total: u64,
     until: Instant,
 ) -> anyhow::Result<Arrivals> {
     let mut arrivals = Arrivals {
@@ -364,7 +367,7 @@ async fn watch_merges(
         lagged: 0,
     };
     let needle = format!("\"client\":\"{prefix}");
-    loop {
+    while (arrivals.merged_at.len() as u64) < total {
         let line = match tokio::time::timeout_at(until.into(), admin.next_raw_line()).await {
             Err(_) => return Ok(arrivals),
             Ok(line) => line?,
@@ -389,6 +392,7 @@ async fn watch_merges(
             arrivals.merged_at.insert(number, ts);
         }
     }
+    Ok(arrivals)
 }
 
 async fn digests(config: &Config, args: &HerdArgs) -> anyhow::Result<Vec<Value>> {

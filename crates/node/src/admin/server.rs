@@ -133,12 +133,18 @@ async fn forward_events(
     let Some(receiver) = events.as_mut() else {
         return Ok(());
     };
-    let mut received = first.map_err(|err| match err {
+    let mut first = Some(first.map_err(|err| match err {
         RecvError::Lagged(missed) => TryRecvError::Lagged(missed),
         RecvError::Closed => TryRecvError::Closed,
-    });
+    }));
     let mut closed = false;
     for _ in 0..EVENT_BATCH {
+        // Taken only when there is room for it in this batch: an event
+        // received and then left out would be lost without a `lagged`.
+        let received = match first.take() {
+            Some(first) => first,
+            None => receiver.try_recv(),
+        };
         match received {
             Ok(line) => {
                 out.extend_from_slice(line.as_bytes());
@@ -159,7 +165,6 @@ async fn forward_events(
                 break;
             }
         }
-        received = receiver.try_recv();
     }
     if closed {
         *events = None;
