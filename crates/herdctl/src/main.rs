@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use herdctl::cli::{Cli, Command};
 
+/// `herdctl up` runs nodes in this program: the same allocator as
+/// `herd-node` (see there).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Node(args)) = cli.command {

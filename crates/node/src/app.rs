@@ -54,7 +54,6 @@ pub fn main_with(cli: Cli) -> ExitCode {
 }
 
 fn fail(Fatal(code, message): Fatal) -> ExitCode {
-    error!("{message}");
     eprintln!("herd-node: {message}");
     ExitCode::from(code)
 }
@@ -88,6 +87,24 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
             format!("cannot open log in {}: {err}", dir.display()),
         )
     })?;
+    // Logged here, while the log's writer is still running (it stops when
+    // the guard is dropped at the end of this function).
+    let served = serve(&cli, &config, &me, dir, log_path).await;
+    if let Err(Fatal(_, message)) = &served {
+        error!("{message}");
+    }
+    served
+}
+
+/// Everything after the log is open: start the node and serve until a stop
+/// signal.
+async fn serve(
+    cli: &Cli,
+    config: &Config,
+    me: &herd_config::NodeSpec,
+    dir: std::path::PathBuf,
+    log_path: std::path::PathBuf,
+) -> Result<(), Fatal> {
     let mut warnings = config.warnings.clone();
     if config.herd.admin_token.is_none() && !me.admin.ip().is_loopback() {
         warnings.push(format!(
@@ -105,7 +122,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         eprintln!("herd-node: warning: {warning}");
     }
 
-    let places = load_places(&cli, &config)?;
+    let places = load_places(cli, config)?;
     let client_listener = bind("client", me.client).await?;
     let peer_listener = bind("peer", me.peer).await?;
     let admin_listener = bind("admin", me.admin).await?;

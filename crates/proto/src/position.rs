@@ -1,7 +1,7 @@
 //! ISO 6709 positions as the protocol writes them: `+34.068930-118.445127`.
 
 /// A latitude/longitude pair in decimal degrees, already range-checked.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
 pub struct Position {
     pub lat: f64,
     pub lng: f64,
