@@ -34,3 +34,9 @@ admin-cost:
 sim:
     cargo run --release -p herd-sim -- --seeds 10000
     cargo run --release -p herd-sim -- --seeds 4 --nodes 1000
+
+# Every figure of docs/BENCHMARKS.md's herd-bench table (a quiet machine;
+# takes about two minutes). Starts and stops its own herds.
+bench:
+    cargo build --release --workspace --bins
+    scripts/bench.sh
