@@ -112,10 +112,14 @@ async fn serve(
             me.admin
         ));
     }
-    if config.herd.secret.is_some() {
-        warnings.push(
-            "a herd secret is set, but this build does not authenticate peers yet: keep peer ports on trusted networks".to_owned(),
-        );
+    let exposed_peers = std::iter::once(me.peer)
+        .chain(config.peers_of(&me.name).iter().map(|peer| peer.peer))
+        .any(|addr| !addr.ip().is_loopback());
+    if config.herd.secret.is_none() && exposed_peers {
+        warnings.push(format!(
+            "peer address {} or a peer's is not on loopback and no herd secret is set: anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET)",
+            me.peer
+        ));
     }
     for warning in &warnings {
         warn!("config: {warning}");
@@ -163,6 +167,7 @@ async fn serve(
         data_dir: dir.clone(),
         admin_token: config.herd.admin_token.clone(),
         fsync: config.herd.fsync,
+        secret: config.herd.secret.clone(),
     };
     let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
         Fatal(

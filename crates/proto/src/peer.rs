@@ -6,6 +6,7 @@
 //! REFUSED <reason...>                     handshake refused, then close
 //! AT <origin> <diff> <client> <pos> <time>  one update
 //! PING                                    heartbeat, every 500 ms
+//! AUTH <nonce> / PROOF <mac>               after HELLO, when the herd has a secret
 //! SYNC | GROUPS | LEAVES | WANT ...       anti-entropy repair (crate::repair)
 //! ```
 
@@ -36,6 +37,10 @@ pub enum PeerMessage<'a> {
     Update(Record),
     Ping,
     Repair(RepairMessage),
+    /// A fresh random nonce (hex), the first half of authentication.
+    Auth(&'a str),
+    /// An HMAC (hex) proving knowledge of the herd secret.
+    Proof(&'a str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +76,12 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
     }
     if let Some(repair) = RepairMessage::parse(line) {
         return repair.map(PeerMessage::Repair).map_err(BadPeerLine::Repair);
+    }
+    if let Some(nonce) = line.strip_prefix("AUTH ") {
+        return Ok(PeerMessage::Auth(nonce));
+    }
+    if let Some(mac) = line.strip_prefix("PROOF ") {
+        return Ok(PeerMessage::Proof(mac));
     }
     if let Some(reason) = line.strip_prefix("REFUSED ") {
         return Ok(PeerMessage::Refused(reason));

@@ -8,6 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::auth::{Parties, authenticate};
 use super::{Connected, Link, peer_line_reader};
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
@@ -60,6 +61,25 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
         Ok(PeerMessage::Hello(hello)) => {
             check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
+            if let Some(secret) = &me.secret {
+                let parties = Parties {
+                    secret: secret.expose().as_bytes(),
+                    herd: &me.herd,
+                    me: &me.name,
+                    peer: &link.peer,
+                };
+                if let Err(reason) = authenticate(
+                    &mut stream,
+                    &mut lines,
+                    &parties,
+                    settings.handshake_timeout,
+                )
+                .await
+                {
+                    refuse(stream, "authentication failed").await;
+                    return Err(format!("{}: {reason}", link.peer_addr).into());
+                }
+            }
             Ok(Connected {
                 stream,
                 lines,

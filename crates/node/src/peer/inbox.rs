@@ -171,6 +171,12 @@ impl Inbox {
                     node.on_peer_update(record, link.id);
                 }
                 Ok(PeerMessage::Ping) => {}
+                Ok(PeerMessage::Auth(_)) => {
+                    return Err(
+                        "peer wants to authenticate: the herd secret is set there but not here"
+                            .to_owned(),
+                    );
+                }
                 Ok(PeerMessage::Repair(message)) => {
                     if link.admin_state() == AdminState::Down {
                         return Err("cut by the operator".to_owned());

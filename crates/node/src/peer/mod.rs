@@ -5,11 +5,13 @@
 //!   task that keeps the link connected.
 //! - [`inbox`]: reading and merging what a peer sent, by the session or by
 //!   a client request that must see it first.
+//! - [`auth`]: proving knowledge of the herd secret after HELLO.
 //! - [`handshake`]: the HELLO exchange, on both the dialling and accepting side.
 //! - [`listener`]: the peer port, handing accepted connections to their link.
 //! - [`session`]: one connected period of a link: reading updates, writing
 //!   the queue, heartbeats.
 
+mod auth;
 mod handshake;
 mod inbox;
 mod link;
