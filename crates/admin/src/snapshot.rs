@@ -126,6 +126,10 @@ pub struct Counters {
     /// Client connections accepted since start, and open now.
     pub client_connections: u64,
     pub client_connections_open: u64,
+    /// Refused because `max_clients` were open; closed by `client_idle` or
+    /// `line_deadline`.
+    pub client_refused: u64,
+    pub client_timeouts: u64,
     /// Client lines read (blank ones included) and `?` replies.
     pub client_lines: u64,
     pub questions: u64,

@@ -13,7 +13,7 @@ mod validate;
 
 pub use error::ConfigError;
 pub use model::{
-    Config, FsyncPolicy, GoogleApi, HerdSettings, LinkSpec, NodeSpec, PlacesBackendKind,
+    Config, FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, NodeSpec, PlacesBackendKind,
     PlacesSettings,
 };
 pub use secret::Secret;

@@ -9,6 +9,7 @@ use crate::Secret;
 pub struct Config {
     pub herd: HerdSettings,
     pub places: PlacesSettings,
+    pub limits: Limits,
     pub nodes: Vec<NodeSpec>,
     pub links: Vec<LinkSpec>,
     /// Problems worth a warning but not an error (a disconnected graph).
@@ -63,6 +64,33 @@ pub struct PlacesSettings {
     pub cache_ttl: Duration,
     /// Requests to Google in flight at once, per node.
     pub max_concurrent: usize,
+}
+
+/// What one client may cost a node (`[limits]`, docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest client line in bytes (without its ending); longer ones get
+    /// `? <first 256 bytes>` and the connection is closed.
+    pub max_line: usize,
+    /// Client connections open at once; more are answered `? busy` and
+    /// closed.
+    pub max_clients: usize,
+    /// A client connection with nothing started is closed after this.
+    pub client_idle: Duration,
+    /// A line that has started must end within this (slow clients, or
+    /// slow-loris attacks, are closed).
+    pub line_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 8 * 1024,
+            max_clients: 10_000,
+            client_idle: Duration::from_secs(300),
+            line_deadline: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Which Google API the online backend calls.

@@ -13,7 +13,18 @@ pub struct RawConfig {
     #[serde(default)]
     pub places: Option<Spanned<RawPlaces>>,
     #[serde(default)]
+    pub limits: Option<Spanned<RawLimits>>,
+    #[serde(default)]
     pub node: Vec<Spanned<RawNode>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_line: Option<Spanned<i64>>,
+    pub max_clients: Option<Spanned<i64>>,
+    pub client_idle: Option<Spanned<String>>,
+    pub line_deadline: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -92,6 +92,22 @@ fn google_settings_and_their_defaults() {
 }
 
 #[test]
+fn limits_and_their_defaults() {
+    let config = Config::parse(TWO_NODES, "t").expect("valid");
+    assert_eq!(config.limits, Limits::default());
+    assert_eq!(config.limits.max_line, 8192);
+    let toml = TWO_NODES.replace(
+        "[herd]",
+        "[limits]\nmax_line = 1024\nmax_clients = 3\nclient_idle = \"2s\"\nline_deadline = \"500ms\"\n[herd]",
+    );
+    let limits = Config::parse(&toml, "t").expect("valid").limits;
+    assert_eq!(limits.max_line, 1024);
+    assert_eq!(limits.max_clients, 3);
+    assert_eq!(limits.client_idle.as_secs(), 2);
+    assert_eq!(limits.line_deadline.as_millis(), 500);
+}
+
+#[test]
 fn fsync_policies() {
     for (text, policy) in [
         ("off", FsyncPolicy::Off),
@@ -169,6 +185,18 @@ fn semantic_errors_name_the_line_and_the_problem() {
         (
             TWO_NODES.replace("[herd]", "[places]\ngoogle_api = \"v2\"\n[herd]"),
             "line 5: google_api \"v2\" is unknown",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[limits]\nmax_line = 100\n[herd]"),
+            "line 5: max_line 100 must be between 512 and 12288",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[limits]\nclient_idle = \"0s\"\n[herd]"),
+            "line 5: client_idle \"0s\" is not a duration above zero",
+        ),
+        (
+            TWO_NODES.replace("[herd]", "[limits]\nmax_clients = -1\n[herd]"),
+            "line 5: max_clients -1 must be between 1 and 1000000",
         ),
         (
             TWO_NODES.replace("[herd]", "[places]\nmax_concurrent = 0\n[herd]"),

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::raw::{RawConfig, RawHerd, RawPlaces};
+use crate::raw::{RawConfig, RawHerd, RawLimits, RawPlaces};
 use crate::{
-    Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, LinkSpec, NodeSpec,
+    Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, NodeSpec,
     PlacesBackendKind, PlacesSettings, Secret,
 };
 
@@ -89,6 +89,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
 
     let herd = herd_settings(&check, raw.herd)?;
     let places = places_settings(&check, raw.places)?;
+    let limits = limits(&check, raw.limits)?;
 
     if raw.node.is_empty() {
         return Err(check.error(None, "no [[node]] defined"));
@@ -165,6 +166,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         herd,
         places,
+        limits,
         nodes,
         links,
         warnings,
@@ -216,6 +218,66 @@ fn herd_settings(
         secret: raw.secret.filter(|s| !s.is_empty()).map(Secret::new),
         admin_token: raw.admin_token.filter(|s| !s.is_empty()).map(Secret::new),
         max_future_skew,
+    })
+}
+
+fn limits(check: &Checker<'_>, raw: Option<Spanned<RawLimits>>) -> Result<Limits, ConfigError> {
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let defaults = Limits::default();
+    let number = |key: &str,
+                  value: &Option<Spanned<i64>>,
+                  range: std::ops::RangeInclusive<usize>,
+                  default: usize| {
+        match value {
+            None => Ok(default),
+            Some(n) => usize::try_from(*n.get_ref())
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    check.error(
+                        Some(n.span()),
+                        format!(
+                            "{key} {} must be between {} and {}",
+                            n.get_ref(),
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                }),
+        }
+    };
+    let duration = |key: &str, value: &Option<Spanned<String>>, default: Duration| match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.get_ref())
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                check.error(
+                    Some(text.span()),
+                    format!(
+                        "{key} {:?} is not a duration above zero (write e.g. \"10s\", \"5m\")",
+                        text.get_ref()
+                    ),
+                )
+            }),
+    };
+    Ok(Limits {
+        // An IAMAT with a 256-byte id needs ~300 bytes; peer lines carry
+        // client lines' fields and are limited to 16 KiB.
+        max_line: number(
+            "max_line",
+            &raw.max_line,
+            512..=12 * 1024,
+            defaults.max_line,
+        )?,
+        max_clients: number(
+            "max_clients",
+            &raw.max_clients,
+            1..=1_000_000,
+            defaults.max_clients,
+        )?,
+        client_idle: duration("client_idle", &raw.client_idle, defaults.client_idle)?,
+        line_deadline: duration("line_deadline", &raw.line_deadline, defaults.line_deadline)?,
     })
 }
 

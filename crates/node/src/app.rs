@@ -26,7 +26,6 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_RUNTIME: u8 = 1;
 
 /// Default client line limit (contract section 2) and the prefix echoed.
-pub const MAX_LINE: usize = 8 * 1024;
 pub const TOO_LONG_PREFIX: usize = 256;
 
 /// A start-up failure: what to print and how to exit.
@@ -159,7 +158,8 @@ async fn serve(
         max_future_skew: Nanos(
             u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX),
         ),
-        max_line: MAX_LINE,
+        max_line: config.limits.max_line,
+        limits: config.limits,
         too_long_prefix: TOO_LONG_PREFIX,
         client_addr: me.client,
         peer_addr: me.peer,

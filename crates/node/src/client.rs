@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use herd_admin::EventKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::accept::accept_forever;
 use crate::counters::bump;
@@ -15,6 +15,8 @@ use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+/// A refused client gets this long to take its `? busy` line.
+const REFUSAL_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
     accept_forever(listener, "client", |stream, remote| {
@@ -29,10 +31,31 @@ async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: Socket
     let _ = stream.set_nodelay(true);
     let counters = &node.counters;
     bump(&counters.client_connections);
-    counters
+    let open = counters
         .client_connections_open
         .fetch_add(1, Ordering::Relaxed);
+    if open >= node.settings.limits.max_clients as u64 {
+        counters
+            .client_connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+        let refused = counters.client_refused.fetch_add(1, Ordering::Relaxed) + 1;
+        if refused.is_power_of_two() {
+            warn!(target: "client", "{refused} client connections refused so far: {open} open, the limit is max_clients");
+        }
+        // Politely: the protocol's one way to say no, then close.
+        let _ = tokio::time::timeout(REFUSAL_WRITE, async {
+            let _ = stream.write_all(b"? busy: too many connections\n").await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+        return;
+    }
     let outcome = converse(&node, &mut stream, id).await;
+    if let Err(err) = &outcome
+        && err.kind() == std::io::ErrorKind::TimedOut
+    {
+        bump(&counters.client_timeouts);
+    }
     counters
         .client_connections_open
         .fetch_sub(1, Ordering::Relaxed);
@@ -46,9 +69,13 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
     let settings = &node.settings;
     let mut lines = LineReader::new(settings.max_line, settings.too_long_prefix);
     let mut out = Vec::with_capacity(256);
+    // When the line now in the buffer began arriving.
+    let mut line_started: Option<tokio::time::Instant> = None;
     loop {
         // Answer every complete line we have, then write the replies at once.
         while let Some(frame) = lines.next_frame() {
+            // A line ended: whatever is left is a new one.
+            line_started = None;
             if answer_frame(node, frame, id, &mut out).await {
                 stream.write_all(&out).await?;
                 stream.shutdown().await?;
@@ -60,7 +87,28 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
             stream.write_all(&out).await?;
             out.clear();
         }
-        if lines.fill(stream).await? == 0 {
+        // Idle with nothing started, or in the middle of a line: each has
+        // its own limit, so idle or crawling clients cannot pile up.
+        let limits = &settings.limits;
+        let wait = if lines.buffered() == 0 {
+            limits.client_idle
+        } else {
+            let started = *line_started.get_or_insert_with(tokio::time::Instant::now);
+            limits.line_deadline.saturating_sub(started.elapsed())
+        };
+        let read = match tokio::time::timeout(wait, lines.fill(stream)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                let why = if lines.buffered() == 0 {
+                    "idle"
+                } else {
+                    "a line not finished in time"
+                };
+                debug!(target: "client", conn = id, "closed: {why}");
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+            }
+        };
+        if read == 0 {
             // Half-closed: a last line without `\n` is still a line.
             if let Some(last) = lines.take_rest() {
                 answer_frame(node, last, id, &mut out).await;

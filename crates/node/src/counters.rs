@@ -7,6 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Counters {
     pub client_connections: AtomicU64,
     pub client_connections_open: AtomicU64,
+    /// Client connections refused (too many open) and closed for being
+    /// idle or too slow to finish a line.
+    pub client_refused: AtomicU64,
+    pub client_timeouts: AtomicU64,
     pub client_lines: AtomicU64,
     pub questions: AtomicU64,
     pub iamat_accepted: AtomicU64,

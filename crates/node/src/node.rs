@@ -44,6 +44,8 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     /// When the record log is synced to disk.
     pub fsync: FsyncPolicy,
+    /// What one client may cost (`[limits]`).
+    pub limits: herd_config::Limits,
     /// The herd secret: peers must prove they know it (peer/auth.rs).
     pub secret: Option<Secret>,
 }

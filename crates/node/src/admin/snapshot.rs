@@ -14,6 +14,8 @@ pub fn snapshot(node: &Node) -> Snapshot {
     let counters = Counters {
         client_connections: read(&c.client_connections),
         client_connections_open: read(&c.client_connections_open),
+        client_refused: read(&c.client_refused),
+        client_timeouts: read(&c.client_timeouts),
         client_lines: read(&c.client_lines),
         questions: read(&c.questions),
         iamat_accepted: read(&c.iamat_accepted),
