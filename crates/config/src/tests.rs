@@ -273,3 +273,35 @@ fn environment_overrides_and_secrets_stay_hidden() {
         "{debug}"
     );
 }
+
+mod any_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the file holds, loading it gives a config or a one-line
+        /// error, never a panic (the same inputs as fuzz/config).
+        #[test]
+        fn any_text_gives_a_config_or_a_one_line_error(
+            text in "\\PC{0,300}",
+            edits in prop::collection::vec((any::<usize>(), any::<char>()), 0..8),
+        ) {
+            let mut mutated: Vec<char> = TWO_NODES.chars().collect();
+            for (at, c) in edits {
+                let at = at % (mutated.len() + 1);
+                if at < mutated.len() && (c as u32) % 2 == 0 {
+                    mutated[at] = c;
+                } else {
+                    mutated.insert(at, c);
+                }
+            }
+            let mutated: String = mutated.into_iter().collect();
+            for input in [text.as_str(), mutated.as_str()] {
+                if let Err(err) = Config::parse(input, "fuzz.toml") {
+                    let message = err.to_string();
+                    prop_assert!(!message.contains('\n'), "{}", message);
+                }
+            }
+        }
+    }
+}

@@ -164,5 +164,39 @@ mod tests {
         fn never_panics(s in "\\PC*") {
             let _ = parse_request(&s);
         }
+
+        /// Any bytes a client or a peer can send, and valid lines with a
+        /// few bytes changed: every decoder answers, none panics (the same
+        /// inputs as the `cargo fuzz` targets in fuzz/).
+        #[test]
+        fn any_bytes_never_panic_any_decoder(
+            bytes in prop::collection::vec(any::<u8>(), 0..400),
+            base in prop::sample::select(vec![
+                "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503",
+                "WHATSAT kiwi.cs.ucla.edu 10 5",
+                "AT Clark +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503",
+                "HELLO HERD/2 demo Clark 0123456789abcdef",
+                "SYNC 00000000000000ab",
+                "WANT 0a 01ff",
+            ]),
+            edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        ) {
+            let mut mutated = base.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let at = at % (mutated.len() + 1);
+                match byte % 3 {
+                    0 if at < mutated.len() => mutated[at] = byte,
+                    1 if at < mutated.len() => { mutated.remove(at); }
+                    _ => mutated.insert(at, byte),
+                }
+            }
+            for input in [bytes, mutated] {
+                let text = String::from_utf8_lossy(&input);
+                let _ = parse_request(&text);
+                let _ = crate::peer::parse_peer_line(&text);
+                let _ = crate::Record::parse_at_line(&text);
+                let _ = crate::repair::RepairMessage::parse(&text);
+            }
+        }
     }
 }
