@@ -289,7 +289,7 @@ mod any_input {
             let mut mutated: Vec<char> = TWO_NODES.chars().collect();
             for (at, c) in edits {
                 let at = at % (mutated.len() + 1);
-                if at < mutated.len() && (c as u32) % 2 == 0 {
+                if at < mutated.len() && (c as u32).is_multiple_of(2) {
                     mutated[at] = c;
                 } else {
                     mutated.insert(at, c);
