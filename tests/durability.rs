@@ -52,7 +52,8 @@ fn a_newer_update_after_a_restart_still_wins_and_older_ones_still_lose() {
         herd.client_addr("A"),
         &iamat("kiwi", "+1+1", "1000.5".to_owned()),
     );
-    assert!(herd.terminate("A").success());
+    let status = herd.terminate("A");
+    assert!(status.success(), "{status:?}; stderr: {}", herd.stderr("A"));
     herd.start("A");
     // The same update again gets the stored line; an older one too.
     assert_eq!(
@@ -74,7 +75,8 @@ fn a_newer_update_after_a_restart_still_wins_and_older_ones_still_lose() {
         &iamat("kiwi", "+3+3", "1001".to_owned()),
     );
     assert_ne!(newer, first);
-    assert!(herd.terminate("A").success());
+    let status = herd.terminate("A");
+    assert!(status.success(), "{status:?}; stderr: {}", herd.stderr("A"));
     herd.start("A");
     assert_eq!(whatsat_at_line(&herd, "A", "kiwi"), newer.trim_end());
 }
@@ -84,7 +86,8 @@ fn a_torn_tail_is_cut_reported_and_the_rest_kept() {
     let mut herd = Herd::with_topology(&["A"], &[], "");
     herd.start("A");
     let at = one_shot(herd.client_addr("A"), &iamat("before", "+1+1", now_text()));
-    assert!(herd.terminate("A").success());
+    let status = herd.terminate("A");
+    assert!(status.success(), "{status:?}; stderr: {}", herd.stderr("A"));
     // Half an entry, as a crash in the middle of a write leaves it.
     let log = herd.data_dir().join("A").join("records.log");
     let mut bytes = std::fs::read(&log).unwrap_or_default();

@@ -187,6 +187,16 @@ impl Herd {
                 self.stderr(name)
             );
         }
+        // The ports accept (into the kernel's backlog) as soon as they are
+        // bound, a moment before the node prints its start-up line.
+        let banner = format!("herd-node: node {name} of herd");
+        assert!(
+            wait_until(Duration::from_secs(20), || self
+                .stderr(name)
+                .contains(&banner)),
+            "{name} never printed its start-up line; stderr: {}",
+            self.stderr(name)
+        );
     }
 
     pub fn start_all(&mut self) {

@@ -58,6 +58,7 @@ fn fail(Fatal(code, message): Fatal) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Fatal> {
+    let stop = StopSignals::install();
     let mut config =
         Config::load(cli.config.as_deref()).map_err(|err| Fatal(EXIT_CONFIG, err.to_string()))?;
     config.apply_env(|var| std::env::var(var).ok());
@@ -88,7 +89,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     })?;
     // Logged here, while the log's writer is still running (it stops when
     // the guard is dropped at the end of this function).
-    let served = serve(&cli, &config, &me, dir, log_path).await;
+    let served = serve(&cli, &config, &me, dir, log_path, stop).await;
     if let Err(Fatal(_, message)) = &served {
         error!("{message}");
     }
@@ -103,6 +104,7 @@ async fn serve(
     me: &herd_config::NodeSpec,
     dir: std::path::PathBuf,
     log_path: std::path::PathBuf,
+    stop: StopSignals,
 ) -> Result<(), Fatal> {
     let mut warnings = config.warnings.clone();
     if config.herd.admin_token.is_none() && !me.admin.ip().is_loopback() {
@@ -226,6 +228,7 @@ async fn serve(
     eprintln!("herd-node: {banner}");
 
     tokio::spawn(node.group_commit.clone().run());
+    tokio::spawn(node.clone().maintain_store_periodically());
     tokio::spawn(client::serve(node.clone(), client_listener));
     tokio::spawn(serve_peers(node.clone(), peer_listener));
     tokio::spawn(serve_admin(node.clone(), admin_listener));
@@ -233,7 +236,7 @@ async fn serve(
         tokio::spawn(run_link(node.clone(), link.clone(), receiver));
     }
 
-    let signal = wait_for_stop().await;
+    let signal = stop.wait().await;
     info!(
         "received {signal}; stopping with {} records",
         node.records_summary().0
@@ -314,18 +317,33 @@ fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fat
 }
 
 /// Waits for SIGINT or SIGTERM; returns which.
-async fn wait_for_stop() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the default actions still stop us.
-        std::future::pending::<()>().await;
-        return "nothing";
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT, caught from the moment this is made: made before
+/// any port is bound, so a stop that comes as soon as a port answers is a
+/// clean stop, not the default action (death by the signal).
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        StopSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Waits for either; returns which.
+    async fn wait(mut self) -> &'static str {
+        let (Some(term), Some(int)) = (self.term.as_mut(), self.int.as_mut()) else {
+            // Without signal handlers the default actions still stop us.
+            std::future::pending::<()>().await;
+            return "nothing";
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }

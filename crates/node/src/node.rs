@@ -319,6 +319,23 @@ impl Node {
         }
     }
 
+    /// The store's housekeeping while no updates come: a compaction that
+    /// finished is swapped in without waiting for the next save.
+    pub async fn maintain_store_periodically(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let node = self.clone();
+            // The swap writes and fsyncs the tail: not on a runtime thread.
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut state = node.state();
+                node.maintain_store(&mut state);
+            })
+            .await;
+        }
+    }
+
     /// Starts a repair round: the SYNC to send.
     pub fn start_repair(&self, round: &mut RepairState) -> RepairMessage {
         round.start(self.state().core.records())
