@@ -134,3 +134,51 @@ fn abruptly_reset_connections_leak_no_file_descriptors() {
         fds()
     );
 }
+
+#[test]
+fn a_client_id_beyond_max_client_id_gets_a_question_mark() {
+    let herd = limited("max_client_id = 8");
+    let long = iamat("nine-byte", "+1+1", now_text());
+    assert_eq!(
+        one_shot(herd.client_addr("A"), &long),
+        format!("? {long}\n")
+    );
+    let ok = one_shot(
+        herd.client_addr("A"),
+        &iamat("eight-by", "+1+1", now_text()),
+    );
+    assert!(ok.starts_with("AT A "), "{ok}");
+    assert_eq!(
+        one_shot(herd.client_addr("A"), "WHATSAT nine-byte 1 1"),
+        "? WHATSAT nine-byte 1 1\n"
+    );
+}
+
+#[test]
+fn a_small_peer_queue_overflows_and_repair_still_delivers() {
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "\n[limits]\npeer_queue = 16\n");
+    herd.start_all_connected();
+    let out = herd.herdctl(&["link", "A", "B", "down"]);
+    assert!(out.status.success());
+    let mut session = Session::connect(herd.client_addr("A"));
+    let mut batch = String::new();
+    for i in 0..200 {
+        batch.push_str(&iamat(&format!("queued-{i}"), "+1+1", now_text()));
+        batch.push('\n');
+    }
+    session.send(batch.as_bytes());
+    for _ in 0..200 {
+        assert!(session.read_line().starts_with("AT A "));
+    }
+    let overflows = herd.link_status("A", "B")["overflows"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(overflows, 200 - 16, "a queue of 16 keeps 16 updates");
+    let out = herd.herdctl(&["link", "A", "B", "up"]);
+    assert!(out.status.success());
+    let digest = |node: &str| herd.snapshot(node)["digest"].clone();
+    assert!(
+        wait_until(Duration::from_secs(10), || digest("A") == digest("B")),
+        "B did not get what A's full queue dropped"
+    );
+}

@@ -72,9 +72,15 @@ pub struct Limits {
     /// Longest client line in bytes (without its ending); longer ones get
     /// `? <first 256 bytes>` and the connection is closed.
     pub max_line: usize,
+    /// Longest client id in bytes (at most the protocol's 256); longer
+    /// ones get `?`.
+    pub max_client_id: usize,
     /// Client connections open at once; more are answered `? busy` and
     /// closed.
     pub max_clients: usize,
+    /// Updates (one per client) held for a peer that is slow or away;
+    /// beyond it they are dropped, counted, and left to repair.
+    pub peer_queue: usize,
     /// A client connection with nothing started is closed after this.
     pub client_idle: Duration,
     /// A line that has started must end within this (slow clients, or
@@ -86,7 +92,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_line: 8 * 1024,
+            max_client_id: 256,
             max_clients: 10_000,
+            peer_queue: 65_536,
             client_idle: Duration::from_secs(300),
             line_deadline: Duration::from_secs(10),
         }

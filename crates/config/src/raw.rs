@@ -22,7 +22,9 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_line: Option<Spanned<i64>>,
+    pub max_client_id: Option<Spanned<i64>>,
     pub max_clients: Option<Spanned<i64>>,
+    pub peer_queue: Option<Spanned<i64>>,
     pub client_idle: Option<Spanned<String>>,
     pub line_deadline: Option<Spanned<String>>,
 }

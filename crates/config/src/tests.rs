@@ -105,6 +105,14 @@ fn limits_and_their_defaults() {
     assert_eq!(limits.max_clients, 3);
     assert_eq!(limits.client_idle.as_secs(), 2);
     assert_eq!(limits.line_deadline.as_millis(), 500);
+    let toml = TWO_NODES.replace(
+        "[herd]",
+        "[limits]\nmax_client_id = 64\npeer_queue = 1000\n[herd]",
+    );
+    let limits = Config::parse(&toml, "t").expect("valid").limits;
+    assert_eq!((limits.max_client_id, limits.peer_queue), (64, 1000));
+    let toml = TWO_NODES.replace("[herd]", "[limits]\nmax_client_id = 300\n[herd]");
+    assert!(Config::parse(&toml, "t").is_err());
 }
 
 #[test]

@@ -270,11 +270,23 @@ fn limits(check: &Checker<'_>, raw: Option<Spanned<RawLimits>>) -> Result<Limits
             512..=12 * 1024,
             defaults.max_line,
         )?,
+        max_client_id: number(
+            "max_client_id",
+            &raw.max_client_id,
+            1..=256,
+            defaults.max_client_id,
+        )?,
         max_clients: number(
             "max_clients",
             &raw.max_clients,
             1..=1_000_000,
             defaults.max_clients,
+        )?,
+        peer_queue: number(
+            "peer_queue",
+            &raw.peer_queue,
+            16..=16_777_216,
+            defaults.peer_queue,
         )?,
         client_idle: duration("client_idle", &raw.client_idle, defaults.client_idle)?,
         line_deadline: duration("line_deadline", &raw.line_deadline, defaults.line_deadline)?,

@@ -147,7 +147,10 @@ async fn serve(
             &me.name,
             &peer.name,
             peer.peer,
-            LinkSettings::default(),
+            LinkSettings {
+                queue_capacity: config.limits.peer_queue,
+                ..LinkSettings::default()
+            },
             admin,
         );
         links.push(link);

@@ -241,6 +241,17 @@ impl Node {
 
     async fn answer_text(&self, text: &str, out: &mut Vec<u8>) {
         match parse_request(text) {
+            Some(Request::IAmAt(request))
+                if request.client.len() > self.settings.limits.max_client_id =>
+            {
+                question(text.as_bytes(), out)
+            }
+            Some(Request::WhatsAt(request))
+                if request.client.len() > self.settings.limits.max_client_id =>
+            {
+                bump(&self.counters.whatsat);
+                question(text.as_bytes(), out)
+            }
             Some(Request::IAmAt(request)) => {
                 self.catch_up_with_peers();
                 let (decision, written) = {
