@@ -159,16 +159,7 @@ fn with_fsync_always_replies_wait_for_the_disk_and_share_fsyncs() {
 #[test]
 fn an_unknown_fsync_policy_is_a_config_error() {
     let herd = Herd::with_topology(&["A"], &[], "fsync = \"sometimes\"");
-    let out = run_node(
-        &[
-            "--config",
-            herd.config.to_str().unwrap_or_default(),
-            "--data-dir",
-            herd.data_dir().to_str().unwrap_or_default(),
-            "A",
-        ],
-        herd.dir.path(),
-    );
+    let out = herd.run_to_exit("A");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("fsync \"sometimes\""), "{stderr}");

@@ -301,16 +301,7 @@ fn a_google_backend_without_a_key_does_not_start() {
         &[],
         "\n[places]\nbackend = \"google\"\ngoogle_endpoint = \"http://127.0.0.1:9\"\n",
     );
-    let out = run_node(
-        &[
-            "--config",
-            herd.config.to_str().unwrap_or_default(),
-            "--data-dir",
-            herd.data_dir().to_str().unwrap_or_default(),
-            "A",
-        ],
-        herd.dir.path(),
-    );
+    let out = herd.run_to_exit("A");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs an API key"), "{stderr}");

@@ -154,6 +154,21 @@ impl Herd {
         self.dir.path().join("data")
     }
 
+    /// Runs one node of this herd to completion (for start-up failures:
+    /// the exit status and what it printed).
+    pub fn run_to_exit(&self, name: &str) -> Output {
+        run_node(
+            &[
+                "--config",
+                self.config.to_str().unwrap_or_default(),
+                "--data-dir",
+                self.data_dir().to_str().unwrap_or_default(),
+                name,
+            ],
+            self.dir.path(),
+        )
+    }
+
     /// Starts one node and waits until its client port answers.
     pub fn start(&mut self, name: &str) {
         self.start_with_env(name, &[]);

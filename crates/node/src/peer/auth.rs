@@ -95,6 +95,19 @@ pub(super) struct Parties<'a> {
     pub peer: &'a str,
 }
 
+impl<'a> Parties<'a> {
+    /// This node and `peer`, when the herd has a secret (else no
+    /// authentication).
+    pub(super) fn of(settings: &'a crate::node::Settings, peer: &'a str) -> Option<Parties<'a>> {
+        settings.secret.as_ref().map(|secret| Parties {
+            secret: secret.expose().as_bytes(),
+            herd: &settings.herd,
+            me: &settings.name,
+            peer,
+        })
+    }
+}
+
 /// Runs both halves of the exchange on `stream`; `Err` says why the peer
 /// is not to be trusted (the caller refuses and logs it).
 pub(super) async fn authenticate(

@@ -61,24 +61,17 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
         Ok(PeerMessage::Hello(hello)) => {
             check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
-            if let Some(secret) = &me.secret {
-                let parties = Parties {
-                    secret: secret.expose().as_bytes(),
-                    herd: &me.herd,
-                    me: &me.name,
-                    peer: &link.peer,
-                };
-                if let Err(reason) = authenticate(
+            if let Some(parties) = Parties::of(me, &link.peer)
+                && let Err(reason) = authenticate(
                     &mut stream,
                     &mut lines,
                     &parties,
                     settings.handshake_timeout,
                 )
                 .await
-                {
-                    refuse(stream, "authentication failed").await;
-                    return Err(format!("{}: {reason}", link.peer_addr).into());
-                }
+            {
+                refuse(stream, "authentication failed").await;
+                return Err(format!("{}: {reason}", link.peer_addr).into());
             }
             Ok(Connected {
                 stream,

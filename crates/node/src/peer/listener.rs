@@ -106,27 +106,20 @@ async fn accept_peer(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr)
         warn!("peer connection from {remote} lost during the handshake: {err}");
         return;
     }
-    if let Some(secret) = &me.secret {
-        let parties = Parties {
-            secret: secret.expose().as_bytes(),
-            herd: &me.herd,
-            me: &me.name,
-            peer: &link.peer,
-        };
-        if let Err(reason) =
+    if let Some(parties) = Parties::of(me, &link.peer)
+        && let Err(reason) =
             authenticate(&mut stream, &mut lines, &parties, handshake_timeout).await
-        {
-            warn!(
-                "peer connection from {remote} ({:?}) refused: {reason}",
-                link.peer
-            );
-            node.events.publish_with(|| EventKind::Link {
-                peer: link.peer.clone(),
-                change: LinkChange::Refused,
-                reason: Some(format!("from {remote}: {reason}")),
-            });
-            return refuse(stream, "authentication failed").await;
-        }
+    {
+        warn!(
+            "peer connection from {remote} ({:?}) refused: {reason}",
+            link.peer
+        );
+        node.events.publish_with(|| EventKind::Link {
+            peer: link.peer.clone(),
+            change: LinkChange::Refused,
+            reason: Some(format!("from {remote}: {reason}")),
+        });
+        return refuse(stream, "authentication failed").await;
     }
     info!(peer = %link.peer, "accepted peer connection from {remote}");
     let peer_boot_id = hello.boot_id.to_owned();
