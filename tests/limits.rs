@@ -182,3 +182,34 @@ fn a_small_peer_queue_overflows_and_repair_still_delivers() {
         "B did not get what A's full queue dropped"
     );
 }
+
+#[test]
+fn a_client_that_never_reads_its_replies_is_dropped() {
+    let herd = limited("line_deadline = \"1s\"");
+    locate_and_flood(&herd);
+    assert!(
+        wait_until(Duration::from_secs(15), || counter(
+            &herd,
+            "client_timeouts"
+        ) >= 1
+            && counter(&herd, "client_connections_open") == 0),
+        "the non-reading client still holds its connection"
+    );
+}
+
+/// Asks for far more WHATSAT replies than the sockets hold, reading none.
+fn locate_and_flood(herd: &Herd) {
+    let at = one_shot(
+        herd.client_addr("A"),
+        &iamat("reader", "+34.068930-118.445127", now_text()),
+    );
+    assert!(at.starts_with("AT A "));
+    let mut greedy = Session::connect(herd.client_addr("A"));
+    let batch = "WHATSAT reader 50 20\n".repeat(500);
+    for _ in 0..8 {
+        greedy.send_lossy(batch.as_bytes());
+    }
+    // Kept open, never read, until the node gives up on it.
+    std::thread::sleep(Duration::from_secs(3));
+    drop(greedy);
+}

@@ -85,8 +85,7 @@ fn a_stranger_without_the_secret_is_refused_and_plants_nothing() {
     assert!(
         wait_until(Duration::from_secs(5), || {
             let log = herd.log("B");
-            log.contains("peer connection from 127.")
-                && log.contains("refused: authentication failed")
+            log.contains("peer connection from 127.") && log.contains("authentication failed")
         }),
         "the refusal is logged with the remote address: {}",
         herd.log("B")

@@ -46,7 +46,10 @@ pub fn main_with(cli: Cli) -> ExitCode {
             ));
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // Tasks still blocked (an fsync on a stalled disk) do not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => fail(fatal),
     }
@@ -116,6 +119,16 @@ async fn serve(
     let exposed_peers = std::iter::once(me.peer)
         .chain(config.peers_of(&me.name).iter().map(|peer| peer.peer))
         .any(|addr| !addr.ip().is_loopback());
+    if config
+        .herd
+        .secret
+        .as_ref()
+        .is_some_and(|secret| secret.expose().len() < 16)
+    {
+        warnings.push(
+            "the herd secret is shorter than 16 bytes: a recorded handshake lets an attacker guess it offline; use a long random one".to_owned(),
+        );
+    }
     if config.herd.secret.is_none() && exposed_peers {
         warnings.push(format!(
             "peer address {} or a peer's is not on loopback and no herd secret is set: anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET)",

@@ -31,13 +31,10 @@ async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: Socket
     let _ = stream.set_nodelay(true);
     let counters = &node.counters;
     bump(&counters.client_connections);
-    let open = counters
-        .client_connections_open
-        .fetch_add(1, Ordering::Relaxed);
+    // Counted open until this task ends, however it ends (a panic too).
+    let open_guard = OpenConnection::count(&counters.client_connections_open);
+    let open = open_guard.before;
     if open >= node.settings.limits.max_clients as u64 {
-        counters
-            .client_connections_open
-            .fetch_sub(1, Ordering::Relaxed);
         let refused = counters.client_refused.fetch_add(1, Ordering::Relaxed) + 1;
         if refused.is_power_of_two() {
             warn!(target: "client", "{refused} client connections refused so far: {open} open, the limit is max_clients");
@@ -56,9 +53,7 @@ async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: Socket
     {
         bump(&counters.client_timeouts);
     }
-    counters
-        .client_connections_open
-        .fetch_sub(1, Ordering::Relaxed);
+    drop(open_guard);
     match outcome {
         Ok(()) => debug!(target: "client", conn = id, "closed"),
         Err(err) => debug!(target: "client", conn = id, "connection error: {err}"),
@@ -77,14 +72,14 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
             // A line ended: whatever is left is a new one.
             line_started = None;
             if answer_frame(node, frame, id, &mut out).await {
-                stream.write_all(&out).await?;
+                write_in_time(stream, &out, settings.limits.line_deadline).await?;
                 stream.shutdown().await?;
                 linger(stream).await;
                 return Ok(());
             }
         }
         if !out.is_empty() {
-            stream.write_all(&out).await?;
+            write_in_time(stream, &out, settings.limits.line_deadline).await?;
             out.clear();
         }
         // Idle with nothing started, or in the middle of a line: each has
@@ -112,10 +107,47 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
             // Half-closed: a last line without `\n` is still a line.
             if let Some(last) = lines.take_rest() {
                 answer_frame(node, last, id, &mut out).await;
-                stream.write_all(&out).await?;
+                write_in_time(stream, &out, settings.limits.line_deadline).await?;
             }
             return stream.shutdown().await;
         }
+    }
+}
+
+/// Writes replies, or gives up on a client that does not take them within
+/// `limit` (one that sends questions and never reads the answers would
+/// otherwise hold its connection, and a `max_clients` slot, for ever).
+async fn write_in_time(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    limit: std::time::Duration,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client does not read its replies",
+        )),
+    }
+}
+
+/// One open client connection in the counter, taken back when dropped.
+struct OpenConnection<'a> {
+    counter: &'a AtomicU64,
+    /// How many were open before this one.
+    before: u64,
+}
+
+impl<'a> OpenConnection<'a> {
+    fn count(counter: &'a AtomicU64) -> OpenConnection<'a> {
+        let before = counter.fetch_add(1, Ordering::Relaxed);
+        OpenConnection { counter, before }
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

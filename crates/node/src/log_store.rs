@@ -20,8 +20,9 @@
 //! fsynced, renamed over the old, and the directory fsynced. At start-up
 //! that happens before the node serves; while it runs, a background thread
 //! writes the live records as they were at one moment, entries saved
-//! meanwhile are kept aside in memory, and the next save appends them to the
-//! new file and swaps it in (see [`LogStore::maintain`]).
+//! meanwhile are kept aside in memory, and the node's maintenance tick
+//! (every 200 ms) appends them to the new file and swaps it in (see
+//! [`LogStore::maintain`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -258,11 +259,12 @@ impl RecordStore for LogStore {
         Ok(())
     }
 
-    fn maintain(&mut self, records: &Records) -> bool {
-        let finished = self
-            .compaction
-            .as_ref()
-            .is_some_and(|compaction| compaction.writer.is_finished());
+    fn maintain(&mut self, records: &Records, finish: bool) -> bool {
+        let finished = finish
+            && self
+                .compaction
+                .as_ref()
+                .is_some_and(|compaction| compaction.writer.is_finished());
         if finished && let Some(compaction) = self.compaction.take() {
             return match self.finish_compaction(compaction) {
                 Ok(()) => true,
@@ -616,7 +618,7 @@ mod tests {
     ) -> io::Result<bool> {
         store.save(&record)?;
         records.merge(record);
-        Ok(store.maintain(records))
+        Ok(store.maintain(records, true))
     }
 
     #[test]
@@ -648,7 +650,7 @@ mod tests {
         let written_before = store.written();
         let mut swapped = false;
         for _ in 0..500 {
-            if store.maintain(&records) {
+            if store.maintain(&records, true) {
                 swapped = true;
                 break;
             }

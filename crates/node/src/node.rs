@@ -264,7 +264,7 @@ impl Node {
                             return question(text.as_bytes(), out);
                         }
                         state.core.commit(record.clone());
-                        self.maintain_store(&mut state);
+                        self.maintain_store(&mut state, false);
                         self.publish_records_changed(&state, record);
                     }
                     (decision, state.store.written())
@@ -323,15 +323,16 @@ impl Node {
 
     /// The store's housekeeping after a save (a compaction in the
     /// background, swapped in when done).
-    fn maintain_store(&self, state: &mut State) {
+    fn maintain_store(&self, state: &mut State, finish: bool) {
         let State { core, store } = state;
-        if store.maintain(core.records()) {
+        if store.maintain(core.records(), finish) {
             self.group_commit.replace_file(store.sync_handle());
         }
     }
 
-    /// The store's housekeeping while no updates come: a compaction that
-    /// finished is swapped in without waiting for the next save.
+    /// The store's housekeeping that writes: a compaction that finished is
+    /// swapped in here (its tail written and fsynced on a blocking thread),
+    /// never on the save path, which only starts compactions.
     pub async fn maintain_store_periodically(self: Arc<Self>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -341,7 +342,7 @@ impl Node {
             // The swap writes and fsyncs the tail: not on a runtime thread.
             let _ = tokio::task::spawn_blocking(move || {
                 let mut state = node.state();
-                node.maintain_store(&mut state);
+                node.maintain_store(&mut state, true);
             })
             .await;
         }
@@ -383,7 +384,7 @@ impl Node {
                     return;
                 }
                 state.core.commit(record.clone());
-                self.maintain_store(&mut state);
+                self.maintain_store(&mut state, false);
                 self.group_commit.written(state.store.written());
                 self.publish_records_changed(&state, record);
             }

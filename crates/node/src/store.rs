@@ -26,7 +26,9 @@ pub trait RecordStore: Send {
     /// Housekeeping after a save, with the records as they are now (under
     /// the node's state lock). True when the store moved to a new file
     /// (after a compaction), so a new [`RecordStore::sync_handle`] is due.
-    fn maintain(&mut self, _records: &herd_core::Records) -> bool {
+    /// `finish`: also swap in a compaction that is done (it writes and
+    /// fsyncs, so the periodic task asks, not the save path).
+    fn maintain(&mut self, _records: &herd_core::Records, _finish: bool) -> bool {
         false
     }
 

@@ -3,10 +3,11 @@
 //! After the HELLO exchange, when the herd has a `secret`, each side sends
 //! `AUTH <nonce>` (16 fresh random bytes from the OS), then `PROOF <mac>`:
 //! HMAC-SHA256 keyed with the secret over the herd name, both node names in
-//! the direction of the proof, and both nonces. A proof is only good for
-//! this connection (fresh nonces from both sides), this herd, and this pair
-//! in this direction; the secret itself never crosses the wire. Both sides
-//! verify in constant time. Nothing else is read until both proofs check.
+//! the direction of the proof, the prover's role (dialling or accepting),
+//! and both nonces. A proof is only good for this connection (fresh nonces
+//! from both sides), this herd, this pair in this direction and role; the
+//! secret itself never crosses the wire. Both sides verify in constant
+//! time. Nothing else is read until both proofs check.
 
 use std::time::Duration;
 
@@ -20,49 +21,42 @@ use tokio::time::timeout;
 use super::handshake::read_line;
 use crate::line_reader::LineReader;
 
-/// What is MACed: versioned, and every part on its own line so no two
-/// different tuples give the same text.
-fn transcript(herd: &str, from: &str, to: &str, from_nonce: &str, to_nonce: &str) -> String {
-    format!("herd-auth/1\n{herd}\n{from}\n{to}\n{from_nonce}\n{to_nonce}\n")
+/// One side's proof: who proves to whom, in which role, over which nonces.
+pub(crate) struct Claim<'a> {
+    pub herd: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    /// The prover dialled (else it accepted): a proof made in one role can
+    /// never pass in the other, whatever the dialling rule becomes.
+    pub from_dials: bool,
+    pub from_nonce: &'a str,
+    pub to_nonce: &'a str,
 }
 
-/// The proof `from` sends `to`.
-pub(crate) fn proof(
-    secret: &[u8],
-    herd: &str,
-    from: &str,
-    to: &str,
-    from_nonce: &str,
-    to_nonce: &str,
-) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let tag = hmac::sign(
-        &key,
-        transcript(herd, from, to, from_nonce, to_nonce).as_bytes(),
-    );
-    hex(tag.as_ref())
-}
+impl Claim<'_> {
+    /// What is MACed: versioned, and every part on its own line so no two
+    /// different claims give the same text (names hold no white space).
+    fn transcript(&self) -> String {
+        let role = if self.from_dials { "dials" } else { "accepts" };
+        format!(
+            "herd-auth/1\n{}\n{}\n{}\n{role}\n{}\n{}\n",
+            self.herd, self.from, self.to, self.from_nonce, self.to_nonce
+        )
+    }
 
-/// Checks, in constant time, a proof that `from` sent `to`.
-pub(crate) fn verify(
-    secret: &[u8],
-    herd: &str,
-    from: &str,
-    to: &str,
-    from_nonce: &str,
-    to_nonce: &str,
-    proof_hex: &str,
-) -> bool {
-    let Some(tag) = unhex(proof_hex) else {
-        return false;
-    };
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hmac::verify(
-        &key,
-        transcript(herd, from, to, from_nonce, to_nonce).as_bytes(),
-        &tag,
-    )
-    .is_ok()
+    pub(crate) fn prove(&self, secret: &[u8]) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        hex(hmac::sign(&key, self.transcript().as_bytes()).as_ref())
+    }
+
+    /// Checks, in constant time, that `proof_hex` proves this claim.
+    pub(crate) fn verify(&self, secret: &[u8], proof_hex: &str) -> bool {
+        let Some(tag) = unhex(proof_hex) else {
+            return false;
+        };
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        hmac::verify(&key, self.transcript().as_bytes(), &tag).is_ok()
+    }
 }
 
 fn fresh_nonce() -> Result<String, String> {
@@ -78,7 +72,13 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 128 {
+    // Lower-case hex digits only: one proof, one spelling.
+    if !text.len().is_multiple_of(2)
+        || text.len() > 128
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     (0..text.len())
@@ -93,17 +93,24 @@ pub(super) struct Parties<'a> {
     pub herd: &'a str,
     pub me: &'a str,
     pub peer: &'a str,
+    /// This node dialled the connection.
+    pub i_dial: bool,
 }
 
 impl<'a> Parties<'a> {
     /// This node and `peer`, when the herd has a secret (else no
     /// authentication).
-    pub(super) fn of(settings: &'a crate::node::Settings, peer: &'a str) -> Option<Parties<'a>> {
+    pub(super) fn of(
+        settings: &'a crate::node::Settings,
+        peer: &'a str,
+        i_dial: bool,
+    ) -> Option<Parties<'a>> {
         settings.secret.as_ref().map(|secret| Parties {
             secret: secret.expose().as_bytes(),
             herd: &settings.herd,
             me: &settings.name,
             peer,
+            i_dial,
         })
     }
 }
@@ -142,30 +149,26 @@ async fn exchange(
     if peer_nonce == my_nonce {
         return Err("peer echoed our nonce".to_owned());
     }
-    let mine = proof(
-        parties.secret,
-        parties.herd,
-        parties.me,
-        parties.peer,
-        &my_nonce,
-        &peer_nonce,
-    );
-    send(stream, &format!("PROOF {mine}\n")).await?;
+    let mine = Claim {
+        herd: parties.herd,
+        from: parties.me,
+        to: parties.peer,
+        from_dials: parties.i_dial,
+        from_nonce: &my_nonce,
+        to_nonce: &peer_nonce,
+    };
+    send(stream, &format!("PROOF {}\n", mine.prove(parties.secret))).await?;
+    let theirs = Claim {
+        herd: parties.herd,
+        from: parties.peer,
+        to: parties.me,
+        from_dials: !parties.i_dial,
+        from_nonce: &peer_nonce,
+        to_nonce: &my_nonce,
+    };
     let line = read_line(stream, lines).await?;
     match parse_peer_line(&line) {
-        Ok(PeerMessage::Proof(theirs))
-            if verify(
-                parties.secret,
-                parties.herd,
-                parties.peer,
-                parties.me,
-                &peer_nonce,
-                &my_nonce,
-                theirs,
-            ) =>
-        {
-            Ok(())
-        }
+        Ok(PeerMessage::Proof(proof)) if theirs.verify(parties.secret, proof) => Ok(()),
         Ok(PeerMessage::Refused(reason)) => Err(format!("refused: {reason}")),
         _ => Err("authentication failed: wrong proof of the herd secret".to_owned()),
     }
@@ -184,24 +187,42 @@ mod tests {
 
     const S: &[u8] = b"correct horse";
 
+    fn claim<'a>(
+        herd: &'a str,
+        from: &'a str,
+        to: &'a str,
+        dials: bool,
+        nonces: (&'a str, &'a str),
+    ) -> Claim<'a> {
+        Claim {
+            herd,
+            from,
+            to,
+            from_dials: dials,
+            from_nonce: nonces.0,
+            to_nonce: nonces.1,
+        }
+    }
+
     #[test]
-    fn a_proof_checks_only_for_its_secret_herd_direction_and_nonces() {
-        let p = proof(S, "demo", "Bona", "Clark", "aa", "bb");
+    fn a_proof_checks_only_for_its_secret_herd_direction_role_and_nonces() {
+        let nonces = ("aa", "bb");
+        let p = claim("demo", "Bona", "Clark", true, nonces).prove(S);
         assert_eq!(p.len(), 64);
-        assert!(verify(S, "demo", "Bona", "Clark", "aa", "bb", &p));
-        assert!(!verify(b"wrong", "demo", "Bona", "Clark", "aa", "bb", &p));
-        assert!(!verify(S, "other", "Bona", "Clark", "aa", "bb", &p));
-        assert!(
-            !verify(S, "demo", "Clark", "Bona", "aa", "bb", &p),
-            "reflected"
-        );
-        assert!(!verify(S, "demo", "Bona", "Clark", "bb", "aa", &p));
-        assert!(
-            !verify(S, "demo", "Bona", "Clark", "aa", "bc", &p),
-            "replayed on another connection"
-        );
-        assert!(!verify(S, "demo", "Bona", "Clark", "aa", "bb", "zz"));
-        assert!(!verify(S, "demo", "Bona", "Clark", "aa", "bb", ""));
+        assert!(claim("demo", "Bona", "Clark", true, nonces).verify(S, &p));
+        assert!(!claim("demo", "Bona", "Clark", true, nonces).verify(b"wrong", &p));
+        assert!(!claim("other", "Bona", "Clark", true, nonces).verify(S, &p));
+        let reflected = claim("demo", "Clark", "Bona", true, nonces);
+        assert!(!reflected.verify(S, &p));
+        let other_role = claim("demo", "Bona", "Clark", false, nonces);
+        assert!(!other_role.verify(S, &p));
+        assert!(!claim("demo", "Bona", "Clark", true, ("bb", "aa")).verify(S, &p));
+        let replayed = claim("demo", "Bona", "Clark", true, ("aa", "bc"));
+        assert!(!replayed.verify(S, &p), "replayed on another connection");
+        let right = claim("demo", "Bona", "Clark", true, nonces);
+        assert!(!right.verify(S, "zz"));
+        assert!(!right.verify(S, ""));
+        assert!(!right.verify(S, &p.to_uppercase()), "one spelling");
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
         Ok(PeerMessage::Hello(hello)) => {
             check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
-            if let Some(parties) = Parties::of(me, &link.peer)
+            if let Some(parties) = Parties::of(me, &link.peer, true)
                 && let Err(reason) = authenticate(
                     &mut stream,
                     &mut lines,
