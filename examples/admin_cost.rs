@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use herd_blackbox::{Admin, Session, now_text};
+use herd_blackbox::{Admin, Session, load_clients, now_text};
 use serde_json::json;
 
 fn main() {
@@ -28,7 +28,7 @@ fn main() {
     let records: usize = args[2].parse().expect("RECORDS");
 
     let started = Instant::now();
-    load(client, records);
+    load_clients(client, "load", records);
     println!(
         "loaded {records} records in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -70,34 +70,6 @@ fn main() {
 
     if let (Some(herdctl), Some(config)) = (args.get(3), args.get(4)) {
         watch_rate(herdctl, config, client);
-    }
-}
-
-/// Pipelined IAMATs for `records` distinct clients over 8 connections.
-fn load(client: SocketAddr, records: usize) {
-    let per = records.div_ceil(8);
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            std::thread::spawn(move || {
-                let mut session = Session::connect(client);
-                let start = t * per;
-                let end = ((t + 1) * per).min(records);
-                for chunk in (start..end).collect::<Vec<_>>().chunks(1000) {
-                    let mut batch = String::new();
-                    let time = now_text();
-                    for i in chunk {
-                        batch.push_str(&format!("IAMAT load-{i} +34.068930-118.445127 {time}\n"));
-                    }
-                    session.send(batch.as_bytes());
-                    for _ in chunk {
-                        session.read_line();
-                    }
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        let _ = thread.join();
     }
 }
 

@@ -14,10 +14,9 @@
 //!    records that had to move (their AT lines) for comparison.
 //! 3. Idle cost: bytes per second per link with equal records.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use herd_blackbox::{Herd, Session, now_text};
+use herd_blackbox::{Herd, load_clients};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,7 +38,7 @@ fn main() {
     };
     herd.start_all_connected();
     let started = Instant::now();
-    load(herd.client_addr(lone), "common", common);
+    load_clients(herd.client_addr(lone), "common", common);
     wait_equal(&herd, Duration::from_secs(300));
     println!(
         "{} nodes, {} links: {common} common records loaded and flooded in {:.1} s",
@@ -55,7 +54,7 @@ fn main() {
         for (a, b) in &cut {
             link(&herd, a, b, "down");
         }
-        let moving = load(
+        let moving = load_clients(
             herd.client_addr(lone),
             &format!("div{divergent}"),
             divergent,
@@ -121,36 +120,4 @@ fn wait_equal(herd: &Herd, limit: Duration) {
         assert!(Instant::now() < deadline, "not converged: {digests:?}");
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// Loads `records` new clients; returns the bytes of their AT lines.
-fn load(client: SocketAddr, prefix: &str, records: usize) -> u64 {
-    let per = records.div_ceil(8);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..8)
-            .map(|t| {
-                scope.spawn(move || {
-                    let mut bytes = 0u64;
-                    let mut session = Session::connect(client);
-                    let start = t * per;
-                    let end = ((t + 1) * per).min(records);
-                    for chunk in (start..end).collect::<Vec<_>>().chunks(1000) {
-                        let mut batch = String::new();
-                        let time = now_text();
-                        for i in chunk {
-                            batch.push_str(&format!(
-                                "IAMAT {prefix}-{i} +34.068930-118.445127 {time}\n"
-                            ));
-                        }
-                        session.send(batch.as_bytes());
-                        for _ in chunk {
-                            bytes += session.read_line().len() as u64 + 1;
-                        }
-                    }
-                    bytes
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
-    })
 }

@@ -552,3 +552,37 @@ impl Admin {
         self.session.read_to_end()
     }
 }
+
+/// Loads `records` clients named `PREFIX-N` into the node at `client`
+/// (pipelined IAMATs over 8 connections); returns the bytes of their AT
+/// lines. For the measuring examples.
+pub fn load_clients(client: SocketAddr, prefix: &str, records: usize) -> u64 {
+    let per = records.div_ceil(8);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut bytes = 0u64;
+                    let mut session = Session::connect(client);
+                    let start = t * per;
+                    let end = ((t + 1) * per).min(records);
+                    for chunk in (start..end).collect::<Vec<_>>().chunks(1000) {
+                        let mut batch = String::new();
+                        let time = now_text();
+                        for i in chunk {
+                            batch.push_str(&format!(
+                                "IAMAT {prefix}-{i} +34.068930-118.445127 {time}\n"
+                            ));
+                        }
+                        session.send(batch.as_bytes());
+                        for _ in chunk {
+                            bytes += session.read_line().len() as u64 + 1;
+                        }
+                    }
+                    bytes
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    })
+}

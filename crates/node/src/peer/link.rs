@@ -305,8 +305,15 @@ impl Link {
                 warn!(peer = %self.peer, "send queue full: {} updates dropped so far", outbox.overflows);
             }
         }
-        // Pending bytes (a heartbeat, or lines kept over a reconnect) go
-        // first; only a socket known to be full is left to the writer.
+        self.write_now_or_wake(outbox);
+    }
+
+    /// Writes what is pending and queued into the socket right here, so it
+    /// is on the wire before the caller goes on (answers its client); what
+    /// the socket does not take, or a socket known to be full, is left to
+    /// the session's writer. Pending bytes (a heartbeat, lines kept over a
+    /// reconnect, repair answers) go first.
+    fn write_now_or_wake(&self, mut outbox: MutexGuard<'_, Outbox>) {
         if outbox.connection.is_some()
             && !outbox.blocked
             && let Flush::Done = outbox.flush()
@@ -388,14 +395,7 @@ impl Link {
                 .pending
                 .extend_from_slice(message.to_line().as_bytes());
         }
-        if outbox.connection.is_some()
-            && !outbox.blocked
-            && let Flush::Done = outbox.flush()
-        {
-            return;
-        }
-        drop(outbox);
-        self.wake.notify_one();
+        self.write_now_or_wake(outbox);
     }
 
     /// Moves queued updates to the socket; see [`Flush`].
