@@ -165,3 +165,49 @@ fn without_a_secret_a_peer_address_off_loopback_is_warned_about() {
         std::fs::read_to_string(&stderr_path).unwrap_or_default()
     );
 }
+
+#[test]
+fn a_flood_of_silent_peer_connections_is_cut_off_at_the_door() {
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], SECRET);
+    herd.start("B");
+    // Far more than the 64 handshakes a node lets wait at once.
+    let mut silent: Vec<std::net::TcpStream> = (0..100)
+        .filter_map(|_| std::net::TcpStream::connect(herd.node("B").peer).ok())
+        .collect();
+    assert_eq!(silent.len(), 100);
+    // Those beyond the limit are closed at once, not after the 5 s
+    // handshake limit.
+    let started = Instant::now();
+    let mut closed_at_once = 0;
+    for stream in &mut silent {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut byte = [0u8; 1];
+        if matches!(std::io::Read::read(stream, &mut byte), Ok(0)) {
+            closed_at_once += 1;
+        }
+    }
+    assert!(closed_at_once >= 30, "only {closed_at_once} closed at once");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        wait_until(Duration::from_secs(5), || herd
+            .log("B")
+            .contains("handshakes already under way")),
+        "{}",
+        herd.log("B")
+    );
+    // Once they are gone, the real peer links.
+    drop(silent);
+    herd.start("A");
+    herd.wait_connected();
+}
+
+#[test]
+fn a_short_secret_is_warned_about() {
+    let mut herd = Herd::with_topology(&["A"], &[], "secret = \"short\"");
+    herd.start("A");
+    assert!(
+        herd.stderr("A").contains("shorter than 16 bytes"),
+        "{}",
+        herd.stderr("A")
+    );
+}
