@@ -440,7 +440,7 @@ fn up_starts_every_node_as_a_process_and_stops_them_all_on_sigterm() {
     assert!(pids.iter().all(|&pid| alive(pid)));
     // Each node's start-up line is shown with its name.
     assert!(
-        up.output().contains("[Clark] herd-node: node Clark"),
+        up.wait_for_output("[Clark] herd-node: node Clark", Duration::from_secs(5)),
         "{}",
         up.output()
     );
@@ -448,7 +448,12 @@ fn up_starts_every_node_as_a_process_and_stops_them_all_on_sigterm() {
     up.signal("-TERM");
     up.assert_exits(true, Duration::from_secs(15));
     assert!(pids.iter().all(|&pid| !alive(pid)), "a node outlived up");
-    assert!(up.output().contains("stopped 5 nodes"), "{}", up.output());
+    // The output is read by threads that may lag the exit a little.
+    assert!(
+        up.wait_for_output("stopped 5 nodes", Duration::from_secs(5)),
+        "{}",
+        up.output()
+    );
 }
 
 #[test]
