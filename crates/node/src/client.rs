@@ -122,7 +122,16 @@ async fn write_in_time(
     bytes: &[u8],
     limit: std::time::Duration,
 ) -> std::io::Result<()> {
-    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
+    // Nearly always the socket takes the whole reply at once: no timer.
+    let taken = match stream.try_write(bytes) {
+        Ok(taken) => taken,
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(err) => return Err(err),
+    };
+    if taken == bytes.len() {
+        return Ok(());
+    }
+    match tokio::time::timeout(limit, stream.write_all(&bytes[taken..])).await {
         Ok(written) => written,
         Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
