@@ -15,6 +15,8 @@ mod world;
 
 use serde::Serialize;
 
+pub use herd_core::Sabotage;
+
 pub use topology::random_graph;
 
 /// One run's scenario. [`SimConfig::for_seed`] gives the standard one.
@@ -43,6 +45,8 @@ pub struct SimConfig {
     /// Each link's send queue (small, so queues overflow and repair works).
     pub queue_capacity: usize,
     pub repair_every_ms: u64,
+    /// A deliberately broken link policy (tests of the oracle only).
+    pub sabotage: Option<Sabotage>,
 }
 
 impl SimConfig {
@@ -62,6 +66,7 @@ impl SimConfig {
             faults: 4,
             queue_capacity: 16,
             repair_every_ms: 1_000,
+            sabotage: None,
         }
     }
 
@@ -156,25 +161,44 @@ mod tests {
         }
     }
 
+    /// How many of the first `seeds` runs fail under `sabotage`.
+    fn failures_with(sabotage: Sabotage, seeds: u64, adjust: impl Fn(&mut SimConfig)) -> usize {
+        (0..seeds)
+            .filter(|&seed| {
+                let mut config = SimConfig::for_seed(seed, 10);
+                config.sabotage = Some(sabotage);
+                adjust(&mut config);
+                run(&config).failure.is_some()
+            })
+            .count()
+    }
+
     #[test]
     fn the_oracle_catches_a_node_that_misses_an_update() {
         // Without repair rounds and with connections that drop, flooding
         // alone loses updates, and the check must say so.
-        let mut failures = 0;
-        for seed in 0..20 {
-            let mut config = SimConfig::for_seed(seed, 10);
-            config.repair_every_ms = 1_000_000_000;
+        let failures = failures_with(Sabotage::NoRounds, 20, |config| {
             config.loss = 0.02;
             config.quiet_limit_ms = 3_000;
-            let report = run_without_repair(&config);
-            if report.failure.is_some() {
-                failures += 1;
-            }
-        }
+        });
         assert!(failures > 0, "no run lost anything without repair");
     }
 
-    fn run_without_repair(config: &SimConfig) -> Report {
-        world::World::new(config).without_repair().run()
+    #[test]
+    fn the_oracle_catches_a_dialler_that_never_starts_a_round() {
+        // The link policy broken in the machine the node runs: the dialling
+        // side neither syncs at link-up nor periodically. Overflow rounds
+        // are not enough, and the standard scenario must show it.
+        let failures = failures_with(Sabotage::NoDiallerRounds, 20, |_| {});
+        assert!(failures > 0, "the broken policy passed every seed");
+    }
+
+    #[test]
+    fn without_periodic_rounds_link_up_rounds_still_repair_the_standard_faults() {
+        // Why the broken-policy test above sabotages link-up rounds too: in
+        // this fault model every loss ends a connection, and the next one
+        // starts with a round. The periodic round is the safety net for
+        // what the model does not produce (a write that failed at one node).
+        assert_eq!(failures_with(Sabotage::NoPeriodicRounds, 20, |_| {}), 0);
     }
 }

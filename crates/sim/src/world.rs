@@ -9,17 +9,29 @@
 //! or overtaken (updates are idempotent and commute, so the node must not
 //! care); repair messages never are, as on the real connection.
 //!
+//! Each link end is the node's own [`LinkMachine`]: the simulator only
+//! delivers its events (connected, closed, messages, timers) and carries
+//! out what it asks (dial, send, close), so every rule of the link policy
+//! (dialling and back-off, heartbeats, when repair rounds start, what goes
+//! on the wire first) is the one the node runs.
+//!
 //! A link takes only so many flood messages at a time (the socket's
-//! buffer): beyond that the node's send queue holds them, and when that is
-//! full an update is dropped and a repair round asked for, as in the node.
-//! Repair answers are not held back (the node puts them ahead of the queue).
+//! buffer): beyond that the machine's send queue holds them, and when that
+//! is full an update is dropped and a repair round asked for. Repair
+//! answers and heartbeats are not held back.
 //!
 //! Records survive a crash (the node writes each update before it commits
-//! or answers it); send queues, repair rounds and messages in flight do not.
+//! or answers it); link machines, their queues and messages in flight do
+//! not.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use herd_core::{ClientDecision, Forward, NodeCore, PeerDecision, Records, RepairState, SendQueue};
+use herd_core::{
+    ClientDecision, Forward, LinkMachine, LinkPolicy, NodeCore, PeerDecision, Push, Received,
+    Records, Transmit,
+};
+use herd_proto::peer::PeerMessage;
 use herd_proto::repair::RepairMessage;
 use herd_proto::{Nanos, Record, Request, parse_request};
 
@@ -30,14 +42,8 @@ use crate::{Report, SimConfig};
 const MS: Micros = 1_000;
 /// Wall-clock time at simulated time zero (any fixed value will do).
 const EPOCH_NS: u64 = 1_800_000_000_000_000_000;
-/// A periodic round does not interrupt an unanswered one younger than this
-/// (as in the node).
-const ROUND_PATIENCE: Micros = 5_000 * MS;
 /// How often convergence is checked after the final heal.
 const CHECK_EVERY: Micros = 10 * MS;
-/// Rounds asked for by overflows are at least this far apart (as in the
-/// node).
-const MIN_ROUND_GAP: Micros = 100 * MS;
 /// Flood messages one direction of a link carries at once (the socket
 /// buffer); the rest wait in the send queue.
 const WINDOW: usize = 8;
@@ -45,6 +51,7 @@ const WINDOW: usize = 8;
 enum Message {
     Update(Arc<Record>),
     Repair(RepairMessage),
+    Ping,
 }
 
 impl Message {
@@ -52,6 +59,7 @@ impl Message {
         match self {
             Message::Update(record) => record.at_line().len() as u64 + 1,
             Message::Repair(message) => message.to_line().len() as u64,
+            Message::Ping => herd_proto::peer::PING_LINE.len() as u64,
         }
     }
 }
@@ -70,16 +78,11 @@ enum Event {
         /// A flood message that holds a place in the link's window.
         windowed: bool,
     },
-    RepairTimer {
-        link: usize,
-    },
-    /// A round asked for by an overflow that had to wait.
-    RepairRetry {
+    /// A link machine's timeout, armed for `at`.
+    LinkTimer {
         node: usize,
         local: usize,
-    },
-    Reconnect {
-        link: usize,
+        at: Micros,
     },
     Cut {
         link: usize,
@@ -102,9 +105,8 @@ struct Link {
     b: usize,
     /// The link's index in `a`'s and `b`'s link lists.
     local: (usize, usize),
+    /// Cut by the operator (both ends' admin state).
     cut: bool,
-    /// Dropped by a lost message; reconnects on its own.
-    resetting: bool,
     connected: bool,
     /// A new connection gets a new epoch; messages of an old one are lost.
     epoch: u64,
@@ -118,11 +120,10 @@ struct Node {
     core: NodeCore,
     alive: bool,
     links: Vec<usize>,
-    queues: Vec<SendQueue>,
-    repair: Vec<RepairState>,
-    repair_started: Vec<Option<Micros>>,
-    /// A round is wanted on the link as soon as one may start.
-    repair_wanted: Vec<bool>,
+    /// This node's end of each of its links.
+    machines: Vec<LinkMachine>,
+    /// The machine's timeout an event is scheduled for.
+    armed: Vec<Option<Micros>>,
     /// This node's clock minus true time.
     clock_skew_ns: i64,
 }
@@ -138,8 +139,6 @@ pub struct World<'c> {
     /// No more faults: the final heal happened.
     calm: bool,
     healed_at: Option<Micros>,
-    /// False only to show that the oracle catches what flooding loses.
-    repair: bool,
     report: Report,
 }
 
@@ -152,10 +151,8 @@ impl<'c> World<'c> {
                 core: NodeCore::new(node_name(i), Nanos(3_600_000_000_000)),
                 alive: true,
                 links: Vec::new(),
-                queues: Vec::new(),
-                repair: Vec::new(),
-                repair_started: Vec::new(),
-                repair_wanted: Vec::new(),
+                machines: Vec::new(),
+                armed: Vec::new(),
                 clock_skew_ns: rng.i64(-5_000_000..5_000_000),
             })
             .collect();
@@ -163,19 +160,17 @@ impl<'c> World<'c> {
         for (id, &(a, b)) in edges.iter().enumerate() {
             let local = (nodes[a].links.len(), nodes[b].links.len());
             for end in [a, b] {
+                let machine = new_machine(config, end == a, true, 0, &mut rng);
                 let node = &mut nodes[end];
                 node.links.push(id);
-                node.queues.push(SendQueue::new(config.queue_capacity));
-                node.repair.push(RepairState::default());
-                node.repair_started.push(None);
-                node.repair_wanted.push(false);
+                node.machines.push(machine);
+                node.armed.push(None);
             }
             links.push(Link {
                 a,
                 b,
                 local,
                 cut: false,
-                resetting: false,
                 connected: false,
                 epoch: 0,
                 last_arrival: [0, 0],
@@ -197,23 +192,17 @@ impl<'c> World<'c> {
             oracle: Records::default(),
             calm: false,
             healed_at: None,
-            repair: true,
             report,
         }
-    }
-
-    /// The same world with no repair rounds at all.
-    #[cfg(test)]
-    pub fn without_repair(mut self) -> Self {
-        self.repair = false;
-        self
     }
 
     /// Runs the whole scenario and reports.
     pub fn run(mut self) -> Report {
         self.plan();
-        for link in 0..self.links.len() {
-            self.refresh_link(link);
+        for node in 0..self.nodes.len() {
+            for local in 0..self.nodes[node].links.len() {
+                self.arm(node, local);
+            }
         }
         let end = self.config.chaos_ms * MS + self.config.quiet_limit_ms * MS;
         while let Some(event) = self.schedule.pop_until(end) {
@@ -273,10 +262,6 @@ impl<'c> World<'c> {
                 }
             }
         }
-        for link in 0..self.links.len() {
-            let first = self.rng.u64(..self.config.repair_every_ms * MS);
-            self.schedule.at(first, Event::RepairTimer { link });
-        }
         self.schedule.at(chaos, Event::FinalHeal);
     }
 
@@ -305,38 +290,17 @@ impl<'c> World<'c> {
                     } else {
                         (l.b, l.local.1)
                     };
-                    self.drain_queue(from, local);
+                    self.pump(from, local);
                 }
                 self.deliver(link, towards_b, epoch, message);
             }
-            Event::RepairRetry { node, local } => {
-                self.nodes[node].repair_wanted[local] = false;
-                self.want_repair(node, local);
-            }
-            Event::RepairTimer { link } => {
-                if self.links[link].connected {
-                    // The lower name dials and starts the periodic rounds.
-                    let (a, local) = (self.links[link].a, self.links[link].local.0);
-                    self.start_repair(a, local, false);
-                }
-                let period = self.config.repair_every_ms * MS;
-                let jittered = period * 4 / 5 + self.rng.u64(..=period * 2 / 5);
-                self.schedule.after(jittered, Event::RepairTimer { link });
-            }
-            Event::Reconnect { link } => {
-                self.links[link].resetting = false;
-                self.refresh_link(link);
-            }
+            Event::LinkTimer { node, local, at } => self.link_timer(node, local, at),
             Event::Cut { link } => {
                 if !self.calm {
-                    self.links[link].cut = true;
-                    self.refresh_link(link);
+                    self.set_cut(link, true);
                 }
             }
-            Event::Heal { link } => {
-                self.links[link].cut = false;
-                self.refresh_link(link);
-            }
+            Event::Heal { link } => self.set_cut(link, false),
             Event::Crash { node } => {
                 if !self.calm {
                     self.crash(node);
@@ -350,9 +314,7 @@ impl<'c> World<'c> {
                     self.restart(node);
                 }
                 for link in 0..self.links.len() {
-                    self.links[link].cut = false;
-                    self.links[link].resetting = false;
-                    self.refresh_link(link);
+                    self.set_cut(link, false);
                 }
                 self.schedule.after(0, Event::Check);
             }
@@ -406,87 +368,160 @@ impl<'c> World<'c> {
             .saturating_add_signed(self.nodes[node].clock_skew_ns)
     }
 
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.schedule.now())
+    }
+
     fn flood(&mut self, node: usize, record: &Arc<Record>, forward: Forward) {
         let links = self.nodes[node].links.len();
+        let now = self.now();
         for local in forward.targets(links) {
-            let overflow =
-                self.nodes[node].queues[local].push(record.clone()) == herd_core::Push::Overflow;
-            if overflow {
+            if self.nodes[node].machines[local].push(now, record.clone()) == Push::Overflow {
                 self.report.overflows += 1;
-                // As in the node: the dropped update goes by repair instead.
-                self.want_repair(node, local);
             }
-            self.drain_queue(node, local);
+            self.pump(node, local);
         }
     }
 
-    /// Sends what a node queued for a link, as far as the link's window
-    /// allows, if the link is connected.
-    fn drain_queue(&mut self, node: usize, local: usize) {
+    /// After anything happened to a link end: send what its machine has for
+    /// the wire (floods as far as the link's window allows) and arm its
+    /// timer.
+    fn pump(&mut self, node: usize, local: usize) {
         let link = self.nodes[node].links[local];
         let direction = usize::from(node != self.links[link].a);
-        while self.links[link].connected && self.links[link].in_flight[direction] < WINDOW {
-            let Some(record) = self.nodes[node].queues[local].pop() else {
+        while self.links[link].connected {
+            let room = self.links[link].in_flight[direction] < WINDOW;
+            let Some(transmit) = self.nodes[node].machines[local].poll_transmit(room) else {
                 break;
             };
-            self.report.update_msgs += 1;
-            self.links[link].in_flight[direction] += 1;
-            self.send_windowed(link, node, Message::Update(record), true);
+            let (message, windowed) = match transmit {
+                Transmit::Flood(record) => {
+                    self.report.update_msgs += 1;
+                    self.links[link].in_flight[direction] += 1;
+                    (Message::Update(record), true)
+                }
+                Transmit::Repaired(record) => {
+                    self.report.repair_records += 1;
+                    (Message::Update(record), false)
+                }
+                Transmit::Repair(message) => {
+                    if matches!(message, RepairMessage::Sync { .. }) {
+                        self.report.repair_rounds += 1;
+                    }
+                    self.report.repair_msgs += 1;
+                    (Message::Repair(message), false)
+                }
+                Transmit::Ping => (Message::Ping, false),
+            };
+            self.send(link, node, message, windowed);
         }
+        self.arm(node, local);
     }
 
-    /// A round as soon as one may start (after a queue overflow): now, or
-    /// once the current one is answered or the gap since the last passed.
-    fn want_repair(&mut self, node: usize, local: usize) {
-        if self.start_repair(node, local, false) || self.nodes[node].repair_wanted[local] {
+    /// Schedules the machine's next timeout, if it changed.
+    fn arm(&mut self, node: usize, local: usize) {
+        let n = &mut self.nodes[node];
+        let due = n.machines[local]
+            .poll_timeout()
+            // Rounded up: a timer that fires a little early finds nothing
+            // due, and would be armed for the same moment again.
+            .map(|at| at.as_nanos().div_ceil(1_000) as Micros);
+        if due == n.armed[local] {
             return;
         }
-        let link = self.nodes[node].links[local];
-        if self.links[link].connected {
-            self.nodes[node].repair_wanted[local] = true;
-            self.schedule
-                .after(MIN_ROUND_GAP, Event::RepairRetry { node, local });
+        n.armed[local] = due;
+        if let Some(at) = due {
+            let when = at.max(self.schedule.now());
+            self.schedule.at(when, Event::LinkTimer { node, local, at });
         }
     }
 
-    /// Starts a round unless one may not start yet; true if it did.
-    fn start_repair(&mut self, node: usize, local: usize, force: bool) -> bool {
-        let link = self.nodes[node].links[local];
-        if !self.repair || !self.links[link].connected {
-            return false;
-        }
-        let now = self.schedule.now();
+    fn link_timer(&mut self, node: usize, local: usize, at: Micros) {
+        let now = self.now();
         let n = &mut self.nodes[node];
-        let busy = n.repair_started[local].is_some_and(|at| {
-            now - at < MIN_ROUND_GAP || (n.repair[local].in_round() && now - at < ROUND_PATIENCE)
-        });
-        if busy && !force {
-            return false;
+        if !n.alive || n.armed[local] != Some(at) {
+            return; // superseded, or the machine is gone with its node
         }
-        n.repair_started[local] = Some(now);
-        let sync = n.repair[local].start(n.core.records());
-        self.report.repair_rounds += 1;
-        self.report.repair_msgs += 1;
-        self.send(link, node, Message::Repair(sync));
-        true
+        n.armed[local] = None;
+        let link = n.links[local];
+        let machine = &mut n.machines[local];
+        if machine.is_connected() {
+            if machine.handle_timeout(now, n.core.records()).is_some() {
+                self.disconnect(link);
+            }
+        } else if machine.dial_at().is_some_and(|due| due <= now) {
+            machine.dialling();
+            self.dial(link);
+        }
+        self.pump(node, local);
+    }
+
+    /// The dialling end of `link` connects, if the other end takes it.
+    fn dial(&mut self, link: usize) {
+        let l = &self.links[link];
+        let (a, b, (la, lb)) = (l.a, l.b, l.local);
+        let now = self.now();
+        let peer = &self.nodes[b];
+        if !peer.alive || !peer.machines[lb].accepts() {
+            self.nodes[a].machines[la].dial_failed(now);
+            return;
+        }
+        let l = &mut self.links[link];
+        l.connected = true;
+        l.epoch += 1;
+        l.in_flight = [0, 0];
+        for (node, local) in [(b, lb), (a, la)] {
+            let n = &mut self.nodes[node];
+            n.machines[local].connected(now, n.core.records());
+        }
+        self.pump(b, lb);
+    }
+
+    /// The connection of `link` is gone, with everything in flight on it.
+    fn disconnect(&mut self, link: usize) {
+        let l = &mut self.links[link];
+        if !l.connected {
+            return;
+        }
+        l.connected = false;
+        l.epoch += 1;
+        l.in_flight = [0, 0];
+        let (a, b, (la, lb)) = (l.a, l.b, l.local);
+        let now = self.now();
+        for (node, local) in [(a, la), (b, lb)] {
+            if self.nodes[node].alive {
+                self.nodes[node].machines[local].closed(now);
+                self.pump(node, local);
+            }
+        }
+    }
+
+    /// The operator cuts or restores `link` on both ends.
+    fn set_cut(&mut self, link: usize, cut: bool) {
+        self.links[link].cut = cut;
+        if cut {
+            self.disconnect(link);
+        }
+        let l = &self.links[link];
+        let (a, b, (la, lb)) = (l.a, l.b, l.local);
+        let now = self.now();
+        for (node, local) in [(a, la), (b, lb)] {
+            if self.nodes[node].alive {
+                self.nodes[node].machines[local].set_admin(now, !cut);
+                self.pump(node, local);
+            }
+        }
     }
 
     /// Puts a message on the wire from `from` over `link`.
-    fn send(&mut self, link: usize, from: usize, message: Message) {
-        self.send_windowed(link, from, message, false);
-    }
-
-    fn send_windowed(&mut self, link: usize, from: usize, message: Message, windowed: bool) {
+    fn send(&mut self, link: usize, from: usize, message: Message, windowed: bool) {
         self.report.bytes += message.bytes();
         let now = self.schedule.now();
         let (low, high) = self.config.latency_us;
         let latency = self.rng.u64(low..=high.max(low));
         if !self.calm && self.rng.f64() < self.config.loss {
             // The connection drops: this message and all in flight are lost.
-            self.links[link].resetting = true;
-            self.refresh_link(link);
-            let delay = self.rng.u64(50 * MS..500 * MS);
-            self.schedule.after(delay, Event::Reconnect { link });
+            self.disconnect(link);
             return;
         }
         let l = &mut self.links[link];
@@ -539,58 +574,29 @@ impl<'c> World<'c> {
         } else {
             (l.a, l.local.0)
         };
-        match message {
-            Message::Update(record) => {
-                let decision = self.nodes[to].core.on_peer_update(record, local);
+        let now = self.now();
+        let n = &mut self.nodes[to];
+        n.machines[local].input(now);
+        let message = match message {
+            Message::Update(record) => PeerMessage::Update(Arc::unwrap_or_clone(record)),
+            Message::Repair(message) => PeerMessage::Repair(message),
+            Message::Ping => PeerMessage::Ping,
+        };
+        match n.machines[local].receive(message) {
+            Received::Merge(record) => {
+                let decision = n.core.on_peer_update(Arc::new(record), local);
                 if let PeerDecision::Won { record, forward } = decision {
-                    self.nodes[to].core.commit(record.clone());
+                    n.core.commit(record.clone());
                     self.flood(to, &record, forward);
                 }
             }
-            Message::Repair(message) => {
-                let pick = self.rng.usize(..);
-                let n = &mut self.nodes[to];
-                let reply = n.repair[local].answer(n.core.records(), message, pick);
-                for record in reply.records {
-                    self.report.repair_records += 1;
-                    self.send(link, to, Message::Update(record));
-                }
-                for message in reply.messages {
-                    if matches!(message, RepairMessage::Sync { .. }) {
-                        // The next chunk of a large repair: a round too.
-                        self.report.repair_rounds += 1;
-                        self.nodes[to].repair_started[local] = Some(self.schedule.now());
-                    }
-                    self.report.repair_msgs += 1;
-                    self.send(link, to, Message::Repair(message));
-                }
+            Received::Repair(message) => {
+                n.machines[local].answer_repair(now, message, n.core.records());
             }
+            Received::Nothing => {}
+            Received::Close(_) => self.disconnect(link),
         }
-    }
-
-    /// Connects or drops a link to match its ends and faults.
-    fn refresh_link(&mut self, link: usize) {
-        let l = &self.links[link];
-        let up = !l.cut && !l.resetting && self.nodes[l.a].alive && self.nodes[l.b].alive;
-        if up == l.connected {
-            return;
-        }
-        let (a, b, (la, lb)) = (l.a, l.b, l.local);
-        let l = &mut self.links[link];
-        l.connected = up;
-        l.epoch += 1;
-        l.in_flight = [0, 0];
-        for (node, local) in [(a, la), (b, lb)] {
-            self.nodes[node].repair[local] = RepairState::default();
-            self.nodes[node].repair_started[local] = None;
-        }
-        if up {
-            // What queued up while away goes first; then the dialling side
-            // starts a round.
-            self.drain_queue(a, la);
-            self.drain_queue(b, lb);
-            self.start_repair(a, la, true);
-        }
+        self.pump(to, local);
     }
 
     fn crash(&mut self, node: usize) {
@@ -598,13 +604,9 @@ impl<'c> World<'c> {
             return;
         }
         self.report.crashes += 1;
-        let n = &mut self.nodes[node];
-        n.alive = false;
-        for queue in &mut n.queues {
-            queue.clear();
-        }
-        for link in n.links.clone() {
-            self.refresh_link(link);
+        self.nodes[node].alive = false;
+        for link in self.nodes[node].links.clone() {
+            self.disconnect(link);
         }
     }
 
@@ -620,8 +622,17 @@ impl<'c> World<'c> {
         }
         n.core = core;
         n.alive = true;
-        for link in n.links.clone() {
-            self.refresh_link(link);
+        // New link machines: queues, rounds and back-off start afresh; a
+        // cut is remembered (the node saves it).
+        let now = self.schedule.now();
+        for local in 0..self.nodes[node].links.len() {
+            let link = &self.links[self.nodes[node].links[local]];
+            let (dials, up) = (link.a == node, !link.cut);
+            let machine = new_machine(self.config, dials, up, now, &mut self.rng);
+            let n = &mut self.nodes[node];
+            n.machines[local] = machine;
+            n.armed[local] = None;
+            self.arm(node, local);
         }
     }
 
@@ -667,4 +678,28 @@ impl<'c> World<'c> {
         }
         None
     }
+}
+
+/// A link end running the node's policy, with the simulation's queue size
+/// and repair period.
+fn new_machine(
+    config: &SimConfig,
+    dials: bool,
+    admin_up: bool,
+    now: Micros,
+    rng: &mut fastrand::Rng,
+) -> LinkMachine {
+    let policy = LinkPolicy {
+        queue_capacity: config.queue_capacity,
+        repair_every: Duration::from_millis(config.repair_every_ms),
+        sabotage: config.sabotage,
+        ..LinkPolicy::default()
+    };
+    LinkMachine::new(
+        policy,
+        dials,
+        admin_up,
+        Duration::from_micros(now),
+        rng.u64(..),
+    )
 }

@@ -1,0 +1,820 @@
+//! One end of a peer link as a state machine without I/O: every decision a
+//! link makes, for the node and the simulator alike (docs/architecture.md).
+//!
+//! The caller owns the clock and the transport. It tells the machine what
+//! happened (`connected`, `closed`, bytes or a message received, the
+//! operator's cut, a timer that came due) with the current time, and asks it
+//! what to do: which line goes on the wire next ([`LinkMachine::poll_transmit`]),
+//! when to wake it again ([`LinkMachine::poll_timeout`]), when to dial
+//! ([`LinkMachine::dial_at`]) and whether to close ([`LinkClose`]). Time is a
+//! [`Duration`] since any origin the caller picks; randomness comes from a
+//! generator seeded by the caller, so a simulated run replays exactly.
+//!
+//! The rules, each stated once:
+//! - Only the dialling side dials: at once when the link may be up, after a
+//!   failed dial or a lost connection after the [`Backoff`] delay, which
+//!   resets only after a session that lasted [`LinkPolicy::stable_session`]
+//!   (a peer that accepts and drops at once is not redialled in a loop).
+//! - A PING goes out every [`LinkPolicy::heartbeat`]; a connection that has
+//!   carried nothing for [`LinkPolicy::dead_after`] is closed.
+//! - Repair rounds: the dialling side starts one at link-up (its SYNC
+//!   goes after the updates queued while away) and then every [`LinkPolicy::repair_every`] ±[`LinkPolicy::repair_jitter`];
+//!   either side asks for one when its send queue overflows, and such a
+//!   round is retried every [`LinkPolicy::min_round_gap`] until one may
+//!   start. A round may not start within `min_round_gap` of the last, nor
+//!   while the last is still waiting for answers and younger than
+//!   [`LinkPolicy::round_patience`]. A reply that holds the next chunk's
+//!   SYNC counts as a round.
+//! - What goes on the wire next: repair answers and heartbeats first (they
+//!   are small and keep the link honest), then the flood queue. Repair
+//!   answers are dropped when [`LinkPolicy::repair_backlog`] bytes are
+//!   already waiting: a later round does their work once the link drains.
+//! - While the operator has the link cut nothing crosses it: a message that
+//!   still arrives closes the connection, and no dial is made.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herd_proto::Record;
+use herd_proto::peer::PeerMessage;
+use herd_proto::repair::RepairMessage;
+
+use crate::{Backoff, Push, Records, RepairReply, RepairState, SendQueue};
+
+/// Every timing constant and bound of a link, in one place.
+#[derive(Debug, Clone)]
+pub struct LinkPolicy {
+    /// Updates held for a peer while it is slow or away.
+    pub queue_capacity: usize,
+    /// A PING is sent this often.
+    pub heartbeat: Duration,
+    /// A connection that has been silent this long is dead.
+    pub dead_after: Duration,
+    /// Giving up on a TCP connect.
+    pub connect_timeout: Duration,
+    /// Giving up on the handshake (HELLO, and AUTH/PROOF with a secret).
+    pub handshake_timeout: Duration,
+    /// The dialling side starts a repair round this often...
+    pub repair_every: Duration,
+    /// ...give or take this fraction, so that the links of a herd do not
+    /// all sync in step.
+    pub repair_jitter: f64,
+    /// A round does not interrupt an unanswered one younger than this.
+    pub round_patience: Duration,
+    /// Rounds are at least this far apart: a congested link overflows on
+    /// every update, and a round per overflow would only add to the
+    /// congestion.
+    pub min_round_gap: Duration,
+    /// A session this long counts as a working link (resets the back-off).
+    pub stable_session: Duration,
+    /// The first redial delay, doubling up to `backoff_cap`.
+    pub backoff_first: Duration,
+    pub backoff_cap: Duration,
+    /// Bytes of repair answers and heartbeats waiting for the wire beyond
+    /// which further repair answers are dropped.
+    pub repair_backlog: usize,
+    /// A deliberately broken rule, for tests that prove the simulator's
+    /// oracle catches a bad policy. Never set outside tests.
+    #[doc(hidden)]
+    pub sabotage: Option<Sabotage>,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        LinkPolicy {
+            queue_capacity: 65_536,
+            heartbeat: Duration::from_millis(500),
+            dead_after: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(5),
+            repair_every: Duration::from_secs(1),
+            repair_jitter: 0.2,
+            round_patience: Duration::from_secs(5),
+            min_round_gap: Duration::from_millis(100),
+            stable_session: Duration::from_secs(5),
+            backoff_first: Duration::from_millis(50),
+            backoff_cap: Duration::from_secs(2),
+            repair_backlog: 8 << 20,
+            sabotage: None,
+        }
+    }
+}
+
+/// Ways to break the policy on purpose (see [`LinkPolicy::sabotage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    /// No side ever starts a round: flooding alone.
+    NoRounds,
+    /// The dialling side never starts a round, neither at link-up nor
+    /// periodically: only overflows ask for repair.
+    NoDiallerRounds,
+    /// Never start a periodic round (link-up and overflow rounds remain).
+    NoPeriodicRounds,
+}
+
+/// One line for the wire, in the order the machine wants them sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transmit {
+    /// An update from the flood queue (it needs room in the transport).
+    Flood(Arc<Record>),
+    /// A record a repair answer carries.
+    Repaired(Arc<Record>),
+    Repair(RepairMessage),
+    Ping,
+}
+
+/// Why the machine wants the connection closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkClose {
+    /// Nothing arrived for this long.
+    Silent(Duration),
+    /// The operator cut the link while messages were still arriving.
+    Cut,
+    /// The peer sent AUTH: it has the herd secret and this node has not.
+    PeerWantsAuth,
+    /// A handshake message after the handshake.
+    LateHandshake,
+}
+
+impl fmt::Display for LinkClose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkClose::Silent(after) => write!(f, "no traffic for {after:?}"),
+            LinkClose::Cut => f.write_str("cut by the operator"),
+            LinkClose::PeerWantsAuth => {
+                f.write_str("peer wants to authenticate: the herd secret is set there but not here")
+            }
+            LinkClose::LateHandshake => {
+                f.write_str("peer sent a handshake message after the handshake")
+            }
+        }
+    }
+}
+
+/// What a received message asks of the caller.
+#[derive(Debug, PartialEq)]
+pub enum Received {
+    /// An update: merge it (and flood it on if it wins).
+    Merge(Record),
+    /// A repair message: answer it with [`LinkMachine::answer_repair`] from
+    /// the records as they are now.
+    Repair(RepairMessage),
+    /// Nothing to do (a heartbeat).
+    Nothing,
+    /// Close the connection.
+    Close(LinkClose),
+}
+
+/// What the link has done, for snapshots and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    pub msgs_in: u64,
+    pub msgs_out: u64,
+    pub overflows: u64,
+    pub repair_rounds: u64,
+    pub repair_records_out: u64,
+    /// Repair answers dropped because the backlog was full.
+    pub repair_answers_dropped: u64,
+}
+
+/// One connected period of the link.
+#[derive(Debug)]
+struct Session {
+    started: Duration,
+    last_input: Duration,
+    next_ping: Duration,
+    /// The round this side started on this connection, if any.
+    repair: RepairState,
+    round_started: Option<Duration>,
+    /// The dialling side's next periodic round.
+    next_periodic: Option<Duration>,
+    /// A round was asked for (overflow) and is tried again then.
+    round_wanted_at: Option<Duration>,
+    /// The link-up round's SYNC, sent once the updates queued while the
+    /// link was away have gone: the peer then compares with them merged,
+    /// and repair does not send them a second time.
+    link_up_sync: Option<RepairMessage>,
+}
+
+/// One end of one peer link.
+#[derive(Debug)]
+pub struct LinkMachine {
+    policy: LinkPolicy,
+    dials: bool,
+    rng: fastrand::Rng,
+    admin_up: bool,
+    backoff: Backoff,
+    queue: SendQueue,
+    /// Repair answers and heartbeats: sent ahead of the flood queue.
+    urgent: VecDeque<Transmit>,
+    urgent_bytes: usize,
+    session: Option<Session>,
+    /// When the dialling side dials next (None: not now, or not this side).
+    dial_at: Option<Duration>,
+    stats: LinkStats,
+}
+
+impl LinkMachine {
+    /// A link end at `now`. `dials`: this side dials (its name sorts first);
+    /// `admin_up`: the operator's saved wish; `seed`: its randomness.
+    pub fn new(
+        policy: LinkPolicy,
+        dials: bool,
+        admin_up: bool,
+        now: Duration,
+        seed: u64,
+    ) -> LinkMachine {
+        LinkMachine {
+            backoff: Backoff::new(policy.backoff_first, policy.backoff_cap),
+            queue: SendQueue::new(policy.queue_capacity),
+            dial_at: (dials && admin_up).then_some(now),
+            policy,
+            dials,
+            rng: fastrand::Rng::with_seed(seed),
+            admin_up,
+            urgent: VecDeque::new(),
+            urgent_bytes: 0,
+            session: None,
+            stats: LinkStats::default(),
+        }
+    }
+
+    pub fn policy(&self) -> &LinkPolicy {
+        &self.policy
+    }
+
+    pub fn dials(&self) -> bool {
+        self.dials
+    }
+
+    pub fn admin_up(&self) -> bool {
+        self.admin_up
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.session.is_some()
+    }
+
+    pub fn stats(&self) -> LinkStats {
+        self.stats
+    }
+
+    /// Updates waiting in the flood queue.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// When the peer last sent anything on this connection.
+    pub fn last_input(&self) -> Option<Duration> {
+        self.session.as_ref().map(|s| s.last_input)
+    }
+
+    /// May a connection the peer made be taken? (The accepting side takes
+    /// one while the link is up; a newer one replaces the current one.)
+    pub fn accepts(&self) -> bool {
+        self.admin_up
+    }
+
+    /// The operator's wish. A cut ends the session (the caller closes the
+    /// connection) and stops dialling; a restore dials at once, with the
+    /// back-off forgotten. True if it changed anything.
+    pub fn set_admin(&mut self, now: Duration, up: bool) -> bool {
+        if self.admin_up == up {
+            return false;
+        }
+        self.admin_up = up;
+        if up {
+            self.backoff.reset();
+            self.dial_at = self.dials.then_some(now);
+        } else {
+            self.end_session();
+            self.dial_at = None;
+        }
+        true
+    }
+
+    /// A connection completed its handshake: the session starts. Records
+    /// queued while away go out first, then the dialling side's first round.
+    pub fn connected(&mut self, now: Duration, records: &Records) {
+        self.end_session();
+        self.dial_at = None;
+        let first_periodic = self.dials.then(|| now + self.periodic_delay());
+        self.session = Some(Session {
+            started: now,
+            last_input: now,
+            next_ping: now + self.policy.heartbeat,
+            repair: RepairState::default(),
+            round_started: None,
+            next_periodic: first_periodic,
+            round_wanted_at: None,
+            link_up_sync: None,
+        });
+        let sabotaged = matches!(
+            self.policy.sabotage,
+            Some(Sabotage::NoDiallerRounds | Sabotage::NoRounds)
+        );
+        if self.dials
+            && !sabotaged
+            && let Some(session) = &mut self.session
+        {
+            session.round_started = Some(now);
+            session.link_up_sync = Some(session.repair.start(records));
+            self.stats.repair_rounds += 1;
+        }
+    }
+
+    /// The connection is gone (lost, replaced, or closed on the machine's
+    /// word). The dialling side redials after the back-off. Lines not yet
+    /// handed to the transport stay, but for repair messages and
+    /// heartbeats, which belonged to that connection.
+    pub fn closed(&mut self, now: Duration) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        if now.saturating_sub(session.started) >= self.policy.stable_session {
+            self.backoff.reset();
+        }
+        self.drop_connection_lines();
+        if self.dials && self.admin_up {
+            self.dial_at = Some(now + self.backoff.next_delay(self.rng.f64()));
+        }
+    }
+
+    /// A dial is under way: no other until it ends.
+    pub fn dialling(&mut self) {
+        self.dial_at = None;
+    }
+
+    /// A dial failed: the next one after the back-off.
+    pub fn dial_failed(&mut self, now: Duration) {
+        if self.dials && self.admin_up && self.session.is_none() {
+            self.dial_at = Some(now + self.backoff.next_delay(self.rng.f64()));
+        }
+    }
+
+    /// When to dial next, if this side should.
+    pub fn dial_at(&self) -> Option<Duration> {
+        self.dial_at
+    }
+
+    /// Bytes arrived from the peer (heartbeats included).
+    pub fn input(&mut self, now: Duration) {
+        if let Some(session) = &mut self.session {
+            session.last_input = session.last_input.max(now);
+        }
+    }
+
+    /// A complete message from the peer: what the caller must do with it.
+    pub fn receive(&mut self, message: PeerMessage<'_>) -> Received {
+        match message {
+            PeerMessage::Ping => Received::Nothing,
+            PeerMessage::Update(_) | PeerMessage::Repair(_) if !self.admin_up => {
+                // Cut by the operator: nothing crosses, not even what was
+                // already in flight.
+                Received::Close(LinkClose::Cut)
+            }
+            PeerMessage::Update(record) => {
+                self.stats.msgs_in += 1;
+                Received::Merge(record)
+            }
+            PeerMessage::Repair(message) => Received::Repair(message),
+            PeerMessage::Auth(_) => Received::Close(LinkClose::PeerWantsAuth),
+            PeerMessage::Hello(_) | PeerMessage::Refused(_) | PeerMessage::Proof(_) => {
+                Received::Close(LinkClose::LateHandshake)
+            }
+        }
+    }
+
+    /// Answers a repair message from the peer from `records` as they are
+    /// now; the answer goes ahead of the flood queue.
+    pub fn answer_repair(&mut self, now: Duration, message: RepairMessage, records: &Records) {
+        let pick = self.rng.usize(..);
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let reply = session.repair.answer(records, message, pick);
+        if reply
+            .messages
+            .iter()
+            .any(|m| matches!(m, RepairMessage::Sync { .. }))
+        {
+            // The next chunk of a large repair: a round too.
+            session.round_started = Some(now);
+            self.stats.repair_rounds += 1;
+        }
+        self.queue_repair(reply);
+    }
+
+    /// Queues an update for the peer. An overflow drops the oldest queued
+    /// update, which then reaches the peer by repair: a round is asked for.
+    pub fn push(&mut self, now: Duration, record: Arc<Record>) -> Push {
+        let push = self.queue.push(record);
+        if push == Push::Overflow {
+            self.stats.overflows += 1;
+            self.want_round(now, None);
+        }
+        push
+    }
+
+    /// The next line for the wire, if any: urgent lines first, then (when
+    /// `floods` allows: the transport has room) the flood queue. Nothing
+    /// while not connected.
+    pub fn poll_transmit(&mut self, floods: bool) -> Option<Transmit> {
+        let session = self.session.as_mut()?;
+        if let Some(transmit) = self.urgent.pop_front() {
+            self.urgent_bytes = self.urgent_bytes.saturating_sub(wire_len(&transmit));
+            return Some(transmit);
+        }
+        if !floods {
+            return None;
+        }
+        match self.queue.pop() {
+            Some(record) => {
+                self.stats.msgs_out += 1;
+                Some(Transmit::Flood(record))
+            }
+            None => session.link_up_sync.take().map(Transmit::Repair),
+        }
+    }
+
+    /// True when urgent lines wait (the transport should write soon).
+    pub fn has_urgent(&self) -> bool {
+        self.session.is_some() && !self.urgent.is_empty()
+    }
+
+    /// True when anything at all waits for the wire.
+    pub fn has_transmit(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| {
+            !self.urgent.is_empty() || !self.queue.is_empty() || s.link_up_sync.is_some()
+        })
+    }
+
+    /// The earliest time [`LinkMachine::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let Some(session) = &self.session else {
+            return self.dial_at;
+        };
+        [
+            Some(session.last_input + self.policy.dead_after),
+            Some(session.next_ping),
+            session.next_periodic,
+            session.round_wanted_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Does what has come due by `now`. `records` (read only if a round
+    /// starts) gives the SYNC its root. Returns a close the caller must
+    /// carry out (then call [`LinkMachine::closed`]).
+    pub fn handle_timeout(&mut self, now: Duration, records: &Records) -> Option<LinkClose> {
+        let (dead_after, heartbeat) = (self.policy.dead_after, self.policy.heartbeat);
+        let session = self.session.as_mut()?;
+        if now >= session.last_input + dead_after {
+            return Some(LinkClose::Silent(dead_after));
+        }
+        if now >= session.next_ping {
+            session.next_ping = now + heartbeat;
+            self.push_urgent(Transmit::Ping);
+        }
+        if self.session_due(now, |s| &mut s.round_wanted_at) {
+            self.want_round(now, Some(records));
+        }
+        if self.session_due(now, |s| &mut s.next_periodic) {
+            let next = now + self.periodic_delay();
+            if let Some(session) = &mut self.session {
+                session.next_periodic = Some(next);
+            }
+            if self.policy.sabotage.is_none() {
+                self.start_round(now, false, records);
+            }
+        }
+        None
+    }
+
+    /// True (and the time taken) when the session's timer `which` is due.
+    fn session_due(
+        &mut self,
+        now: Duration,
+        which: impl FnOnce(&mut Session) -> &mut Option<Duration>,
+    ) -> bool {
+        let Some(session) = &mut self.session else {
+            return false;
+        };
+        let timer = which(session);
+        if timer.is_some_and(|at| now >= at) {
+            *timer = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The periodic round's next delay: `repair_every` ± the jitter.
+    fn periodic_delay(&mut self) -> Duration {
+        let jitter = self.policy.repair_jitter.clamp(0.0, 1.0);
+        let factor = 1.0 - jitter + 2.0 * jitter * self.rng.f64();
+        self.policy.repair_every.mul_f64(factor)
+    }
+
+    /// A round as soon as one may start: now, or tried again every
+    /// `min_round_gap` until it may. Without the records at hand (an
+    /// overflow in the middle of flooding) it is tried at the next timeout,
+    /// which is at once.
+    fn want_round(&mut self, now: Duration, records: Option<&Records>) {
+        let started = records.is_some_and(|records| self.start_round(now, false, records));
+        let gap = self.policy.min_round_gap;
+        if let Some(session) = &mut self.session
+            && !started
+            && session.round_wanted_at.is_none()
+        {
+            session.round_wanted_at = Some(if records.is_some() { now + gap } else { now });
+        }
+    }
+
+    /// Starts a round unless one may not start yet (or `force`); true if
+    /// it did.
+    fn start_round(&mut self, now: Duration, force: bool, records: &Records) -> bool {
+        let (gap, patience) = (self.policy.min_round_gap, self.policy.round_patience);
+        let Some(session) = &mut self.session else {
+            return false;
+        };
+        let busy = session.round_started.is_some_and(|at| {
+            let since = now.saturating_sub(at);
+            since < gap || (session.repair.in_round() && since < patience)
+        });
+        if (busy && !force) || self.policy.sabotage == Some(Sabotage::NoRounds) {
+            return false;
+        }
+        session.round_started = Some(now);
+        let sync = session.repair.start(records);
+        self.stats.repair_rounds += 1;
+        self.push_urgent(Transmit::Repair(sync));
+        true
+    }
+
+    fn queue_repair(&mut self, reply: RepairReply) {
+        if reply.records.is_empty() && reply.messages.is_empty() {
+            return;
+        }
+        if self.session.is_none() || self.urgent_bytes > self.policy.repair_backlog {
+            self.stats.repair_answers_dropped += 1;
+            return;
+        }
+        self.stats.repair_records_out += reply.records.len() as u64;
+        for record in reply.records {
+            self.push_urgent(Transmit::Repaired(record));
+        }
+        for message in reply.messages {
+            self.push_urgent(Transmit::Repair(message));
+        }
+    }
+
+    fn push_urgent(&mut self, transmit: Transmit) {
+        self.urgent_bytes += wire_len(&transmit);
+        self.urgent.push_back(transmit);
+    }
+
+    fn end_session(&mut self) {
+        if self.session.take().is_some() {
+            self.drop_connection_lines();
+        }
+    }
+
+    /// Repair messages and heartbeats belong to one connection; records
+    /// stay for the next.
+    fn drop_connection_lines(&mut self) {
+        self.urgent.retain(|t| matches!(t, Transmit::Repaired(_)));
+        self.urgent_bytes = self.urgent.iter().map(wire_len).sum();
+    }
+}
+
+/// The bytes a transmit takes on the wire, roughly (for the backlog bound).
+fn wire_len(transmit: &Transmit) -> usize {
+    match transmit {
+        Transmit::Flood(record) | Transmit::Repaired(record) => record.at_line().len() + 1,
+        // A LEAVES or GROUPS line is about 4 KiB; SYNC and WANT are small.
+        Transmit::Repair(RepairMessage::Groups(_) | RepairMessage::Leaves { .. }) => 4 * 1024,
+        Transmit::Repair(_) => 64,
+        Transmit::Ping => 5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn record(client: &str, time: &str) -> Arc<Record> {
+        let line = format!("AT Clark +0.000000001 {client} +1+1 {time}");
+        Arc::new(Record::parse_at_line(&line).expect("a valid AT line"))
+    }
+
+    fn machine(dials: bool) -> LinkMachine {
+        LinkMachine::new(LinkPolicy::default(), dials, true, Duration::ZERO, 7)
+    }
+
+    fn drain(m: &mut LinkMachine, floods: bool) -> Vec<Transmit> {
+        std::iter::from_fn(|| m.poll_transmit(floods)).collect()
+    }
+
+    #[test]
+    fn the_dialling_side_dials_at_once_and_backs_off_after_failures() {
+        let mut m = machine(true);
+        assert_eq!(m.dial_at(), Some(Duration::ZERO));
+        m.dialling();
+        assert_eq!(m.dial_at(), None);
+        m.dial_failed(Duration::ZERO);
+        let first = m.dial_at().expect("a redial");
+        assert!((25 * MS..=50 * MS).contains(&first), "{first:?}");
+        m.dial_failed(first);
+        let second = m.dial_at().expect("a redial") - first;
+        assert!((50 * MS..=100 * MS).contains(&second), "{second:?}");
+        assert_eq!(
+            machine(false).dial_at(),
+            None,
+            "the accepting side never dials"
+        );
+    }
+
+    #[test]
+    fn only_a_session_that_lasted_resets_the_back_off() {
+        let records = Records::default();
+        let mut m = machine(true);
+        for _ in 0..6 {
+            m.dial_failed(Duration::ZERO);
+        }
+        m.connected(Duration::ZERO, &records);
+        m.closed(Duration::from_secs(1));
+        let short = m.dial_at().expect("a redial") - Duration::from_secs(1);
+        assert!(short >= Duration::from_secs(1), "back-off kept: {short:?}");
+        m.connected(Duration::from_secs(2), &records);
+        m.closed(Duration::from_secs(8));
+        let after_stable = m.dial_at().expect("a redial") - Duration::from_secs(8);
+        assert!(after_stable <= 50 * MS, "back-off reset: {after_stable:?}");
+    }
+
+    #[test]
+    fn the_dialler_syncs_at_link_up_and_periodically_with_jitter() {
+        let records = Records::default();
+        let mut m = machine(true);
+        m.connected(Duration::ZERO, &records);
+        assert!(matches!(
+            drain(&mut m, true)[..],
+            [Transmit::Repair(RepairMessage::Sync { .. })]
+        ));
+        let mut now = Duration::ZERO;
+        let mut rounds = Vec::new();
+        while now < Duration::from_secs(20) {
+            now = m.poll_timeout().expect("timers while connected");
+            m.input(now); // the peer keeps talking
+            assert_eq!(m.handle_timeout(now, &records), None);
+            for t in drain(&mut m, true) {
+                if let Transmit::Repair(RepairMessage::Sync { .. }) = t {
+                    rounds.push(now);
+                }
+            }
+        }
+        let gaps: Vec<_> = rounds.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.len() >= 15, "{gaps:?}");
+        assert!(
+            gaps.iter().all(|g| (800 * MS..=1200 * MS).contains(g)),
+            "{gaps:?}"
+        );
+        assert!(gaps.iter().any(|g| *g != gaps[0]), "jittered: {gaps:?}");
+        let mut acceptor = machine(false);
+        acceptor.connected(Duration::ZERO, &records);
+        assert!(
+            drain(&mut acceptor, true).is_empty(),
+            "the acceptor starts no round"
+        );
+    }
+
+    #[test]
+    fn heartbeats_go_out_and_a_silent_link_is_closed() {
+        let records = Records::default();
+        let mut m = machine(false);
+        m.connected(Duration::ZERO, &records);
+        assert_eq!(m.poll_timeout(), Some(500 * MS));
+        assert_eq!(m.handle_timeout(500 * MS, &records), None);
+        assert_eq!(drain(&mut m, true), vec![Transmit::Ping]);
+        m.input(2_000 * MS);
+        assert_eq!(m.handle_timeout(4_999 * MS, &records), None);
+        assert_eq!(
+            m.handle_timeout(5_000 * MS, &records),
+            Some(LinkClose::Silent(Duration::from_secs(3)))
+        );
+    }
+
+    #[test]
+    fn an_overflow_asks_for_a_round_at_once_and_retries_while_one_is_under_way() {
+        let records = Records::default();
+        let policy = LinkPolicy {
+            queue_capacity: 1,
+            ..LinkPolicy::default()
+        };
+        let mut m = LinkMachine::new(policy, false, true, Duration::ZERO, 1);
+        m.connected(Duration::ZERO, &records);
+        m.push(Duration::ZERO, record("a", "1"));
+        assert_eq!(m.push(Duration::ZERO, record("b", "1")), Push::Overflow);
+        assert_eq!(m.poll_timeout(), Some(Duration::ZERO), "a round wanted now");
+        m.handle_timeout(Duration::ZERO, &records);
+        assert!(matches!(
+            drain(&mut m, false)[..],
+            [Transmit::Repair(RepairMessage::Sync { .. })]
+        ));
+        // Another overflow 10 ms later: under the minimum gap, so retried.
+        m.push(10 * MS, record("c", "1"));
+        m.handle_timeout(10 * MS, &records);
+        assert!(drain(&mut m, false).is_empty());
+        assert_eq!(m.poll_timeout(), Some(110 * MS));
+        m.handle_timeout(110 * MS, &records);
+        assert!(matches!(
+            drain(&mut m, false)[..],
+            [Transmit::Repair(RepairMessage::Sync { .. })]
+        ));
+        assert_eq!(m.stats().repair_rounds, 2);
+        assert_eq!(m.stats().overflows, 2);
+    }
+
+    #[test]
+    fn urgent_lines_go_ahead_of_floods_and_floods_wait_for_room() {
+        let records = Records::default();
+        let mut m = machine(true);
+        m.push(Duration::ZERO, record("a", "1"));
+        assert_eq!(m.poll_transmit(true), None, "nothing while not connected");
+        m.connected(Duration::ZERO, &records);
+        m.handle_timeout(500 * MS, &records);
+        assert_eq!(m.poll_transmit(false), Some(Transmit::Ping));
+        assert_eq!(m.poll_transmit(false), None, "no room for floods");
+        assert!(matches!(m.poll_transmit(true), Some(Transmit::Flood(_))));
+        assert!(
+            matches!(
+                m.poll_transmit(true),
+                Some(Transmit::Repair(RepairMessage::Sync { .. }))
+            ),
+            "the link-up SYNC after what queued up while away"
+        );
+        assert_eq!(m.stats().msgs_out, 1);
+    }
+
+    #[test]
+    fn a_cut_closes_stops_dialling_and_refuses_what_still_arrives() {
+        let records = Records::default();
+        let mut m = machine(true);
+        m.connected(Duration::ZERO, &records);
+        assert!(m.set_admin(MS, false));
+        assert!(!m.is_connected());
+        assert_eq!(m.dial_at(), None);
+        assert!(!m.accepts());
+        assert_eq!(
+            m.receive(PeerMessage::Update((*record("a", "1")).clone())),
+            Received::Close(LinkClose::Cut)
+        );
+        assert!(m.set_admin(2 * MS, true));
+        assert_eq!(m.dial_at(), Some(2 * MS), "restored: dial at once");
+    }
+
+    #[test]
+    fn a_reply_with_the_next_chunks_sync_counts_as_a_round() {
+        let mut records = Records::default();
+        for i in 0..2_000 {
+            records.merge(record(&format!("c{i}"), "1"));
+        }
+        let empty = Records::default();
+        let (mut a, mut b) = (machine(true), machine(false));
+        a.connected(Duration::ZERO, &records);
+        b.connected(Duration::ZERO, &empty);
+        // Run the exchange to the end: b lacks everything.
+        let mut machines = [a, b];
+        let held = [&records, &empty];
+        for _ in 0..200 {
+            let mut quiet = true;
+            for from in 0..2 {
+                let to = 1 - from;
+                let lines = drain(&mut machines[from], true);
+                quiet &= lines.is_empty();
+                for line in lines {
+                    if let Transmit::Repair(message) = line
+                        && let Received::Repair(message) =
+                            machines[to].receive(PeerMessage::Repair(message))
+                    {
+                        machines[to].answer_repair(Duration::ZERO, message, held[to]);
+                    }
+                }
+            }
+            if quiet {
+                break;
+            }
+        }
+        let rounds_seen = machines[0].stats().repair_rounds;
+        assert!(
+            rounds_seen > 1,
+            "a large repair goes in several counted rounds"
+        );
+    }
+}
