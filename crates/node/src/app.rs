@@ -16,7 +16,7 @@ use crate::cli::Cli;
 use crate::link_states;
 use crate::log_store::LogStore;
 use crate::node::{Node, Settings};
-use crate::peer::{Link, LinkSettings, run_link, serve_peers};
+use crate::peer::{Link, run_link, serve_peers};
 use crate::store::RecordStore;
 use crate::{client, logging};
 
@@ -160,9 +160,9 @@ async fn serve(
             &me.name,
             &peer.name,
             peer.peer,
-            LinkSettings {
+            herd_core::LinkPolicy {
                 queue_capacity: config.limits.peer_queue,
-                ..LinkSettings::default()
+                ..herd_core::LinkPolicy::default()
             },
             admin,
         );

@@ -7,13 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use herd_admin::{AdminState, ErrorCode, EventKind, LinkChange};
 use herd_config::{FsyncPolicy, Secret};
-use herd_core::{
-    ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records, RepairReply,
-    RepairState,
-};
+use herd_core::{ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records};
 use herd_places::{NearbyQuery, PlacesBackend};
 use herd_proto::fields::is_blank;
-use herd_proto::repair::RepairMessage;
 use herd_proto::{Nanos, Record, Request, parse_request};
 use tracing::{error, info};
 
@@ -346,17 +342,6 @@ impl Node {
             })
             .await;
         }
-    }
-
-    /// Starts a repair round: the SYNC to send.
-    pub fn start_repair(&self, round: &mut RepairState) -> RepairMessage {
-        round.start(self.state().core.records())
-    }
-
-    /// Answers a peer's repair message from the records as they are now.
-    pub fn answer_repair(&self, round: &mut RepairState, message: RepairMessage) -> RepairReply {
-        let pick = fastrand::usize(..);
-        round.answer(self.state().core.records(), message, pick)
     }
 
     /// An update that arrived from the peer on `link`.

@@ -9,7 +9,8 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::auth::{Parties, authenticate};
-use super::{Connected, Link, peer_line_reader};
+use super::connection::{Connected, peer_line_reader};
+use super::link::Link;
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
 
@@ -39,7 +40,7 @@ impl From<String> for DialError {
 
 /// Connects to the link's peer and completes the handshake.
 pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialError> {
-    let settings = &link.settings;
+    let settings = &link.policy;
     let mut stream = timeout(settings.connect_timeout, TcpStream::connect(link.peer_addr))
         .await
         .map_err(|_| "connect timed out".to_owned())?

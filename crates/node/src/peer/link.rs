@@ -1,66 +1,40 @@
-//! A link to one peer: its outbox, and the task that keeps it connected.
+//! A link to one peer, shared by the tasks that use it: the link machine
+//! of herd-core (every decision), the outbox (the bytes), the read side,
+//! and what the admin snapshot shows. The tasks around it (supervisor,
+//! session) only carry out what the machine asks.
 //!
 //! Exactly one side dials: the node whose name sorts first. The other side
 //! accepts, so a link never has two competing connections; a new accepted
 //! connection replaces the old one (the peer restarted).
+//!
+//! Locks, always in this order when more than one is held: the read side,
+//! the node's records, the link's `end` (machine and outbox), its status.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use herd_admin::{AdminState, ConnectionState, EventKind, LinkChange, LinkStatus};
-use herd_core::{Backoff, LinkId, Push, RepairReply, SendQueue};
+use herd_admin::{AdminState, ConnectionState, LinkStatus};
+use herd_core::{LinkId, LinkMachine, LinkPolicy, Push, Received};
 use herd_proto::Record;
+use herd_proto::peer::parse_peer_line;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::{debug, info, warn};
+use tokio::time::Instant;
+use tracing::warn;
 
-use super::Connected;
-use super::handshake::{DialError, dial};
-use super::inbox::{Drained, Inbox, ReadVia};
-use super::session::{SessionEnd, run_session};
+use super::connection::Connected;
+use super::inbox::{Inbox, ReadVia};
+use super::outbox::{Flush, Outbox};
 use crate::events::now_us;
+use crate::line_reader::Frame;
 use crate::node::Node;
-
-#[derive(Debug, Clone)]
-pub struct LinkSettings {
-    /// Updates held for a peer while it is slow or away.
-    pub queue_capacity: usize,
-    /// A PING is sent this often.
-    pub heartbeat: Duration,
-    /// A link that has been silent this long is dead.
-    pub dead_after: Duration,
-    pub connect_timeout: Duration,
-    pub handshake_timeout: Duration,
-    /// The dialling side starts a repair round this often (with jitter).
-    pub repair_every: Duration,
-}
-
-impl Default for LinkSettings {
-    fn default() -> Self {
-        LinkSettings {
-            queue_capacity: 65_536,
-            heartbeat: Duration::from_millis(500),
-            dead_after: Duration::from_secs(3),
-            connect_timeout: Duration::from_secs(2),
-            handshake_timeout: Duration::from_secs(5),
-            repair_every: Duration::from_secs(1),
-        }
-    }
-}
 
 /// Most a client request reads from one link before it is answered: enough
 /// for any backlog but a flood at full speed, whose newest lines are then
 /// still in flight anyway.
 const CATCH_UP_BUDGET: usize = 256 * 1024;
-
-/// Bytes waiting for the socket beyond which repair answers are dropped.
-const REPAIR_BACKLOG_LIMIT: usize = 8 << 20;
-
-/// A session this long counts as a working link.
-const STABLE_SESSION: Duration = Duration::from_secs(5);
 
 pub struct Link {
     pub id: LinkId,
@@ -68,28 +42,42 @@ pub struct Link {
     pub peer_addr: SocketAddr,
     /// True when this node dials the peer, false when it waits for it.
     pub dials: bool,
-    pub settings: LinkSettings,
-    outbox: Mutex<Outbox>,
-    /// Wakes the session's writer when the outbox has something to send.
+    pub policy: LinkPolicy,
+    /// The machine's clock starts here.
+    origin: Instant,
+    end: Mutex<End>,
+    /// Wakes the session's writer when there is something to send.
     pub(super) wake: Notify,
+    /// Wakes the session's timer when the machine's next timeout moved
+    /// earlier (a queue overflow wants a repair round now).
+    pub(super) timers: Notify,
     /// Accepted connections for this link, from the peer listener.
     pub(super) incoming: mpsc::Sender<Connected>,
-    /// The operator's wish: `Down` closes the connection, stops dialling and
-    /// refuses the peer until `Up`.
+    /// The operator's wish, for the tasks to wait on (the machine has its
+    /// own copy, changed under the same call).
     admin: watch::Sender<AdminState>,
     /// What the link is doing, for the admin snapshot.
     status: Mutex<Status>,
-    pub(super) msgs_in: AtomicU64,
-    pub(super) bytes_in: AtomicU64,
+    bytes_in: AtomicU64,
     cuts: AtomicU64,
-    /// The read side while connected; see [`Inbox`].
+    /// The read side while connected.
     inbox: Mutex<Option<Inbox>>,
     /// Wakes the session when a drain outside it found the connection over.
     pub(super) input_ended: Notify,
-    /// Asks the session for a repair round now (the queue overflowed).
-    pub(super) repair_now: Notify,
-    pub(super) repair_rounds: AtomicU64,
-    pub(super) repair_records_out: AtomicU64,
+}
+
+/// The machine and the bytes it produced, under one lock: a line is taken
+/// from the machine and put in the outbox in one step.
+struct End {
+    machine: LinkMachine,
+    outbox: Outbox<OwnedWriteHalf>,
+}
+
+impl End {
+    fn flush(&mut self) -> Flush<OwnedWriteHalf> {
+        let End { machine, outbox } = self;
+        outbox.flush(|| machine.poll_transmit(true))
+    }
 }
 
 struct Status {
@@ -100,29 +88,14 @@ struct Status {
     last_error: Option<(String, u64)>,
 }
 
-/// What waits to be sent, and where to.
-struct Outbox {
-    queue: SendQueue,
-    /// Lines taken from the queue but not yet accepted by the socket.
-    pending: BytesMut,
-    connection: Option<Arc<OwnedWriteHalf>>,
-    /// The socket took part of `pending`'s first line: the rest of that
-    /// line must never go to another connection.
-    mid_line: bool,
-    /// The socket refused bytes; the session's writer waits until it takes
-    /// them again.
-    blocked: bool,
-    overflows: u64,
-    msgs_out: u64,
-    bytes_out: u64,
-}
-
-/// Outcome of trying to push the outbox into the socket.
-pub(super) enum Flush {
-    Done,
-    /// The socket is full; wait until it is writable.
-    Blocked(Arc<OwnedWriteHalf>),
-    Disconnected,
+/// Outcome of one drain of the read side.
+pub(super) enum Drained {
+    /// The socket has nothing more for now.
+    Idle,
+    /// The byte budget ran out with more perhaps waiting.
+    More,
+    /// The connection is finished, for this reason.
+    Ended(String),
 }
 
 impl Link {
@@ -131,20 +104,18 @@ impl Link {
         me: &str,
         peer: &str,
         peer_addr: SocketAddr,
-        settings: LinkSettings,
+        policy: LinkPolicy,
         admin: AdminState,
     ) -> (Arc<Link>, mpsc::Receiver<Connected>) {
         let (incoming, accepted) = mpsc::channel(1);
-        let outbox = Outbox {
-            queue: SendQueue::new(settings.queue_capacity),
-            pending: BytesMut::new(),
-            connection: None,
-            mid_line: false,
-            blocked: false,
-            overflows: 0,
-            msgs_out: 0,
-            bytes_out: 0,
-        };
+        let dials = me < peer;
+        let machine = LinkMachine::new(
+            policy.clone(),
+            dials,
+            admin == AdminState::Up,
+            Duration::ZERO,
+            fastrand::u64(..),
+        );
         let state = match admin {
             AdminState::Up => ConnectionState::Connecting,
             AdminState::Down => ConnectionState::Down,
@@ -153,10 +124,15 @@ impl Link {
             id,
             peer: peer.to_owned(),
             peer_addr,
-            dials: me < peer,
-            settings,
-            outbox: Mutex::new(outbox),
+            dials,
+            policy,
+            origin: Instant::now(),
+            end: Mutex::new(End {
+                machine,
+                outbox: Outbox::new(),
+            }),
             wake: Notify::new(),
+            timers: Notify::new(),
             incoming,
             admin: watch::Sender::new(admin),
             status: Mutex::new(Status {
@@ -166,20 +142,26 @@ impl Link {
                 peer_boot_id: None,
                 last_error: None,
             }),
-            msgs_in: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
             inbox: Mutex::new(None),
             input_ended: Notify::new(),
-            repair_now: Notify::new(),
-            repair_rounds: AtomicU64::new(0),
-            repair_records_out: AtomicU64::new(0),
         };
         (Arc::new(link), accepted)
     }
 
-    fn outbox(&self) -> MutexGuard<'_, Outbox> {
-        self.outbox
+    /// The machine's time now.
+    pub(super) fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// A machine time as a tokio instant, to sleep until.
+    pub(super) fn instant(&self, at: Duration) -> Instant {
+        self.origin + at
+    }
+
+    fn end(&self) -> MutexGuard<'_, End> {
+        self.end
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -204,18 +186,17 @@ impl Link {
     /// reconnects. A cut takes effect before this returns: the connection is
     /// taken out of the outbox (and [`Link::attach`] refuses one from now
     /// on), so no update written after the operator's command reaches the
-    /// peer, and the session reader drops what still arrives.
+    /// peer, and the machine refuses what still arrives.
     pub fn set_admin_state(&self, wanted: AdminState) {
-        if wanted == AdminState::Down {
-            self.cuts.fetch_add(1, Ordering::Relaxed);
-        }
+        let now = self.now();
         match wanted {
             AdminState::Down => {
+                self.cuts.fetch_add(1, Ordering::Relaxed);
                 self.admin.send_replace(wanted);
-                // Under the outbox lock, like `attach`: the two cannot cross.
-                let mut outbox = self.outbox();
-                outbox.drop_partial_line();
-                outbox.connection = None;
+                // Under the end lock, like `attach`: the two cannot cross.
+                let mut end = self.end();
+                end.machine.set_admin(now, false);
+                end.outbox.detach();
                 self.set_state(ConnectionState::Down, None, None);
             }
             AdminState::Up => {
@@ -223,6 +204,7 @@ impl Link {
                 if self.status().state == ConnectionState::Down {
                     self.set_state(ConnectionState::Connecting, None, None);
                 }
+                self.end().machine.set_admin(now, true);
                 self.admin.send_replace(wanted);
             }
         }
@@ -238,7 +220,7 @@ impl Link {
         self.admin.subscribe()
     }
 
-    fn set_state(
+    pub(super) fn set_state(
         &self,
         state: ConnectionState,
         remote: Option<String>,
@@ -259,13 +241,12 @@ impl Link {
 
     /// The link's state for the admin snapshot.
     pub fn snapshot(&self) -> LinkStatus {
-        let (queue, msgs_out, bytes_out, overflows) = {
-            let outbox = self.outbox();
+        let (stats, queue, bytes_out) = {
+            let end = self.end();
             (
-                outbox.queue.len(),
-                outbox.msgs_out,
-                outbox.bytes_out,
-                outbox.overflows,
+                end.machine.stats(),
+                end.machine.queued(),
+                end.outbox.bytes_out(),
             )
         };
         let status = self.status();
@@ -280,13 +261,13 @@ impl Link {
             remote: status.remote.clone(),
             peer_boot_id: status.peer_boot_id.clone(),
             queue,
-            msgs_in: self.msgs_in.load(Ordering::Relaxed),
-            msgs_out,
+            msgs_in: stats.msgs_in,
+            msgs_out: stats.msgs_out,
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out,
-            overflows,
-            repair_rounds: self.repair_rounds.load(Ordering::Relaxed),
-            repair_records_out: self.repair_records_out.load(Ordering::Relaxed),
+            overflows: stats.overflows,
+            repair_rounds: stats.repair_rounds,
+            repair_records_out: stats.repair_records_out,
             last_error: status.last_error.as_ref().map(|(e, _)| e.clone()),
             last_error_us: status.last_error.as_ref().map(|&(_, at)| at),
         }
@@ -296,54 +277,108 @@ impl Link {
     /// the update is written to the socket right here, so it is on the wire
     /// before the caller answers its client.
     pub fn enqueue(&self, record: Arc<Record>) {
-        let mut outbox = self.outbox();
-        if outbox.queue.push(record) == Push::Overflow {
-            outbox.overflows += 1;
+        let mut end = self.end();
+        if end.machine.push(self.now(), record) == Push::Overflow {
             // The dropped update reaches the peer by repair instead.
-            self.repair_now.notify_one();
-            if outbox.overflows.is_power_of_two() {
-                warn!(peer = %self.peer, "send queue full: {} updates dropped so far", outbox.overflows);
+            self.timers.notify_one();
+            let overflows = end.machine.stats().overflows;
+            if overflows.is_power_of_two() {
+                warn!(peer = %self.peer, "send queue full: {overflows} updates dropped so far");
             }
         }
-        self.write_now_or_wake(outbox);
+        self.write_now_or_wake(end);
     }
 
-    /// Writes what is pending and queued into the socket right here, so it
-    /// is on the wire before the caller goes on (answers its client); what
-    /// the socket does not take, or a socket known to be full, is left to
-    /// the session's writer. Pending bytes (a heartbeat, lines kept over a
-    /// reconnect, repair answers) go first.
-    fn write_now_or_wake(&self, mut outbox: MutexGuard<'_, Outbox>) {
-        if outbox.connection.is_some()
-            && !outbox.blocked
-            && let Flush::Done = outbox.flush()
-        {
+    /// Writes what the machine has for the wire right here, so it is on
+    /// the wire before the caller goes on (answers its client); what the
+    /// socket does not take, or a socket known to be full, is left to the
+    /// session's writer.
+    fn write_now_or_wake(&self, mut end: MutexGuard<'_, End>) {
+        if end.outbox.writable() && matches!(end.flush(), Flush::Done) {
             return;
         }
-        drop(outbox);
+        drop(end);
         self.wake.notify_one();
     }
 
-    /// Makes `inbox` the connection updates are read from.
-    pub(super) fn open_inbox(&self, inbox: Inbox) {
-        *self.inbox() = Some(inbox);
+    /// Moves what the machine has to the socket; see [`Flush`].
+    pub(super) fn flush(&self) -> Flush<OwnedWriteHalf> {
+        self.end().flush()
     }
 
-    pub(super) fn close_inbox(&self) {
-        *self.inbox() = None;
+    /// The machine's next timeout, if any.
+    pub(super) fn next_timeout(&self) -> Option<Duration> {
+        self.end().machine.poll_timeout()
     }
 
-    /// Reads and merges what the peer has sent, up to `budget` bytes.
-    pub(super) fn drain_input(&self, node: &Node, budget: usize, via: ReadVia) -> Drained {
-        match self.inbox().as_mut() {
-            Some(inbox) => inbox.drain(node, self, budget, via),
-            None => Drained::Idle,
+    /// When the dialling side should dial next (None: not now).
+    pub(super) fn dial_at(&self) -> Option<Duration> {
+        self.end().machine.dial_at()
+    }
+
+    pub(super) fn dialling(&self) {
+        self.end().machine.dialling();
+    }
+
+    pub(super) fn dial_failed(&self) {
+        let now = self.now();
+        self.end().machine.dial_failed(now);
+    }
+
+    /// Does what the machine has due; a reason to close the connection if
+    /// it says so.
+    pub(super) fn handle_timeout(&self, node: &Node) -> Option<String> {
+        let now = self.now();
+        let (close, end) = node.read_records(|records| {
+            let mut end = self.end();
+            (end.machine.handle_timeout(now, records), end)
+        });
+        self.write_now_or_wake(end);
+        close.map(|close| close.to_string())
+    }
+
+    /// Makes `connection` the one lines go to and starts the machine's
+    /// session; false (and nothing changes) when the operator has cut the
+    /// link. The machine's admin state is read under the end lock, which a
+    /// cut takes after setting it, so a connection can never be attached
+    /// after a cut has detached.
+    pub(super) fn attach(
+        &self,
+        node: &Node,
+        connection: Arc<OwnedWriteHalf>,
+        inbox: Inbox,
+        remote: &str,
+        peer_boot_id: &str,
+    ) -> bool {
+        let now = self.now();
+        let attached = node.read_records(|records| {
+            let mut end = self.end();
+            if !end.machine.admin_up() {
+                return false;
+            }
+            end.machine.connected(now, records);
+            end.outbox.attach(connection);
+            self.set_state(
+                ConnectionState::Connected,
+                Some(remote.to_owned()),
+                Some(peer_boot_id.to_owned()),
+            );
+            true
+        });
+        if attached {
+            *self.inbox() = Some(inbox);
         }
+        attached
     }
 
-    /// When the peer last sent anything on the current connection.
-    pub(super) fn last_input(&self) -> Option<Instant> {
-        self.inbox().as_ref().map(|inbox| inbox.last_input)
+    /// Forgets the connection: the machine's session ends (the dialling
+    /// side redials after its back-off), the outbox drops a half-sent line.
+    pub(super) fn detach(&self) {
+        *self.inbox() = None;
+        let now = self.now();
+        let mut end = self.end();
+        end.machine.closed(now);
+        end.outbox.detach();
     }
 
     /// Merges every update that has already reached this node's socket, so
@@ -356,276 +391,81 @@ impl Link {
         }
     }
 
-    /// Starts a repair round on the current connection (`force`: even if
-    /// one is under way).
-    /// True if a round started (false: none may start yet, or no
-    /// connection).
-    pub(super) fn start_repair(&self, node: &Node, force: bool) -> bool {
-        match self.inbox().as_mut() {
-            Some(inbox) => inbox.start_repair(node, self, force),
-            None => false,
+    /// Reads and handles what the peer has sent, up to `budget` bytes.
+    /// Never waits.
+    pub(super) fn drain_input(&self, node: &Node, budget: usize, via: ReadVia) -> Drained {
+        let mut guard = self.inbox();
+        let Some(inbox) = guard.as_mut() else {
+            return Drained::Idle;
+        };
+        if let Some(reason) = &inbox.ended {
+            return Drained::Ended(reason.clone());
         }
+        let outcome = self.drain_until_end(node, inbox, budget, via);
+        if let Drained::Ended(reason) = &outcome {
+            inbox.ended = Some(reason.clone());
+        }
+        outcome
     }
 
-    /// Sends a repair answer: its records, then its messages, in that order
-    /// and ahead of queued floods (which may be of the same clients; merge
-    /// order does not matter).
-    pub(super) fn send_repair(&self, reply: RepairReply) {
-        if reply.records.is_empty() && reply.messages.is_empty() {
-            return;
-        }
-        let mut outbox = self.outbox();
-        // Not for a connection that is gone (the next one starts afresh),
-        // nor on top of a backlog the socket is not taking: a later round
-        // does this one's work once the link drains.
-        if outbox.connection.is_none() || outbox.pending.len() > REPAIR_BACKLOG_LIMIT {
-            debug!(peer = %self.peer, "repair answer dropped: link down or {} bytes pending", outbox.pending.len());
-            return;
-        }
-        self.repair_records_out
-            .fetch_add(reply.records.len() as u64, Ordering::Relaxed);
-        for record in &reply.records {
-            outbox
-                .pending
-                .extend_from_slice(record.at_line().as_bytes());
-            outbox.pending.extend_from_slice(b"\n");
-        }
-        for message in &reply.messages {
-            outbox
-                .pending
-                .extend_from_slice(message.to_line().as_bytes());
-        }
-        self.write_now_or_wake(outbox);
-    }
-
-    /// Moves queued updates to the socket; see [`Flush`].
-    pub(super) fn flush(&self) -> Flush {
-        self.outbox().flush()
-    }
-
-    /// Adds a heartbeat after whatever is pending.
-    pub(super) fn push_ping(&self) {
-        self.outbox()
-            .pending
-            .extend_from_slice(herd_proto::peer::PING_LINE);
-    }
-
-    /// Makes `connection` the one updates go to; false (and nothing
-    /// changes) when the operator has cut the link. The admin state is read
-    /// under the outbox lock, which a cut takes after setting it, so a
-    /// connection can never be attached after a cut has detached.
-    pub(super) fn attach(
+    fn drain_until_end(
         &self,
-        connection: Arc<OwnedWriteHalf>,
-        remote: &str,
-        peer_boot_id: &str,
-    ) -> bool {
-        let mut outbox = self.outbox();
-        if self.admin_state() == AdminState::Down {
-            return false;
-        }
-        outbox.connection = Some(connection);
-        outbox.blocked = false;
-        self.set_state(
-            ConnectionState::Connected,
-            Some(remote.to_owned()),
-            Some(peer_boot_id.to_owned()),
-        );
-        true
-    }
-
-    /// Forgets the connection. Complete lines taken from the queue but not
-    /// yet written stay for the next connection; the rest of a line the
-    /// socket took part of is dropped, as it must never reach another
-    /// connection. The queue stays too.
-    pub(super) fn detach(&self) {
-        let mut outbox = self.outbox();
-        outbox.drop_partial_line();
-        outbox.connection = None;
-    }
-}
-
-impl Outbox {
-    fn flush(&mut self) -> Flush {
-        let Some(connection) = self.connection.clone() else {
-            return Flush::Disconnected;
-        };
+        node: &Node,
+        inbox: &mut Inbox,
+        budget: usize,
+        via: ReadVia,
+    ) -> Drained {
+        let mut read_total = 0;
         loop {
-            if self.pending.is_empty() {
-                // Batch everything queued into one write.
-                while let Some(record) = self.queue.pop() {
-                    self.pending.extend_from_slice(record.at_line().as_bytes());
-                    self.pending.extend_from_slice(b"\n");
-                    self.msgs_out += 1;
-                    if self.pending.len() >= 64 * 1024 {
-                        break;
-                    }
-                }
-                if self.pending.is_empty() {
-                    self.blocked = false;
-                    return Flush::Done;
+            while let Some(frame) = inbox.next_frame() {
+                if let Err(reason) = self.handle_frame(node, frame) {
+                    return Drained::Ended(reason);
                 }
             }
-            match connection.try_write(&self.pending) {
-                Ok(written) => {
-                    if written > 0 {
-                        self.mid_line = self.pending[written - 1] != b'\n';
-                    }
-                    self.pending.advance(written);
-                    self.bytes_out += written as u64;
+            if read_total >= budget {
+                return Drained::More;
+            }
+            match inbox.fill(via) {
+                Ok(0) => return Drained::Ended("peer closed the connection".to_owned()),
+                Ok(read) => {
+                    read_total += read;
+                    self.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
+                    let now = self.now();
+                    self.end().machine.input(now);
                 }
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.blocked = true;
-                    return Flush::Blocked(connection);
-                }
-                Err(err) => {
-                    debug!("peer write failed: {err}");
-                    self.drop_partial_line();
-                    self.connection = None;
-                    return Flush::Disconnected;
-                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Drained::Idle,
+                Err(err) => return Drained::Ended(err.to_string()),
             }
         }
     }
 
-    fn drop_partial_line(&mut self) {
-        if self.mid_line {
-            match self.pending.iter().position(|&b| b == b'\n') {
-                Some(end) => self.pending.advance(end + 1),
-                None => self.pending.clear(),
-            }
-            self.mid_line = false;
-        }
-    }
-}
-
-/// Keeps `link` connected for as long as the node runs, except while the
-/// operator has it down.
-pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Receiver<Connected>) {
-    let mut admin = link.watch_admin();
-    let mut backoff = Backoff::default();
-    let mut failures: u32 = 0;
-    let mut next: Option<Connected> = None;
-    loop {
-        if *admin.borrow_and_update() == AdminState::Down {
-            link.set_state(ConnectionState::Down, None, None);
-            stay_down(&link, &mut admin, &mut accepted).await;
-            link.set_state(ConnectionState::Connecting, None, None);
-            backoff.reset();
-            failures = 0;
-            next = None;
-            continue;
-        }
-        let connected = match next.take() {
-            Some(connected) => connected,
-            None if link.dials => {
-                let attempt = tokio::select! {
-                    attempt = dial(&node, &link) => attempt,
-                    _ = until(&mut admin, AdminState::Down) => continue,
-                };
-                match attempt {
-                    Ok(connected) => {
-                        failures = 0;
-                        connected
-                    }
-                    Err(err) => {
-                        failures += 1;
-                        link.note_error(&err.to_string());
-                        if let DialError::Refused(reason) = &err {
-                            node.events.publish_with(|| EventKind::Link {
-                                peer: link.peer.clone(),
-                                change: LinkChange::Refused,
-                                reason: Some(format!("refused by {}: {reason}", link.peer)),
-                            });
-                        }
-                        // The first failure is news; the retries every ~2 s are not.
-                        if failures == 1 {
-                            warn!(peer = %link.peer, "cannot connect to {}: {err}; retrying", link.peer_addr);
-                        } else {
-                            debug!(peer = %link.peer, "connect attempt {failures} failed: {err}");
-                        }
-                        let delay = backoff.next_delay(fastrand::f64());
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            _ = until(&mut admin, AdminState::Down) => {}
-                        }
-                        continue;
-                    }
-                }
-            }
-            None => tokio::select! {
-                connected = accepted.recv() => match connected {
-                    Some(connected) => connected,
-                    None => return,
-                },
-                _ = until(&mut admin, AdminState::Down) => continue,
-            },
+    /// One line from the peer, as the machine reads it.
+    fn handle_frame(&self, node: &Node, frame: Frame) -> Result<(), String> {
+        let Frame::Line(line) = frame else {
+            return Err("peer sent an over-long line".to_owned());
         };
-        let started = tokio::time::Instant::now();
-        let cuts = link.cuts();
-        let mut end = run_session(&node, &link, connected, &mut accepted, &mut admin).await;
-        if link.cuts() != cuts && matches!(end, SessionEnd::Lost(_)) {
-            // The cut detached the connection, so the writer may have failed
-            // before the session saw the cut (or the link is up again).
-            end = SessionEnd::Cut;
-        }
-        if link.admin_state() == AdminState::Up {
-            link.set_state(ConnectionState::Connecting, None, None);
-        }
-        // Only a link that stayed up a while resets the back-off, so a peer
-        // that accepts and drops at once is not redialled in a tight loop.
-        if started.elapsed() >= STABLE_SESSION {
-            backoff.reset();
-        }
-        match end {
-            SessionEnd::Lost(reason) => {
-                info!(peer = %link.peer, "link lost: {reason}");
-                link.note_error(&reason);
-                node.events.publish_with(|| EventKind::Link {
-                    peer: link.peer.clone(),
-                    change: LinkChange::Down,
-                    reason: Some(reason.clone()),
+        let Ok(text) = std::str::from_utf8(&line) else {
+            return Err("peer sent a line that is not UTF-8".to_owned());
+        };
+        let message = parse_peer_line(text).map_err(|err| format!("protocol error: {err}"))?;
+        let received = self.end().machine.receive(message);
+        match received {
+            Received::Merge(record) => node.on_peer_update(record, self.id),
+            Received::Repair(message) => {
+                let now = self.now();
+                // Answered from the records as they are now; written once
+                // the records are unlocked.
+                let end = node.read_records(|records| {
+                    let mut end = self.end();
+                    end.machine.answer_repair(now, message, records);
+                    end
                 });
-                if link.dials {
-                    let delay = backoff.next_delay(fastrand::f64());
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        _ = until(&mut admin, AdminState::Down) => {}
-                    }
-                }
+                self.write_now_or_wake(end);
             }
-            SessionEnd::Replaced(connected) => {
-                info!(peer = %link.peer, "link replaced by a new connection from the peer");
-                next = Some(connected);
-            }
-            SessionEnd::Cut => {
-                info!(peer = %link.peer, "link closed: cut by the operator");
-            }
+            Received::Nothing => {}
+            Received::Close(reason) => return Err(reason.to_string()),
         }
-    }
-}
-
-/// Waits until the operator restores the link. Connections the listener
-/// handed over just before the cut are closed unused.
-async fn stay_down(
-    link: &Link,
-    admin: &mut watch::Receiver<AdminState>,
-    accepted: &mut mpsc::Receiver<Connected>,
-) {
-    loop {
-        tokio::select! {
-            up = until(admin, AdminState::Up) => {
-                if !up {
-                    // The link is gone (node stopping): never comes back up.
-                    std::future::pending::<()>().await;
-                }
-                return;
-            }
-            Some(connected) = accepted.recv() => {
-                debug!(peer = %link.peer, "closing a connection accepted as the link was cut");
-                drop(connected);
-            }
-        }
+        Ok(())
     }
 }
 

@@ -14,8 +14,8 @@ use tokio::time::timeout;
 use tracing::{info, warn};
 
 use super::auth::{Parties, authenticate};
+use super::connection::{Connected, peer_line_reader};
 use super::handshake::{check_hello, read_line, refuse};
-use super::{Connected, peer_line_reader};
 use crate::accept::accept_forever;
 use crate::node::Node;
 
@@ -94,7 +94,7 @@ async fn handshake(node: Arc<Node>, mut stream: TcpStream, remote: SocketAddr, p
     let handshake_timeout = node
         .links
         .first()
-        .map(|link| link.settings.handshake_timeout)
+        .map(|link| link.policy.handshake_timeout)
         .unwrap_or(std::time::Duration::from_secs(5));
     let mut lines = peer_line_reader();
     let line = match timeout(handshake_timeout, read_line(&mut stream, &mut lines)).await {

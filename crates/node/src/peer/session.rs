@@ -1,19 +1,20 @@
-//! One connected period of a link: updates read and merged, the outbox
-//! written, heartbeats both ways. Ends when the connection breaks, goes
+//! One connected period of a link: what the peer sends read and handled,
+//! the machine's lines written, its timers (heartbeats, the dead-link
+//! timeout, repair rounds) kept. Ends when the connection breaks, goes
 //! silent, misbehaves, or is replaced by a newer one.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use herd_admin::{AdminState, EventKind, LinkChange};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{MissedTickBehavior, interval, sleep_until};
+use tokio::time::sleep_until;
 use tracing::info;
 
-use super::inbox::{Drained, Inbox, ReadVia};
-use super::link::Flush;
-use super::{Connected, Link};
+use super::connection::Connected;
+use super::inbox::{Inbox, ReadVia};
+use super::link::{Drained, Link, until};
+use super::outbox::Flush;
 use crate::node::Node;
 
 pub(super) enum SessionEnd {
@@ -22,6 +23,9 @@ pub(super) enum SessionEnd {
     /// The operator cut the link.
     Cut,
 }
+
+/// Bytes the session reads before it lets other tasks run.
+const SESSION_BUDGET: usize = 64 * 1024;
 
 pub(super) async fn run_session(
     node: &Arc<Node>,
@@ -40,11 +44,11 @@ pub(super) async fn run_session(
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".to_owned());
     let (reader, writer) = stream.into_split();
-    if !link.attach(Arc::new(writer), &remote, &peer_boot_id) {
+    let reader = Arc::new(reader);
+    let inbox = Inbox::new(reader.clone(), lines);
+    if !link.attach(node, Arc::new(writer), inbox, &remote, &peer_boot_id) {
         return SessionEnd::Cut;
     }
-    let reader = Arc::new(reader);
-    link.open_inbox(Inbox::new(reader.clone(), lines));
     // Logged once the link can carry updates (tests and operators rely on it).
     let how = if link.dials { "dialled" } else { "accepted" };
     info!(peer = %link.peer, "link up ({how}, {remote}, peer boot {peer_boot_id})");
@@ -58,22 +62,17 @@ pub(super) async fn run_session(
     let end = tokio::select! {
         // A cut wins over anything else that is ready.
         biased;
-        _ = super::link::until(admin, AdminState::Down) => SessionEnd::Cut,
-        reason = read_updates(node, link, &reader) => SessionEnd::Lost(reason),
-        reason = write_updates(link) => SessionEnd::Lost(reason),
-        never = repair_rounds(node, link) => match never {},
+        _ = until(admin, AdminState::Down) => SessionEnd::Cut,
+        reason = read_input(node, link, &reader) => SessionEnd::Lost(reason),
+        reason = write_output(link) => SessionEnd::Lost(reason),
+        reason = keep_timers(node, link) => SessionEnd::Lost(reason),
         Some(newer) = accepted.recv() => SessionEnd::Replaced(newer),
     };
     link.detach();
-    link.close_inbox();
     end
 }
 
-/// Bytes the session reads before it lets other tasks run.
-const SESSION_BUDGET: usize = 64 * 1024;
-
-async fn read_updates(node: &Node, link: &Link, reader: &OwnedReadHalf) -> String {
-    let dead_after = link.settings.dead_after;
+async fn read_input(node: &Node, link: &Link, reader: &OwnedReadHalf) -> String {
     loop {
         match link.drain_input(node, SESSION_BUDGET, ReadVia::Runtime) {
             Drained::Ended(reason) => return reason,
@@ -83,7 +82,6 @@ async fn read_updates(node: &Node, link: &Link, reader: &OwnedReadHalf) -> Strin
             }
             Drained::Idle => {}
         }
-        let last_input = link.last_input().unwrap_or_else(Instant::now);
         tokio::select! {
             readable = reader.readable() => {
                 if let Err(err) = readable {
@@ -92,51 +90,11 @@ async fn read_updates(node: &Node, link: &Link, reader: &OwnedReadHalf) -> Strin
             }
             // A client request's drain found the end; the next drain says why.
             () = link.input_ended.notified() => {}
-            () = sleep_until((last_input + dead_after).into()) => {
-                // A client request's drain may have read since.
-                if link.last_input().is_some_and(|last| last.elapsed() >= dead_after) {
-                    return format!("no traffic for {dead_after:?}");
-                }
-            }
         }
     }
 }
 
-const RETRY_WANTED: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Starts repair rounds: the dialling side at once and then periodically
-/// (one SYNC per period when nothing differs), either side when its queue
-/// for the peer overflowed.
-async fn repair_rounds(node: &Node, link: &Link) -> std::convert::Infallible {
-    if link.dials {
-        link.start_repair(node, true);
-    }
-    // An overflow's round that could not start yet (one is under way, or
-    // the last started under 100 ms ago) is tried again this often.
-    let mut wanted = false;
-    loop {
-        // ±20 % so that the links of a herd do not all sync in step.
-        let period = link
-            .settings
-            .repair_every
-            .mul_f64(0.8 + 0.4 * fastrand::f64());
-        let retry = if wanted { RETRY_WANTED } else { period };
-        tokio::select! {
-            () = tokio::time::sleep(retry.min(period)) => {
-                if wanted {
-                    wanted = !link.start_repair(node, false);
-                } else if link.dials {
-                    link.start_repair(node, false);
-                }
-            }
-            () = link.repair_now.notified() => wanted = !link.start_repair(node, false),
-        }
-    }
-}
-
-async fn write_updates(link: &Link) -> String {
-    let mut heartbeat = interval(link.settings.heartbeat);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+async fn write_output(link: &Link) -> String {
     loop {
         match link.flush() {
             Flush::Done => {}
@@ -148,9 +106,25 @@ async fn write_updates(link: &Link) -> String {
             }
             Flush::Disconnected => return "write to the peer failed".to_owned(),
         }
-        tokio::select! {
-            () = link.wake.notified() => {}
-            _ = heartbeat.tick() => link.push_ping(),
+        link.wake.notified().await;
+    }
+}
+
+/// Sleeps until the machine's next timeout and lets it act; returns when
+/// it wants the connection closed (silent for too long).
+async fn keep_timers(node: &Node, link: &Link) -> String {
+    loop {
+        if let Some(at) = link.next_timeout() {
+            tokio::select! {
+                () = sleep_until(link.instant(at)) => {}
+                // Moved earlier: look again.
+                () = link.timers.notified() => {}
+            }
+        } else {
+            link.timers.notified().await;
+        }
+        if let Some(reason) = link.handle_timeout(node) {
+            return reason;
         }
     }
 }

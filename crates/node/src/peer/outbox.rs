@@ -1,0 +1,273 @@
+//! The bytes of a link's send side: lines taken from the link machine and
+//! not yet accepted by the socket, partial writes, and what a disconnect
+//! loses.
+//!
+//! The rules: lines are written in the order the machine gave them, in
+//! batches of up to [`BATCH`] bytes (one write for many updates). When the
+//! socket took only part of a line, the rest of that line must never go to
+//! another connection (the peer would see half a line glued to the next
+//! connection's first), so a disconnect drops it; complete lines not yet
+//! written stay for the next connection.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use herd_core::Transmit;
+use tokio::net::tcp::OwnedWriteHalf;
+
+/// Bytes gathered for one write.
+pub const BATCH: usize = 64 * 1024;
+
+/// A socket that can be written without waiting.
+pub trait TryWrite {
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize>;
+}
+
+impl TryWrite for OwnedWriteHalf {
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        OwnedWriteHalf::try_write(self, bytes)
+    }
+}
+
+/// Outcome of pushing the outbox into the socket.
+pub enum Flush<W> {
+    /// Everything there was is written.
+    Done,
+    /// The socket is full; wait until it is writable.
+    Blocked(Arc<W>),
+    /// No connection (or the write failed, and the connection is dropped).
+    Disconnected,
+}
+
+pub struct Outbox<W> {
+    /// Lines taken from the machine but not yet accepted by the socket.
+    pending: BytesMut,
+    connection: Option<Arc<W>>,
+    /// The socket took part of `pending`'s first line.
+    mid_line: bool,
+    /// The socket refused bytes; the session's writer waits until it takes
+    /// them again, and callers do not try in between.
+    blocked: bool,
+    bytes_out: u64,
+}
+
+impl<W: TryWrite> Outbox<W> {
+    pub fn new() -> Outbox<W> {
+        Outbox {
+            pending: BytesMut::new(),
+            connection: None,
+            mid_line: false,
+            blocked: false,
+            bytes_out: 0,
+        }
+    }
+
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out
+    }
+
+    /// True when a write may be tried right now.
+    pub fn writable(&self) -> bool {
+        self.connection.is_some() && !self.blocked
+    }
+
+    /// Makes `connection` the one lines go to.
+    pub fn attach(&mut self, connection: Arc<W>) {
+        self.connection = Some(connection);
+        self.blocked = false;
+    }
+
+    /// Forgets the connection and the rest of a half-written line.
+    pub fn detach(&mut self) {
+        self.drop_partial_line();
+        self.connection = None;
+    }
+
+    /// Writes what is pending, then what `next` gives (a line at a time,
+    /// `None` when there is no more), until the socket is full or nothing
+    /// is left.
+    pub fn flush(&mut self, mut next: impl FnMut() -> Option<Transmit>) -> Flush<W> {
+        let Some(connection) = self.connection.clone() else {
+            return Flush::Disconnected;
+        };
+        loop {
+            if self.pending.is_empty() {
+                while self.pending.len() < BATCH {
+                    let Some(transmit) = next() else { break };
+                    encode(&transmit, &mut self.pending);
+                }
+                if self.pending.is_empty() {
+                    self.blocked = false;
+                    return Flush::Done;
+                }
+            }
+            match connection.try_write(&self.pending) {
+                Ok(written) => {
+                    if written > 0 {
+                        self.mid_line = self.pending[written - 1] != b'\n';
+                    }
+                    self.pending.advance(written);
+                    self.bytes_out += written as u64;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = true;
+                    return Flush::Blocked(connection);
+                }
+                Err(err) => {
+                    tracing::debug!("peer write failed: {err}");
+                    self.detach();
+                    return Flush::Disconnected;
+                }
+            }
+        }
+    }
+
+    fn drop_partial_line(&mut self) {
+        if self.mid_line {
+            match self.pending.iter().position(|&b| b == b'\n') {
+                Some(end) => self.pending.advance(end + 1),
+                None => self.pending.clear(),
+            }
+            self.mid_line = false;
+        }
+    }
+}
+
+/// A transmit as its line on the wire (docs/peer-protocol.md).
+fn encode(transmit: &Transmit, out: &mut BytesMut) {
+    match transmit {
+        Transmit::Flood(record) | Transmit::Repaired(record) => {
+            out.extend_from_slice(record.at_line().as_bytes());
+            out.extend_from_slice(b"\n");
+        }
+        Transmit::Repair(message) => out.extend_from_slice(message.to_line().as_bytes()),
+        Transmit::Ping => out.extend_from_slice(herd_proto::peer::PING_LINE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use herd_proto::Record;
+
+    use super::*;
+
+    /// A socket that takes at most `room` bytes per write, or fails.
+    #[derive(Default)]
+    struct Socket {
+        written: Mutex<Vec<u8>>,
+        room: Mutex<VecDeque<io::Result<usize>>>,
+    }
+
+    impl TryWrite for Socket {
+        fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+            match self.room.lock().expect("test lock").pop_front() {
+                Some(Ok(room)) => {
+                    let n = room.min(bytes.len());
+                    self.written
+                        .lock()
+                        .expect("test lock")
+                        .extend_from_slice(&bytes[..n]);
+                    Ok(n)
+                }
+                Some(Err(err)) => Err(err),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+    }
+
+    fn socket(room: impl IntoIterator<Item = io::Result<usize>>) -> Arc<Socket> {
+        let socket = Socket::default();
+        socket.room.lock().expect("test lock").extend(room);
+        Arc::new(socket)
+    }
+
+    fn update(client: &str) -> Transmit {
+        let line = format!("AT Clark +0.000000001 {client} +1+1 1");
+        Transmit::Flood(Arc::new(Record::parse_at_line(&line).expect("valid")))
+    }
+
+    fn lines(clients: &[&str]) -> impl FnMut() -> Option<Transmit> {
+        let mut queue: VecDeque<Transmit> = clients.iter().map(|c| update(c)).collect();
+        move || queue.pop_front()
+    }
+
+    fn text(socket: &Socket) -> String {
+        String::from_utf8_lossy(&socket.written.lock().expect("test lock")).into_owned()
+    }
+
+    #[test]
+    fn lines_go_out_in_one_write_in_order() {
+        let s = socket([Ok(usize::MAX)]);
+        let mut outbox = Outbox::new();
+        outbox.attach(s.clone());
+        assert!(matches!(outbox.flush(lines(&["a", "b"])), Flush::Done));
+        assert_eq!(
+            text(&s),
+            "AT Clark +0.000000001 a +1+1 1\nAT Clark +0.000000001 b +1+1 1\n"
+        );
+        assert_eq!(outbox.bytes_out(), 62);
+        assert!(outbox.writable());
+    }
+
+    #[test]
+    fn a_full_socket_blocks_and_the_rest_follows_when_it_drains() {
+        let s = socket([Ok(10)]);
+        let mut outbox = Outbox::new();
+        outbox.attach(s.clone());
+        assert!(matches!(outbox.flush(lines(&["a"])), Flush::Blocked(_)));
+        assert!(!outbox.writable(), "no tries while blocked");
+        s.room.lock().expect("test lock").push_back(Ok(usize::MAX));
+        assert!(matches!(outbox.flush(lines(&[])), Flush::Done));
+        assert_eq!(text(&s), "AT Clark +0.000000001 a +1+1 1\n");
+    }
+
+    #[test]
+    fn a_disconnect_drops_the_rest_of_a_half_sent_line_and_keeps_whole_ones() {
+        let first = socket([Ok(10)]);
+        let mut outbox = Outbox::new();
+        outbox.attach(first.clone());
+        assert!(matches!(
+            outbox.flush(lines(&["a", "b"])),
+            Flush::Blocked(_)
+        ));
+        outbox.detach();
+        assert!(matches!(outbox.flush(lines(&[])), Flush::Disconnected));
+        let second = socket([Ok(usize::MAX), Ok(usize::MAX)]);
+        outbox.attach(second.clone());
+        assert!(matches!(outbox.flush(lines(&["c"])), Flush::Done));
+        assert_eq!(text(&first), "AT Clark +");
+        assert_eq!(
+            text(&second),
+            "AT Clark +0.000000001 b +1+1 1\nAT Clark +0.000000001 c +1+1 1\n",
+            "the next connection starts on a line boundary, nothing lost but the torn line"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_drops_the_connection() {
+        let s = socket([Ok(5), Err(io::ErrorKind::ConnectionReset.into())]);
+        let mut outbox = Outbox::new();
+        outbox.attach(s);
+        assert!(matches!(outbox.flush(lines(&["a"])), Flush::Disconnected));
+        assert!(!outbox.writable());
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        let s = socket([Ok(usize::MAX), Ok(usize::MAX), Ok(usize::MAX)]);
+        let mut outbox = Outbox::new();
+        outbox.attach(s.clone());
+        let clients: Vec<String> = (0..5_000).map(|i| format!("c{i}")).collect();
+        let refs: Vec<&str> = clients.iter().map(String::as_str).collect();
+        assert!(matches!(outbox.flush(lines(&refs)), Flush::Done));
+        assert_eq!(text(&s).lines().count(), 5_000);
+        assert!(
+            s.room.lock().expect("test lock").is_empty(),
+            "three writes of at most 64 KiB"
+        );
+    }
+}
