@@ -4,7 +4,6 @@
 //! process on this machine, driven by the same load, so figures come with a
 //! ratio that holds from one run to the next.
 
-mod admin;
 mod echo;
 mod load;
 mod modes;

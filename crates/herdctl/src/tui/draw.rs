@@ -1,6 +1,7 @@
 //! The views: a pure function of the state. Colour only ever repeats what a
 //! word or glyph already says, so the screen reads the same under NO_COLOR.
 
+use herd_admin::client::ErrorKind;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -393,7 +394,7 @@ fn nodes_table(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             (_, error) => {
                 let (why, since) = error
                     .as_ref()
-                    .map(|(why, since)| (short_reason(why), app.now_ms.saturating_sub(*since)))
+                    .map(|(why, since)| (short_reason(*why), app.now_ms.saturating_sub(*since)))
                     .unwrap_or(("asking…", 0));
                 Row::new(vec![
                     Cell::from(Span::styled(
@@ -423,17 +424,13 @@ fn nodes_table(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
 
 /// Why a node cannot be reached, in a word (the sketch's "refused",
 /// "timeout", "token rejected").
-fn short_reason(error: &str) -> &'static str {
-    if error.contains("token") {
-        "token"
-    } else if error.contains("timed out") {
-        "timeout"
-    } else if error.contains("refused") {
-        "refused"
-    } else if error.contains("answered as") {
-        "wrong node"
-    } else {
-        "unreachable"
+fn short_reason(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Token => "token",
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Refused => "refused",
+        ErrorKind::WrongNode => "wrong node",
+        ErrorKind::Unreachable | ErrorKind::Node | ErrorKind::Protocol => "unreachable",
     }
 }
 

@@ -8,11 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::StreamExt;
+use herd_admin::AdminState;
+use herd_admin::client::Options as AdminOptions;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
 use super::draw::{Theme, draw};
-use super::node_link::{NodeNews, follow_node};
+use super::node_link::{ANSWER_LIMIT, NodeNews, follow_node};
 use super::state::{App, Effect, View};
 use crate::Failure;
 use crate::herd::Herd;
@@ -64,8 +66,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     for (index, node) in herd.nodes().iter().enumerate() {
         tokio::spawn(follow_node(
             index,
-            node.admin,
-            herd.token.clone(),
+            herd.admin_options(node, ANSWER_LIMIT),
             news_tx.clone(),
             records_wanted.subscribe(),
         ));
@@ -148,11 +149,11 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
         match effect {
             Some(Effect::Quit) => break Ok(()),
             Some(Effect::SetLinks(links)) => {
-                let (herd_token, nodes) = (herd.token.clone(), herd.nodes().to_vec());
+                let ends = link_ends(herd, &links);
                 let msgs = msgs_tx.clone();
                 app.say((format!("changing {} link(s)…", links.len()), false));
                 tokio::spawn(async move {
-                    let (text, failed) = set_links(&nodes, herd_token.as_deref(), links).await;
+                    let (text, failed) = set_links(ends, &links).await;
                     let _ = msgs.send(Msg::LinkResult(text, failed)).await;
                 });
             }
@@ -199,21 +200,29 @@ fn apply(app: &mut App, msg: Msg) {
     }
 }
 
-/// Tells both ends of each link; a summary for the bottom line.
-async fn set_links(
-    nodes: &[herd_config::NodeSpec],
-    token: Option<&str>,
-    links: Vec<(String, String, herd_admin::AdminState)>,
-) -> (String, bool) {
-    let mut failures = Vec::new();
-    for (a, b, state) in &links {
+/// One end of a link to set: the node, how to reach it, its peer, the state.
+type LinkEnd = (String, AdminOptions, String, AdminState);
+
+/// Both ends of each link, in order.
+fn link_ends(herd: &Herd, links: &[(String, String, AdminState)]) -> Vec<LinkEnd> {
+    let mut ends = Vec::new();
+    for (a, b, state) in links {
         for (node, peer) in [(a, b), (b, a)] {
-            let Some(spec) = nodes.iter().find(|n| &n.name == node) else {
-                continue;
-            };
-            if let Err(err) = crate::link::tell(spec.admin, token, peer, *state).await {
-                failures.push(format!("{node}: {err}"));
+            if let Ok(spec) = herd.node(node) {
+                let options = herd.admin_options(spec, crate::link::LIMIT);
+                ends.push((node.clone(), options, peer.clone(), *state));
             }
+        }
+    }
+    ends
+}
+
+/// Tells both ends of each link; a summary for the bottom line.
+async fn set_links(ends: Vec<LinkEnd>, links: &[(String, String, AdminState)]) -> (String, bool) {
+    let mut failures = Vec::new();
+    for (node, options, peer, state) in ends {
+        if let Err(err) = crate::link::tell(options, &peer, state).await {
+            failures.push(format!("{node}: {err}"));
         }
     }
     let names: Vec<String> = links

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use herd_admin::client::{ClientError, ErrorKind};
 use herd_admin::{AdminState, ConnectionState, Event, RecordsPage, Snapshot};
 
 use super::feed::{Feed, FeedItem};
@@ -47,8 +48,9 @@ impl View {
 pub struct NodeState {
     pub name: String,
     pub snapshot: Option<Snapshot>,
-    /// Why the last snapshot failed, and since when (ms) it has failed.
-    pub error: Option<(String, u64)>,
+    /// What kind of failure the last snapshot met, and since when (ms) it
+    /// has failed.
+    pub error: Option<(ErrorKind, u64)>,
     /// Client lines per second and peer updates in per second.
     pub lines_per_s: f64,
     pub floods_per_s: f64,
@@ -242,7 +244,7 @@ impl App {
     }
 
     /// A snapshot (or the failure to get one) from a node.
-    pub fn on_snapshot(&mut self, node: usize, result: Result<Snapshot, String>) {
+    pub fn on_snapshot(&mut self, node: usize, result: Result<Snapshot, ClientError>) {
         let now = self.now_ms;
         let Some(state) = self.nodes.get_mut(node) else {
             return;
@@ -278,7 +280,7 @@ impl App {
             }
             Err(error) => {
                 let since = state.error.as_ref().map_or(now, |(_, since)| *since);
-                state.error = Some((error, since));
+                state.error = Some((error.kind(), since));
                 state.lines_per_s = 0.0;
                 state.floods_per_s = 0.0;
                 state.sent_per_s.clear();
@@ -393,7 +395,7 @@ impl App {
             .is_some_and(|&until| until > self.now_ms)
     }
 
-    pub fn on_records(&mut self, node: usize, page: Result<RecordsPage, String>) {
+    pub fn on_records(&mut self, node: usize, page: Result<RecordsPage, ClientError>) {
         let Some(name) = self.nodes.get(node).map(|n| n.name.clone()) else {
             return;
         };

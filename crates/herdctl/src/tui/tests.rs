@@ -3,6 +3,7 @@
 //! state.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use herd_admin::client::ClientError;
 use herd_admin::{
     AdminState, ConnectionState, Counters, Event, EventKind, LinkChange, LinkStatus, RecordEntry,
     RecordsPage, Snapshot,
@@ -77,6 +78,14 @@ fn record(client: &str, time: &str, by: &str) -> RecordEntry {
     }
 }
 
+/// What a node that is not running answers.
+fn refused() -> ClientError {
+    ClientError::Connect {
+        addr: ([127, 0, 0, 1], 12202).into(),
+        source: std::io::ErrorKind::ConnectionRefused.into(),
+    }
+}
+
 /// The herd after an operator cut Clark-Jaquez: Jaquez missed the update
 /// of kiwi, Campbell cannot be reached.
 fn fixture() -> App {
@@ -130,7 +139,7 @@ fn fixture() -> App {
     for (index, snapshot) in snapshots.clone() {
         app.on_snapshot(index, Ok(snapshot));
     }
-    app.on_snapshot(2, Err("unreachable: connection refused".to_owned()));
+    app.on_snapshot(2, Err(refused()));
     // A second round a second later gives rates: Clark sent 12 updates to Bona.
     app.tick(NOW_MS);
     for (index, mut snapshot) in snapshots {
@@ -140,7 +149,7 @@ fn fixture() -> App {
         }
         app.on_snapshot(index, Ok(snapshot));
     }
-    app.on_snapshot(2, Err("unreachable: connection refused".to_owned()));
+    app.on_snapshot(2, Err(refused()));
     let events = [
         (
             "Clark",
