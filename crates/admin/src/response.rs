@@ -112,7 +112,7 @@ pub struct LinkResult {
     #[serde(default)]
     pub peer: String,
     #[serde(default)]
-    pub admin: crate::AdminState,
+    pub admin: crate::snapshot::AdminState,
     /// False when the link already was in that state. An older node that
     /// does not say counts as changed.
     #[serde(default = "changed_by_default")]

@@ -15,9 +15,9 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::args::{HerdArgs, LoadArgs};
 use crate::load::{LineMaker, Load, ReplyShape, now_text};
 use crate::report::{Summary, new_histogram, print};
-use crate::{HerdArgs, LoadArgs};
 
 pub async fn iamat(args: &LoadArgs, json: bool) -> anyhow::Result<()> {
     let make_line: LineMaker = {

@@ -6,12 +6,12 @@ use herd_admin::AdminState;
 use herd_admin::client::{AdminClient, ClientError, Options, within};
 
 use crate::Failure;
-use crate::cli::LinkState;
 use crate::herd::Herd;
 
 pub const LIMIT: Duration = Duration::from_secs(3);
 
-pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), Failure> {
+/// Sets the link between `a` and `b` to `admin` on both ends.
+pub async fn run(herd: &Herd, a: &str, b: &str, admin: AdminState) -> Result<(), Failure> {
     let (node_a, node_b) = (herd.node(a)?, herd.node(b)?);
     if !herd.config.are_linked(a, b) {
         return Err(Failure::usage(format!(
@@ -23,10 +23,6 @@ pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), 
                 .join(", ")
         )));
     }
-    let admin = match state {
-        LinkState::Up => AdminState::Up,
-        LinkState::Down => AdminState::Down,
-    };
     let (at_a, at_b) = tokio::join!(
         tell(herd.admin_options(node_a, LIMIT), b, admin),
         tell(herd.admin_options(node_b, LIMIT), a, admin)

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
+use crate::backend::{NearbyQuery, PlacesBackend, PlacesFuture, PlacesStats};
 use crate::reply::error_json;
-use crate::{NearbyQuery, PlacesBackend, PlacesFuture, PlacesStats};
 
 /// Which of Google's APIs to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

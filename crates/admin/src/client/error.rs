@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
-use crate::ErrorCode;
+use crate::response::ErrorCode;
 
 /// Who the caller means to talk to: a node's name and, when known, its
 /// herd's. An answer from another node (or herd) is [`ClientError::WrongNode`].

@@ -42,10 +42,10 @@ use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 pub use error::{ClientError, ErrorKind, Identity, ProtocolError};
 use lines::{BoundedLines, Line};
 
-use crate::{
-    AdminRequest, AdminState, AuthResult, Command, Event, EventKind, LinkResult, RecordsPage,
-    Response, Snapshot, SubscribeResult,
-};
+use crate::event::{Event, EventKind};
+use crate::request::{AdminRequest, Command};
+use crate::response::{AuthResult, LinkResult, RecordsPage, Response, SubscribeResult};
+use crate::snapshot::{AdminState, Snapshot};
 
 /// Longest line read from a node by default: a page of 10,000 records
 /// with long ids is several megabytes.

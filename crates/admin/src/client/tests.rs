@@ -7,7 +7,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::{ErrorCode, EventKind};
+use crate::event::EventKind;
+use crate::response::ErrorCode;
 
 /// Serves one connection: each request line goes to `answer`, which says
 /// what lines to write back. Returns the address to connect to.
