@@ -13,6 +13,6 @@ mod reply;
 
 pub use backend::{NearbyQuery, PlacesBackend, PlacesFuture, PlacesStats};
 pub use geo::haversine_m;
-pub use google::{GoogleApi, GooglePlaces, GoogleSettings};
+pub use google::{GoogleApi, GooglePlaces, GoogleSettings, SetupError};
 pub use offline::{LoadError, OfflinePlaces, Place, PlaceKind};
 pub use reply::{PlaceResult, error_json, nearby_json};

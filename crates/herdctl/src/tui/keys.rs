@@ -585,7 +585,7 @@ impl App {
             Ok(Command::Send { node, line }) => self.send(node, line),
             Ok(Command::Links(links)) => self.change(Effect::SetLinks(links)),
             Err(error) => {
-                self.say((error, true));
+                self.say((error.to_string(), true));
                 None
             }
         }

@@ -18,11 +18,14 @@ use super::node_link::{ANSWER_LIMIT, NodeNews, follow_node};
 use super::state::{App, Effect, View};
 use crate::Failure;
 use crate::herd::Herd;
+use crate::send::SendError;
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
 /// How often the Records view asks every node for its records.
 const RECORDS_EVERY: Duration = Duration::from_secs(2);
+/// How long a console line waits for its reply.
+const SEND_LIMIT: Duration = Duration::from_secs(15);
 /// The clock tick (ages, "since", the rate window).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -30,7 +33,7 @@ enum Msg {
     Reply {
         node: String,
         line: String,
-        reply: Result<String, String>,
+        reply: Result<String, SendError>,
     },
     LinkResult(String, bool),
 }
@@ -163,14 +166,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                 };
                 let (addr, msgs) = (spec.client, msgs_tx.clone());
                 tokio::spawn(async move {
-                    let reply = tokio::time::timeout(
-                        Duration::from_secs(15),
-                        crate::send::exchange(addr, std::slice::from_ref(&line)),
-                    )
-                    .await
-                    .map_err(|_| "no reply within 15 s".to_owned())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                    let reply = crate::send::ask(addr, &line, SEND_LIMIT).await;
                     let _ = msgs.send(Msg::Reply { node, line, reply }).await;
                 });
             }

@@ -9,6 +9,7 @@ use herd_admin::{AdminState, ConnectionState, Event, RecordsPage, Snapshot};
 
 use super::feed::{Feed, FeedItem};
 use super::records_table::{HerdRecords, SortBy};
+use crate::send::SendError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -409,7 +410,7 @@ impl App {
     }
 
     /// The reply to a console line.
-    pub fn on_reply(&mut self, node: &str, line: &str, reply: Result<String, String>) {
+    pub fn on_reply(&mut self, node: &str, line: &str, reply: Result<String, SendError>) {
         if self.view != View::Console {
             self.say(match &reply {
                 Ok(text) => (

@@ -3,6 +3,8 @@
 //! state.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::time::Duration;
+
 use herd_admin::client::ClientError;
 use herd_admin::{
     AdminState, ConnectionState, Counters, Event, EventKind, LinkChange, LinkStatus, RecordEntry,
@@ -15,6 +17,7 @@ use ratatui::style::Color;
 
 use super::draw::{Theme, draw};
 use super::state::{App, Effect, LinkView, Mode, View};
+use crate::send::SendError;
 
 /// 2026-11-29 18:00:00 UTC.
 const NOW_MS: u64 = 1_795_975_200_000;
@@ -588,9 +591,12 @@ fn the_console_edits_sends_and_remembers() {
     app.on_reply(
         "Jaquez",
         "WHATSAT kiwi 1 1",
-        Err("no reply within 15 s".to_owned()),
+        Err(SendError::NoReply(Duration::from_secs(15))),
     );
-    assert!(app.console.reply[0].contains("no answer"));
+    assert_eq!(
+        app.console.reply[0],
+        "no answer from Jaquez: no reply within 15 s"
+    );
     // History: newest first going up, back to an empty line going down.
     app.on_key(key(KeyCode::Up));
     assert_eq!(app.console.input, "WHATSAT kiwi 1 1");
