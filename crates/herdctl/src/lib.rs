@@ -6,12 +6,15 @@
 //! - [`herd`]: the configuration as herdctl sees it: nodes, links, token.
 //! - [`event_text`]: events in words, for `watch` and the dashboard.
 //! - [`reorder`]: merging the nodes' event streams in time order.
+//! - [`health`]: reachable, converged, diverged, each link's state: one
+//!   definition for `status` and the dashboard.
 //! - One file per command: [`status`], [`link`], [`send`], [`records`],
 //!   [`watch`], [`up`] (which starts nodes by running this same program as
 //!   `herdctl node NAME`, see [`run_node`]).
 
 pub mod cli;
 pub mod event_text;
+pub mod health;
 pub mod herd;
 pub mod link;
 pub mod records;

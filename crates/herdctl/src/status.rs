@@ -7,6 +7,7 @@ use herd_admin::{ConnectionState, LinkStatus, SCHEMA, Snapshot};
 use serde_json::{Value, json};
 
 use crate::Failure;
+use crate::health::{Health, NodeHealth, Verdict};
 use crate::herd::Herd;
 use herd_admin::client::{ClientError, fetch_snapshot};
 
@@ -21,42 +22,37 @@ pub struct NodeReport {
 pub struct HerdReport {
     pub herd: String,
     pub nodes: Vec<NodeReport>,
-    /// Configured links as (a, b).
-    pub links: Vec<(String, String)>,
+    /// Configured links, as indices into `nodes`.
+    pub links: Vec<(usize, usize)>,
 }
 
 impl HerdReport {
+    /// The herd's health from these answers ([`crate::health`]).
+    pub fn health(&self) -> Health<'_> {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|node| NodeHealth {
+                name: &node.name,
+                snapshot: node.snapshot.as_ref().ok(),
+                reachable: node.snapshot.is_ok(),
+            })
+            .collect();
+        Health::new(nodes, &self.links)
+    }
+
     pub fn reachable(&self) -> usize {
-        self.nodes.iter().filter(|n| n.snapshot.is_ok()).count()
+        self.health().reachable()
     }
 
     /// Every node reachable and all digests equal.
     pub fn converged(&self) -> bool {
-        let mut digests = self
-            .nodes
-            .iter()
-            .map(|n| n.snapshot.as_ref().ok().map(|s| &s.digest));
-        match digests.next() {
-            Some(Some(first)) => digests.all(|d| d == Some(first)),
-            _ => false,
-        }
+        self.health().converged()
     }
 
     /// A configured link counts as connected when a reachable end says so.
     pub fn connected_links(&self) -> usize {
-        self.links
-            .iter()
-            .filter(|(a, b)| {
-                self.link_status(a, b).is_some_and(|l| l.connected)
-                    || self.link_status(b, a).is_some_and(|l| l.connected)
-            })
-            .count()
-    }
-
-    pub fn link_status(&self, node: &str, peer: &str) -> Option<&LinkStatus> {
-        let report = self.nodes.iter().find(|n| n.name == node)?;
-        let snapshot = report.snapshot.as_ref().ok()?;
-        snapshot.links.iter().find(|l| l.peer == peer)
+        self.health().connected_links()
     }
 }
 
@@ -104,11 +100,7 @@ pub async fn collect(herd: &Herd, limit: Duration) -> HerdReport {
     HerdReport {
         herd: herd.name().to_owned(),
         nodes,
-        links: herd
-            .links()
-            .into_iter()
-            .map(|(a, b)| (a.to_owned(), b.to_owned()))
-            .collect(),
+        links: herd.config.links.iter().map(|l| (l.0, l.1)).collect(),
     }
 }
 
@@ -172,25 +164,21 @@ pub fn to_json(report: &HerdReport) -> Value {
 
 pub fn to_table(report: &HerdReport) -> String {
     let mut out = String::new();
-    let verdict = if report.converged() {
-        let digest = report
-            .nodes
-            .first()
-            .and_then(|n| n.snapshot.as_ref().ok())
-            .map(|s| s.digest.as_str())
-            .unwrap_or("");
-        format!("converged (digest {digest})")
-    } else if report.reachable() < report.nodes.len() {
-        "not converged: some nodes are unreachable".to_owned()
-    } else {
-        "DIVERGED: the nodes' digests differ".to_owned()
+    let health = report.health();
+    let verdict = match health.verdict() {
+        Verdict::Converged => format!(
+            "converged (digest {})",
+            health.common_digest().unwrap_or("")
+        ),
+        Verdict::Unreachable => "not converged: some nodes are unreachable".to_owned(),
+        Verdict::Diverged => "DIVERGED: the nodes' digests differ".to_owned(),
     };
     out.push_str(&format!(
         "herd {:?}: {}/{} nodes reachable, {}/{} links connected, {verdict}\n\n",
         report.herd,
-        report.reachable(),
+        health.reachable(),
         report.nodes.len(),
-        report.connected_links(),
+        health.connected_links(),
         report.links.len(),
     ));
     let width = report

@@ -13,9 +13,11 @@ use herd_admin::client::Options as AdminOptions;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
+use super::app::App;
 use super::draw::{Theme, draw};
+use super::effect::Effect;
 use super::node_link::{ANSWER_LIMIT, NodeNews, follow_node};
-use super::state::{App, Effect, View};
+use super::view::View;
 use crate::Failure;
 use crate::herd::Herd;
 use crate::send::SendError;
@@ -182,7 +184,7 @@ fn apply_news(app: &mut App, news: NodeNews) {
         NodeNews::Snapshot(node, result) => app.on_snapshot(node, *result),
         NodeNews::Records(node, page) => app.on_records(node, page),
         NodeNews::Event(node, event) => {
-            if let Some(name) = app.nodes.get(node).map(|n| n.name.clone()) {
+            if let Some(name) = app.nodes.list.get(node).map(|n| n.name.clone()) {
                 app.on_event(&name, event);
             }
         }
