@@ -173,7 +173,7 @@ async fn admin_of(config: &Config, args: &HerdArgs, node: &str) -> anyhow::Resul
     });
     let options = Options::new(spec.admin)
         .token(token.as_deref())
-        .expect(Identity::in_herd(node, &config.herd.name))
+        .expecting(Identity::in_herd(node, &config.herd.name))
         .timeout(ADMIN_LIMIT);
     AdminClient::connect(options)
         .await

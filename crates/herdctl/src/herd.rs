@@ -51,7 +51,7 @@ impl Herd {
     pub fn admin_options(&self, node: &NodeSpec, timeout: Duration) -> Options {
         Options::new(node.admin)
             .token(self.token.as_deref())
-            .expect(Identity::in_herd(&node.name, self.name()))
+            .expecting(Identity::in_herd(&node.name, self.name()))
             .timeout(timeout)
     }
 

@@ -83,7 +83,7 @@ impl Options {
         self
     }
 
-    pub fn expect(mut self, identity: Identity) -> Options {
+    pub fn expecting(mut self, identity: Identity) -> Options {
         self.expect = Some(identity);
         self
     }

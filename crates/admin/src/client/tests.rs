@@ -85,7 +85,7 @@ async fn a_session_authenticates_asks_and_follows_events() {
     let addr = stand_in(clark).await;
     let options = quick(addr)
         .token(Some("t"))
-        .expect(Identity::in_herd("Clark", "demo"));
+        .expecting(Identity::in_herd("Clark", "demo"));
     let mut client = match AdminClient::connect(options).await {
         Ok(client) => client,
         Err(err) => panic!("{err}"),
@@ -186,7 +186,7 @@ async fn a_missing_token_is_refused_with_a_null_id() {
 #[tokio::test]
 async fn another_node_on_the_address_is_the_wrong_node() {
     let addr = stand_in(|request| vec![ok(&request, snapshot_of("Bona", "demo"))]).await;
-    let options = quick(addr).expect(Identity::in_herd("Clark", "demo"));
+    let options = quick(addr).expecting(Identity::in_herd("Clark", "demo"));
     let wrong = fetch_snapshot(options).await;
     let Err(ClientError::WrongNode { expected, found }) = &wrong else {
         panic!("{wrong:?}");
@@ -199,7 +199,7 @@ async fn another_node_on_the_address_is_the_wrong_node() {
     );
     // Another herd's Clark is not ours either.
     let addr = stand_in(|request| vec![ok(&request, snapshot_of("Clark", "other"))]).await;
-    let options = quick(addr).expect(Identity::in_herd("Clark", "demo"));
+    let options = quick(addr).expecting(Identity::in_herd("Clark", "demo"));
     assert!(matches!(
         fetch_snapshot(options).await,
         Err(ClientError::WrongNode { .. })
