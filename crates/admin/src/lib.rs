@@ -6,7 +6,12 @@
 //! writes them, and herdctl, which reads them. Reading is lenient (unknown
 //! fields are ignored, missing ones take defaults) so that a herdctl can talk
 //! to an older or newer node; [`SCHEMA`] tells them apart.
+//!
+//! With the `client` feature, [`client`] is the one async client that
+//! speaks it (herdctl's commands and dashboard, herd-bench).
 
+#[cfg(feature = "client")]
+pub mod client;
 mod event;
 mod request;
 mod response;
@@ -14,7 +19,9 @@ mod snapshot;
 
 pub use event::{Event, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
-pub use response::{ErrorCode, RecordEntry, RecordsPage, Response};
+pub use response::{
+    AuthResult, ErrorCode, LinkResult, RecordEntry, RecordsPage, Response, SubscribeResult,
+};
 pub use snapshot::{
     AdminState, ConnectionState, Counters, LinkStatus, NodeAddresses, PlacesCounters, Snapshot,
 };

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::AdminState;
+use crate::snapshot::AdminState;
 
 /// One request line: an id chosen by the client (any JSON value; echoed
 /// back) and the command.

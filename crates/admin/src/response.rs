@@ -89,3 +89,36 @@ pub struct RecordEntry {
     /// The AT line every node answers with.
     pub at: String,
 }
+
+/// The result of `auth`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthResult {
+    pub schema: u32,
+    pub node: String,
+}
+
+/// The result of `subscribe`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SubscribeResult {
+    pub subscribed: bool,
+    pub node: String,
+}
+
+/// The result of `link`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkResult {
+    #[serde(default)]
+    pub peer: String,
+    #[serde(default)]
+    pub admin: crate::snapshot::AdminState,
+    /// False when the link already was in that state. An older node that
+    /// does not say counts as changed.
+    #[serde(default = "changed_by_default")]
+    pub changed: bool,
+}
+
+fn changed_by_default() -> bool {
+    true
+}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Snapshot {
-    /// [`crate::SCHEMA`] of the node that answered.
+    /// The admin schema (`herd_admin::SCHEMA`) of the node that answered.
     pub schema: u32,
     pub node: String,
     pub herd: String,

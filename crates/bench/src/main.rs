@@ -4,7 +4,7 @@
 //! process on this machine, driven by the same load, so figures come with a
 //! ratio that holds from one run to the next.
 
-mod admin;
+mod args;
 mod echo;
 mod load;
 mod modes;
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::load::Mode;
+use crate::args::{HerdArgs, LoadArgs};
 
 #[derive(Parser)]
 #[command(version, about = "Benchmarks for a running herd")]
@@ -88,36 +88,6 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
-}
-
-#[derive(clap::Args, Clone)]
-struct LoadArgs {
-    /// The node's client address.
-    #[arg(long, default_value = "127.0.0.1:12003")]
-    addr: SocketAddr,
-    #[arg(long, default_value_t = 64)]
-    connections: usize,
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
-    #[arg(long, value_enum, default_value_t = Mode::Session)]
-    mode: Mode,
-    /// Client ids are drawn from this many.
-    #[arg(long, default_value_t = 64_000)]
-    clients: u64,
-    /// Measure the echo ceiling first, with the same load, and print the
-    /// ratio.
-    #[arg(long)]
-    echo: bool,
-}
-
-#[derive(clap::Args, Clone)]
-struct HerdArgs {
-    /// The herd's config (default: the embedded default herd).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Admin token, if the herd has one (or HERD_ADMIN_TOKEN).
-    #[arg(long)]
-    token: Option<String>,
 }
 
 fn main() -> ExitCode {

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use herd_admin::client::{AdminClient, Identity, Options};
+use herd_admin::{AdminState, EventKind};
 use herd_config::Config;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::admin::Admin;
+use crate::args::{HerdArgs, LoadArgs};
 use crate::load::{LineMaker, Load, ReplyShape, now_text};
 use crate::report::{Summary, new_histogram, print};
-use crate::{HerdArgs, LoadArgs};
 
 pub async fn iamat(args: &LoadArgs, json: bool) -> anyhow::Result<()> {
     let make_line: LineMaker = {
@@ -156,7 +157,10 @@ fn load_config(args: &HerdArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn admin_of(config: &Config, args: &HerdArgs, node: &str) -> anyhow::Result<Admin> {
+/// A loaded node may be slow to answer: a generous bound on each request.
+const ADMIN_LIMIT: Duration = Duration::from_secs(30);
+
+async fn admin_of(config: &Config, args: &HerdArgs, node: &str) -> anyhow::Result<AdminClient> {
     let spec = config
         .node(node)
         .with_context(|| format!("no node {node:?} in the config"))?;
@@ -167,7 +171,13 @@ async fn admin_of(config: &Config, args: &HerdArgs, node: &str) -> anyhow::Resul
             .as_ref()
             .map(|t| t.expose().to_owned())
     });
-    Admin::connect(spec.admin, token.as_deref()).await
+    let options = Options::new(spec.admin)
+        .token(token.as_deref())
+        .expecting(Identity::in_herd(node, &config.herd.name))
+        .timeout(ADMIN_LIMIT);
+    AdminClient::connect(options)
+        .await
+        .with_context(|| format!("admin port of {node} at {}", spec.admin))
 }
 
 /// Hops from `from` to every node (breadth first over the links).
@@ -225,13 +235,11 @@ pub async fn propagate(
     let mut watchers = Vec::new();
     for node in &config.nodes {
         let mut admin = admin_of(&config, args, &node.name).await?;
-        floods_before += admin.snapshot().await?["counters"]["floods_out"]
-            .as_u64()
-            .unwrap_or(0);
+        floods_before += admin.snapshot().await?.counters.floods_out;
         if node.name == from {
             continue;
         }
-        admin.request(json!({"cmd": "subscribe"})).await?;
+        admin.subscribe().await?;
         let (name, prefix) = (node.name.clone(), prefix.clone());
         watchers.push(tokio::spawn(async move {
             watch_merges(admin, name, &prefix, total, listen_until).await
@@ -297,9 +305,9 @@ pub async fn propagate(
         floods_after += admin_of(&config, args, &node.name)
             .await?
             .snapshot()
-            .await?["counters"]["floods_out"]
-            .as_u64()
-            .unwrap_or(0);
+            .await?
+            .counters
+            .floods_out;
     }
     let per_update = (floods_after - floods_before) as f64 / total as f64;
     let bound = 2 * config.links.len() + 1 - config.nodes.len();
@@ -355,7 +363,7 @@ pub async fn propagate(
 /// Reads a node's events until `until`: when each of the run's updates
 /// won the merge there.
 async fn watch_merges(
-    mut admin: Admin,
+    mut admin: AdminClient,
     node: String,
     prefix: &str,
     total: u64,
@@ -366,40 +374,34 @@ async fn watch_merges(
         merged_at: HashMap::new(),
         lagged: 0,
     };
-    let needle = format!("\"client\":\"{prefix}");
     while (arrivals.merged_at.len() as u64) < total {
-        let line = match tokio::time::timeout_at(until.into(), admin.next_raw_line()).await {
+        let event = match tokio::time::timeout_at(until.into(), admin.next_event()).await {
             Err(_) => return Ok(arrivals),
-            Ok(line) => line?,
+            Ok(event) => event?,
         };
-        if line.contains("\"event\":\"lagged\"") {
-            let event: Value = serde_json::from_str(&line)?;
-            arrivals.lagged += event["missed"].as_u64().unwrap_or(0);
-            continue;
-        }
-        if !line.contains("\"event\":\"flood_in\"") || !line.contains(&needle) {
-            continue;
-        }
-        let event: Value = serde_json::from_str(&line)?;
-        if event["won"] != true {
-            continue;
-        }
-        let number = event["client"]
-            .as_str()
-            .and_then(|c| c.strip_prefix(prefix))
-            .and_then(|n| n.parse::<u64>().ok());
-        if let (Some(number), Some(ts)) = (number, event["ts_us"].as_u64()) {
-            arrivals.merged_at.insert(number, ts);
+        match &event.kind {
+            EventKind::Lagged { missed } => arrivals.lagged += missed,
+            EventKind::FloodIn {
+                client, won: true, ..
+            } => {
+                let number = client
+                    .strip_prefix(prefix)
+                    .and_then(|n| n.parse::<u64>().ok());
+                if let Some(number) = number {
+                    arrivals.merged_at.insert(number, event.ts_us);
+                }
+            }
+            _ => {}
         }
     }
     Ok(arrivals)
 }
 
-async fn digests(config: &Config, args: &HerdArgs) -> anyhow::Result<Vec<Value>> {
+async fn digests(config: &Config, args: &HerdArgs) -> anyhow::Result<Vec<String>> {
     let mut digests = Vec::new();
     for node in &config.nodes {
         let snapshot = admin_of(config, args, &node.name).await?.snapshot().await?;
-        digests.push(snapshot["digest"].clone());
+        digests.push(snapshot.digest);
     }
     Ok(digests)
 }
@@ -422,13 +424,13 @@ async fn set_links(
     config: &Config,
     args: &HerdArgs,
     node: &str,
-    state: &str,
+    state: AdminState,
 ) -> anyhow::Result<()> {
     for peer in config.peers_of(node) {
         for (me, other) in [(node, peer.name.as_str()), (peer.name.as_str(), node)] {
             admin_of(config, args, me)
                 .await?
-                .request(json!({"cmd": "link", "peer": other, "state": state}))
+                .set_link(other, state)
                 .await?;
         }
     }
@@ -481,12 +483,12 @@ pub async fn heal(args: &HerdArgs, node: &str, records: usize, json: bool) -> an
     if !wait_converged(&config, args, Duration::from_secs(30)).await? {
         bail!("the herd is not converged to start with");
     }
-    set_links(&config, args, node, "down").await?;
+    set_links(&config, args, node, AdminState::Down).await?;
     let loading = Instant::now();
     load_clients(addr, &format!("heal{}", fastrand::u32(..)), records).await?;
     let loaded = loading.elapsed();
     let healed = Instant::now();
-    set_links(&config, args, node, "up").await?;
+    set_links(&config, args, node, AdminState::Up).await?;
     let converged = wait_converged(&config, args, Duration::from_secs(300)).await?;
     let took = healed.elapsed();
     if json {
@@ -536,11 +538,14 @@ pub async fn memory(args: &HerdArgs, node: &str, records: usize, json: bool) -> 
         .client;
     let mut admin = admin_of(&config, args, node).await?;
     let snapshot = admin.snapshot().await?;
-    let pid = snapshot["pid"].as_u64().context("no pid in the snapshot")?;
-    let held_before = snapshot["records"].as_u64().unwrap_or(0);
+    if snapshot.pid == 0 {
+        bail!("no pid in the snapshot");
+    }
+    let pid = u64::from(snapshot.pid);
+    let held_before = snapshot.records as u64;
     let before = rss_bytes(pid)?;
     load_clients(addr, &format!("mem{}", fastrand::u32(..)), records).await?;
-    let held_after = admin.snapshot().await?["records"].as_u64().unwrap_or(0);
+    let held_after = admin.snapshot().await?.records as u64;
     let after = rss_bytes(pid)?;
     let added = held_after.saturating_sub(held_before).max(1);
     let per_record = after.saturating_sub(before) as f64 / added as f64;

@@ -1,10 +1,14 @@
 //! The command line (contract section 4). Options may stand anywhere, after
 //! positional arguments too: `--config` is global.
+//!
+//! The clap types stay here: the commands take plain arguments, so no
+//! command module depends on this one.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use herd_admin::AdminState;
 
 use crate::Failure;
 use crate::herd::Herd;
@@ -109,7 +113,13 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
     let herd = Herd::load(cli.config.as_deref())?;
     match cli.command {
         Some(Command::Status { json, timeout }) => crate::status::run(&herd, json, timeout).await,
-        Some(Command::Link { a, b, state }) => crate::link::run(&herd, &a, &b, state).await,
+        Some(Command::Link { a, b, state }) => {
+            let admin = match state {
+                LinkState::Up => AdminState::Up,
+                LinkState::Down => AdminState::Down,
+            };
+            crate::link::run(&herd, &a, &b, admin).await
+        }
         Some(Command::Send {
             node,
             lines,

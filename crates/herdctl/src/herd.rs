@@ -2,7 +2,9 @@
 //! overrides) and the admin token.
 
 use std::path::Path;
+use std::time::Duration;
 
+use herd_admin::client::{Identity, Options};
 use herd_config::{Config, NodeSpec};
 
 use crate::Failure;
@@ -42,6 +44,15 @@ impl Herd {
                 names.join(", ")
             ))
         })
+    }
+
+    /// How to reach `node`'s admin port: its address, the token, and the
+    /// name (and herd) that must answer there.
+    pub fn admin_options(&self, node: &NodeSpec, timeout: Duration) -> Options {
+        Options::new(node.admin)
+            .token(self.token.as_deref())
+            .expecting(Identity::in_herd(&node.name, self.name()))
+            .timeout(timeout)
     }
 
     /// Configured links as pairs of names.

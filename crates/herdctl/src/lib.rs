@@ -1,18 +1,20 @@
 //! `herdctl`: the herd operator's tool (contract section 4).
 //!
 //! - [`cli`]: the command line.
-//! - [`admin_client`]: one admin-port connection; shared by every command
-//!   (and by the dashboard).
+//! - The admin port is spoken through `herd_admin::client` (one client for
+//!   every command, the dashboard and herd-bench).
 //! - [`herd`]: the configuration as herdctl sees it: nodes, links, token.
 //! - [`event_text`]: events in words, for `watch` and the dashboard.
 //! - [`reorder`]: merging the nodes' event streams in time order.
+//! - [`health`]: reachable, converged, diverged, each link's state: one
+//!   definition for `status` and the dashboard.
 //! - One file per command: [`status`], [`link`], [`send`], [`records`],
 //!   [`watch`], [`up`] (which starts nodes by running this same program as
 //!   `herdctl node NAME`, see [`run_node`]).
 
-pub mod admin_client;
 pub mod cli;
 pub mod event_text;
+pub mod health;
 pub mod herd;
 pub mod link;
 pub mod records;

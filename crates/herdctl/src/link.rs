@@ -2,16 +2,16 @@
 
 use std::time::Duration;
 
-use herd_admin::{AdminState, Command};
+use herd_admin::AdminState;
+use herd_admin::client::{AdminClient, ClientError, Options, within};
 
 use crate::Failure;
-use crate::admin_client::AdminClient;
-use crate::cli::LinkState;
 use crate::herd::Herd;
 
-const LIMIT: Duration = Duration::from_secs(3);
+pub const LIMIT: Duration = Duration::from_secs(3);
 
-pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), Failure> {
+/// Sets the link between `a` and `b` to `admin` on both ends.
+pub async fn run(herd: &Herd, a: &str, b: &str, admin: AdminState) -> Result<(), Failure> {
     let (node_a, node_b) = (herd.node(a)?, herd.node(b)?);
     if !herd.config.are_linked(a, b) {
         return Err(Failure::usage(format!(
@@ -23,14 +23,9 @@ pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), 
                 .join(", ")
         )));
     }
-    let admin = match state {
-        LinkState::Up => AdminState::Up,
-        LinkState::Down => AdminState::Down,
-    };
-    let token = herd.token.as_deref();
     let (at_a, at_b) = tokio::join!(
-        tell(node_a.admin, token, b, admin),
-        tell(node_b.admin, token, a, admin)
+        tell(herd.admin_options(node_a, LIMIT), b, admin),
+        tell(herd.admin_options(node_b, LIMIT), a, admin)
     );
     let mut failed = 0;
     for (node, peer, outcome) in [(a, b, at_a), (b, a, at_b)] {
@@ -55,29 +50,13 @@ pub async fn run(herd: &Herd, a: &str, b: &str, state: LinkState) -> Result<(), 
     Ok(())
 }
 
-/// Sets the node's link to `peer`; true when it changed.
-pub async fn tell(
-    addr: std::net::SocketAddr,
-    token: Option<&str>,
-    peer: &str,
-    state: AdminState,
-) -> Result<bool, String> {
-    let work = async {
-        let mut client = AdminClient::open(addr, token).await?;
-        client
-            .request(Command::Link {
-                peer: peer.to_owned(),
-                state,
-            })
-            .await
-    };
-    // One limit for connecting, authenticating and the change together.
-    let result = tokio::time::timeout(LIMIT, work)
-        .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|err| err.to_string())?;
-    Ok(result
-        .get("changed")
-        .and_then(|c| c.as_bool())
-        .unwrap_or(true))
+/// Sets the node's link to `peer`; true when it changed. One limit
+/// ([`Options::timeout`]) for connecting, authenticating and the change
+/// together.
+pub async fn tell(options: Options, peer: &str, state: AdminState) -> Result<bool, ClientError> {
+    within(options.timeout, async {
+        let mut client = AdminClient::connect(options).await?;
+        Ok(client.set_link(peer, state).await?.changed)
+    })
+    .await
 }

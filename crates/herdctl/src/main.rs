@@ -13,7 +13,12 @@ fn main() -> ExitCode {
     if let Some(Command::Node(args)) = cli.command {
         // A node started by `herdctl up`: runs like herd-node, no runtime
         // of ours around it.
-        return herdctl::run_node::run(cli.config, args);
+        return herdctl::run_node::run(herdctl::run_node::Launch {
+            config: cli.config,
+            data_dir: args.data_dir,
+            places_file: args.places_file,
+            name: args.name,
+        });
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -3,26 +3,27 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use herd_admin::RecordEntry;
+use herd_admin::client::{AdminClient, ClientError};
 use serde_json::json;
 
 use crate::Failure;
-use crate::admin_client::AdminClient;
 use crate::herd::Herd;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 pub async fn run(herd: &Herd, node: &str, json: bool, prefix: Option<&str>) -> Result<(), Failure> {
     let spec = herd.node(node)?;
-    let fail = |err: crate::admin_client::AdminError| Failure::failed(format!("{node}: {err}"));
-    let mut client = AdminClient::connect(spec.admin, herd.token.as_deref(), LIMIT)
+    let fail = |err: ClientError| Failure::failed(format!("{node}: {err}"));
+    // LIMIT bounds connecting, and then each page.
+    let mut client = AdminClient::connect(herd.admin_options(spec, LIMIT))
         .await
         .map_err(fail)?;
     let mut records = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = tokio::time::timeout(LIMIT, client.records(prefix, after.as_deref()))
+        let page = client
+            .records(prefix, after.as_deref(), None)
             .await
-            .map_err(|_| Failure::failed(format!("{node}: timed out")))?
             .map_err(fail)?;
         records.extend(page.records);
         match page.next {

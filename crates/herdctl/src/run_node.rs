@@ -9,12 +9,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::NodeArgs;
-
 /// Set by `up` to its own pid in the environment of the nodes it starts.
 pub const PARENT_ENV: &str = "HERDCTL_UP_PID";
 
-pub fn run(config: Option<PathBuf>, args: NodeArgs) -> ExitCode {
+/// What to run: the same as herd-node's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub config: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub places_file: Option<PathBuf>,
+    pub name: String,
+}
+
+pub fn run(launch: Launch) -> ExitCode {
     if let Some(parent) = std::env::var(PARENT_ENV)
         .ok()
         .and_then(|pid| pid.parse::<i32>().ok())
@@ -22,10 +29,10 @@ pub fn run(config: Option<PathBuf>, args: NodeArgs) -> ExitCode {
         stop_with_parent(parent);
     }
     herd_node::app::main_with(herd_node::cli::Cli {
-        config,
-        data_dir: args.data_dir,
-        places_file: args.places_file,
-        name: args.name,
+        config: launch.config,
+        data_dir: launch.data_dir,
+        places_file: launch.places_file,
+        name: launch.name,
     })
 }
 

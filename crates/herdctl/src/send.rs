@@ -11,6 +11,17 @@ use tokio::net::TcpStream;
 use crate::Failure;
 use crate::herd::Herd;
 
+/// Why lines sent to a client port got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Not all of it within the limit.
+    #[error("no reply within {} s", .0.as_secs())]
+    NoReply(Duration),
+    /// Could not connect, or the connection broke.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
 pub async fn run(
     herd: &Herd,
     node: &str,
@@ -18,10 +29,14 @@ pub async fn run(
     limit: Duration,
 ) -> Result<(), Failure> {
     let spec = herd.node(node)?;
-    let reply = tokio::time::timeout(limit, exchange(spec.client, lines))
+    let reply = exchange_within(spec.client, lines, limit)
         .await
-        .map_err(|_| Failure::failed(format!("{node} did not answer within {limit:?}")))?
-        .map_err(|err| Failure::failed(format!("{node} at {}: {err}", spec.client)))?;
+        .map_err(|err| match err {
+            SendError::NoReply(_) => {
+                Failure::failed(format!("{node} did not answer within {limit:?}"))
+            }
+            SendError::Io(err) => Failure::failed(format!("{node} at {}: {err}", spec.client)),
+        })?;
     let text = if std::io::stdout().is_terminal() {
         pretty(&reply)
     } else {
@@ -32,6 +47,29 @@ pub async fn run(
         .write_all(&text)
         .and_then(|()| stdout.flush())
         .map_err(|err| Failure::failed(format!("cannot write the reply: {err}")))
+}
+
+/// One line and its whole reply (lossy UTF-8), within `limit`: the
+/// dashboard's console.
+pub async fn ask(
+    addr: std::net::SocketAddr,
+    line: &str,
+    limit: Duration,
+) -> Result<String, SendError> {
+    let reply = exchange_within(addr, &[line.to_owned()], limit).await?;
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// [`exchange`] within `limit`.
+pub async fn exchange_within(
+    addr: std::net::SocketAddr,
+    lines: &[String],
+    limit: Duration,
+) -> Result<Vec<u8>, SendError> {
+    match tokio::time::timeout(limit, exchange(addr, lines)).await {
+        Ok(reply) => Ok(reply?),
+        Err(_) => Err(SendError::NoReply(limit)),
+    }
 }
 
 /// Sends every line, half-closes, reads until the node closes.

@@ -7,56 +7,52 @@ use herd_admin::{ConnectionState, LinkStatus, SCHEMA, Snapshot};
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::admin_client::{AdminError, fetch_snapshot};
+use crate::health::{Health, NodeHealth, Verdict};
 use crate::herd::Herd;
+use herd_admin::client::{ClientError, fetch_snapshot};
 
 /// One node's answer, or why there is none.
 pub struct NodeReport {
     pub name: String,
     pub admin: String,
-    pub snapshot: Result<Snapshot, AdminError>,
+    pub snapshot: Result<Snapshot, ClientError>,
 }
 
 /// Everything `status` shows.
 pub struct HerdReport {
     pub herd: String,
     pub nodes: Vec<NodeReport>,
-    /// Configured links as (a, b).
-    pub links: Vec<(String, String)>,
+    /// Configured links, as indices into `nodes`.
+    pub links: Vec<(usize, usize)>,
 }
 
 impl HerdReport {
+    /// The herd's health from these answers ([`crate::health`]).
+    pub fn health(&self) -> Health<'_> {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|node| NodeHealth {
+                name: &node.name,
+                snapshot: node.snapshot.as_ref().ok(),
+                reachable: node.snapshot.is_ok(),
+            })
+            .collect();
+        Health::new(nodes, &self.links)
+    }
+
     pub fn reachable(&self) -> usize {
-        self.nodes.iter().filter(|n| n.snapshot.is_ok()).count()
+        self.health().reachable()
     }
 
     /// Every node reachable and all digests equal.
     pub fn converged(&self) -> bool {
-        let mut digests = self
-            .nodes
-            .iter()
-            .map(|n| n.snapshot.as_ref().map(|s| &s.digest));
-        match digests.next() {
-            Some(Ok(first)) => digests.all(|d| d == Ok(first)),
-            _ => false,
-        }
+        self.health().converged()
     }
 
     /// A configured link counts as connected when a reachable end says so.
     pub fn connected_links(&self) -> usize {
-        self.links
-            .iter()
-            .filter(|(a, b)| {
-                self.link_status(a, b).is_some_and(|l| l.connected)
-                    || self.link_status(b, a).is_some_and(|l| l.connected)
-            })
-            .count()
-    }
-
-    pub fn link_status(&self, node: &str, peer: &str) -> Option<&LinkStatus> {
-        let report = self.nodes.iter().find(|n| n.name == node)?;
-        let snapshot = report.snapshot.as_ref().ok()?;
-        snapshot.links.iter().find(|l| l.peer == peer)
+        self.health().connected_links()
     }
 }
 
@@ -66,13 +62,13 @@ pub async fn collect(herd: &Herd, limit: Duration) -> HerdReport {
     for (index, node) in herd.nodes().iter().enumerate() {
         // JoinSet needs 'static futures: each takes its own copies and its
         // report comes back with its index.
+        // Something else answering on a node's admin address (another
+        // herd's node, a node of another name) is not that node: the
+        // client checks.
+        let options = herd.admin_options(node, limit);
         let node = node.clone();
-        let token = herd.token.clone();
-        let herd_name = herd.name().to_owned();
         set.spawn(async move {
-            let snapshot = fetch_snapshot(node.admin, token.as_deref(), limit)
-                .await
-                .and_then(|snapshot| check_identity(snapshot, &node.name, &herd_name));
+            let snapshot = fetch_snapshot(options).await;
             (
                 index,
                 NodeReport {
@@ -97,31 +93,15 @@ pub async fn collect(herd: &Herd, limit: Duration) -> HerdReport {
             report.unwrap_or_else(|| NodeReport {
                 name: node.name.clone(),
                 admin: node.admin.to_string(),
-                snapshot: Err(AdminError::Unreachable("the query failed".to_owned())),
+                snapshot: Err(ClientError::Io(std::io::Error::other("the query failed"))),
             })
         })
         .collect();
     HerdReport {
         herd: herd.name().to_owned(),
         nodes,
-        links: herd
-            .links()
-            .into_iter()
-            .map(|(a, b)| (a.to_owned(), b.to_owned()))
-            .collect(),
+        links: herd.config.links.iter().map(|l| (l.0, l.1)).collect(),
     }
-}
-
-/// Something else answering on a node's admin address (another herd's
-/// node, a node of another name) is not that node.
-fn check_identity(snapshot: Snapshot, name: &str, herd: &str) -> Result<Snapshot, AdminError> {
-    if snapshot.node != name || snapshot.herd != herd {
-        return Err(AdminError::Refused(format!(
-            "answered as node {:?} of herd {:?}, not {name:?} of herd {herd:?}",
-            snapshot.node, snapshot.herd
-        )));
-    }
-    Ok(snapshot)
 }
 
 pub async fn run(herd: &Herd, json: bool, limit: Duration) -> Result<(), Failure> {
@@ -184,25 +164,21 @@ pub fn to_json(report: &HerdReport) -> Value {
 
 pub fn to_table(report: &HerdReport) -> String {
     let mut out = String::new();
-    let verdict = if report.converged() {
-        let digest = report
-            .nodes
-            .first()
-            .and_then(|n| n.snapshot.as_ref().ok())
-            .map(|s| s.digest.as_str())
-            .unwrap_or("");
-        format!("converged (digest {digest})")
-    } else if report.reachable() < report.nodes.len() {
-        "not converged: some nodes are unreachable".to_owned()
-    } else {
-        "DIVERGED: the nodes' digests differ".to_owned()
+    let health = report.health();
+    let verdict = match health.verdict() {
+        Verdict::Converged => format!(
+            "converged (digest {})",
+            health.common_digest().unwrap_or("")
+        ),
+        Verdict::Unreachable => "not converged: some nodes are unreachable".to_owned(),
+        Verdict::Diverged => "DIVERGED: the nodes' digests differ".to_owned(),
     };
     out.push_str(&format!(
         "herd {:?}: {}/{} nodes reachable, {}/{} links connected, {verdict}\n\n",
         report.herd,
-        report.reachable(),
+        health.reachable(),
         report.nodes.len(),
-        report.connected_links(),
+        health.connected_links(),
         report.links.len(),
     ));
     let width = report
@@ -234,10 +210,7 @@ pub fn to_table(report: &HerdReport) -> String {
                 ));
             }
             Err(err) => {
-                let why = match err {
-                    AdminError::Unreachable(reason) => reason.clone(),
-                    other => other.to_string(),
-                };
+                let why = err.unreachable_reason().unwrap_or_else(|| err.to_string());
                 out.push_str(&format!(
                     "{:width$}  UNREACHABLE at {}: {why}\n",
                     node.name, node.admin
@@ -275,23 +248,5 @@ fn uptime(seconds: f64) -> String {
         0..60 => format!("{whole}s"),
         60..3600 => format!("{}m{:02}s", whole / 60, whole % 60),
         _ => format!("{}h{:02}m", whole / 3600, whole % 3600 / 60),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_configured_node_counts_as_reachable() {
-        let snapshot = |node: &str, herd: &str| Snapshot {
-            node: node.to_owned(),
-            herd: herd.to_owned(),
-            ..Snapshot::default()
-        };
-        assert!(check_identity(snapshot("Clark", "demo"), "Clark", "demo").is_ok());
-        let other_herd = check_identity(snapshot("Clark", "other"), "Clark", "demo");
-        assert!(other_herd.is_err_and(|e| e.to_string().contains("herd \"other\"")));
-        assert!(check_identity(snapshot("Bona", "demo"), "Clark", "demo").is_err());
     }
 }

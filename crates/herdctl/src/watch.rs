@@ -4,15 +4,14 @@
 //! reported on stderr and does not stop the others.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use herd_admin::Event;
+use herd_admin::client::{AdminClient, ClientError, Options};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::Failure;
-use crate::admin_client::{AdminClient, AdminError};
 use crate::event_text::{clock, describe};
 use crate::herd::Herd;
 use crate::reorder::Reorder;
@@ -24,7 +23,7 @@ const RETRY: Duration = Duration::from_secs(1);
 pub enum Feed {
     Event { node: String, event: Event },
     Connected { node: String },
-    Lost { node: String, error: AdminError },
+    Lost { node: String, error: ClientError },
 }
 
 /// Starts one task per node feeding `sender`, reconnecting forever.
@@ -32,17 +31,16 @@ pub fn follow_all(herd: &Herd, sender: mpsc::Sender<Feed>) {
     for node in herd.nodes() {
         tokio::spawn(follow(
             node.name.clone(),
-            node.admin,
-            herd.token.clone(),
+            herd.admin_options(node, CONNECT_LIMIT),
             sender.clone(),
         ));
     }
 }
 
-async fn follow(node: String, addr: SocketAddr, token: Option<String>, feed: mpsc::Sender<Feed>) {
-    let mut last_error: Option<AdminError> = None;
+async fn follow(node: String, options: Options, feed: mpsc::Sender<Feed>) {
+    let mut last_error: Option<String> = None;
     loop {
-        let error = match subscribe(addr, token.as_deref()).await {
+        let error = match subscribe(options.clone()).await {
             Ok(mut client) => {
                 last_error = None;
                 if feed
@@ -70,8 +68,9 @@ async fn follow(node: String, addr: SocketAddr, token: Option<String>, feed: mps
             Err(error) => error,
         };
         // Report each distinct failure once, not every retry.
-        if last_error.as_ref() != Some(&error) {
-            last_error = Some(error.clone());
+        let text = error.to_string();
+        if last_error.as_ref() != Some(&text) {
+            last_error = Some(text);
             let lost = Feed::Lost {
                 node: node.clone(),
                 error,
@@ -84,11 +83,10 @@ async fn follow(node: String, addr: SocketAddr, token: Option<String>, feed: mps
     }
 }
 
-async fn subscribe(addr: SocketAddr, token: Option<&str>) -> Result<AdminClient, AdminError> {
-    let mut client = AdminClient::connect(addr, token, CONNECT_LIMIT).await?;
-    tokio::time::timeout(CONNECT_LIMIT, client.subscribe())
-        .await
-        .map_err(|_| AdminError::Timeout)??;
+/// Connects and subscribes, each within [`CONNECT_LIMIT`].
+async fn subscribe(options: Options) -> Result<AdminClient, ClientError> {
+    let mut client = AdminClient::connect(options).await?;
+    client.subscribe().await?;
     Ok(client)
 }
 

@@ -16,8 +16,37 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
+use crate::backend::{NearbyQuery, PlacesBackend, PlacesFuture, PlacesStats};
 use crate::reply::error_json;
-use crate::{NearbyQuery, PlacesBackend, PlacesFuture, PlacesStats};
+
+/// Why the backend could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Without its URL (which would hold the key).
+    #[error("cannot set up HTTPS for Google: {0}")]
+    Https(reqwest::Error),
+}
+
+/// Why one call got no usable answer from Google. The client gets the text
+/// in an `UNKNOWN_ERROR` JSON; the key is in none of it.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("bad google_endpoint: {0}")]
+    Endpoint(<reqwest::Url as std::str::FromStr>::Err),
+    /// A network failure, its URL removed.
+    #[error("{}", network_message(.0))]
+    Network(reqwest::Error),
+    #[error("Google answered HTTP {status} without a Nearby Search JSON")]
+    NotNearbySearch { status: u16 },
+    #[error("Google answered HTTP {status} without a Places JSON")]
+    NotPlaces { status: u16 },
+}
+
+impl From<reqwest::Error> for FetchError {
+    fn from(err: reqwest::Error) -> FetchError {
+        FetchError::Network(err.without_url())
+    }
+}
 
 /// Which of Google's APIs to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,8 +125,15 @@ struct Answer {
 }
 
 impl GooglePlaces {
-    /// Builds the HTTP client (rustls with the ring provider).
+    /// [`GooglePlaces::build`] with the error as text: what herd-node
+    /// calls today (its start-up error is a message). New callers use
+    /// `build`.
     pub fn new(settings: GoogleSettings) -> Result<GooglePlaces, String> {
+        GooglePlaces::build(settings).map_err(|err| err.to_string())
+    }
+
+    /// Builds the HTTP client (rustls with the ring provider).
+    pub fn build(settings: GoogleSettings) -> Result<GooglePlaces, SetupError> {
         // Err: a provider is installed already, which is all we need.
         let _ = rustls::crypto::ring::default_provider().install_default();
         // The WHATSAT's own deadline (queueing included) is the one that
@@ -109,7 +145,7 @@ impl GooglePlaces {
             .connect_timeout(backstop)
             .user_agent(concat!("herd-node/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|err| format!("cannot set up HTTPS for Google: {}", err.without_url()))?;
+            .map_err(|err| SetupError::Https(err.without_url()))?;
         Ok(GooglePlaces {
             slots: Semaphore::new(settings.max_concurrent.max(1)),
             settings,
@@ -156,8 +192,8 @@ impl GooglePlaces {
         };
         let answer = match result {
             Ok(answer) => answer,
-            Err(message) => Answer {
-                json: error_json("UNKNOWN_ERROR", &message),
+            Err(error) => Answer {
+                json: error_json("UNKNOWN_ERROR", &error.to_string()),
                 cacheable: false,
             },
         };
@@ -172,29 +208,28 @@ impl GooglePlaces {
     }
 
     /// `GET {endpoint}/maps/api/place/nearbysearch/json?location=&radius=&key=`
-    async fn legacy(&self, query: &NearbyQuery) -> Result<Answer, String> {
+    async fn legacy(&self, query: &NearbyQuery) -> Result<Answer, FetchError> {
         let mut url = self.url("/maps/api/place/nearbysearch/json")?;
         url.query_pairs_mut()
             .append_pair("location", &format!("{},{}", query.lat, query.lng))
             .append_pair("radius", &format_metres(query.radius_m))
             .append_pair("key", &self.settings.key);
-        let response = self.client.get(url).send().await.map_err(describe)?;
+        let response = self.client.get(url).send().await?;
         let status = response.status();
-        let body = response.text().await.map_err(describe)?;
+        let body = response.text().await?;
         match serde_json::from_str::<Value>(&body) {
             Ok(Value::Object(object)) if object.contains_key("status") => {
                 Ok(legacy_answer(object, query.bound))
             }
-            _ => Err(format!(
-                "Google answered HTTP {} without a Nearby Search JSON",
-                status.as_u16()
-            )),
+            _ => Err(FetchError::NotNearbySearch {
+                status: status.as_u16(),
+            }),
         }
     }
 
     /// `POST {endpoint}/v1/places:searchNearby`, converted to the legacy
     /// shape.
-    async fn new_api(&self, query: &NearbyQuery) -> Result<Answer, String> {
+    async fn new_api(&self, query: &NearbyQuery) -> Result<Answer, FetchError> {
         let url = self.url("/v1/places:searchNearby")?;
         let body = json!({
             "maxResultCount": query.bound.clamp(1, 20),
@@ -211,22 +246,20 @@ impl GooglePlaces {
             .header("X-Goog-FieldMask", FIELD_MASK)
             .body(body.to_string())
             .send()
-            .await
-            .map_err(describe)?;
+            .await?;
         let status = response.status();
-        let text = response.text().await.map_err(describe)?;
+        let text = response.text().await?;
         match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(object)) => Ok(new_api_answer(&object, query.bound)),
-            _ => Err(format!(
-                "Google answered HTTP {} without a Places JSON",
-                status.as_u16()
-            )),
+            _ => Err(FetchError::NotPlaces {
+                status: status.as_u16(),
+            }),
         }
     }
 
-    fn url(&self, path: &str) -> Result<reqwest::Url, String> {
+    fn url(&self, path: &str) -> Result<reqwest::Url, FetchError> {
         reqwest::Url::parse(&format!("{}{path}", self.settings.endpoint))
-            .map_err(|err| format!("bad google_endpoint: {err}"))
+            .map_err(FetchError::Endpoint)
     }
 
     fn cached(&self, key: &CacheKey) -> Option<String> {
@@ -301,8 +334,9 @@ impl PlacesBackend for GooglePlaces {
 }
 
 /// A network error in words, with its causes ("connection refused" says
-/// more than "error sending request"), without the URL (it holds the key).
-fn describe(err: reqwest::Error) -> String {
+/// more than "error sending request"). The URL (it holds the key) was
+/// removed when the error was made a [`FetchError`].
+fn network_message(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -310,9 +344,8 @@ fn describe(err: reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let err = err.without_url();
     let mut message = format!("Google {kind}: {err}");
-    let mut source = std::error::Error::source(&err);
+    let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());

@@ -9,9 +9,9 @@ use std::path::Path;
 use flate2::read::GzDecoder;
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 
+use crate::backend::{NearbyQuery, PlacesBackend, PlacesFuture};
 use crate::geo::{haversine_m, squared_chord, unit_vector};
 use crate::reply::{OFFLINE_ATTRIBUTION, PlaceResult, nearby_json};
-use crate::{NearbyQuery, PlacesBackend, PlacesFuture};
 
 /// The data compiled into the program.
 const EMBEDDED: &[u8] = include_bytes!("../../../assets/places.tsv.gz");

@@ -19,6 +19,27 @@ pub enum Command {
     Quit,
 }
 
+/// Why a command line was not taken; said on the bottom line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("usage: {0}")]
+    Usage(&'static str),
+    #[error("no node {name:?} (nodes: {})", .nodes.join(", "))]
+    NoNode { name: String, nodes: Vec<String> },
+    #[error("{a} and {b} are not linked in the config")]
+    NotLinked { a: String, b: String },
+    #[error("{0} is on both sides")]
+    BothSides(String),
+    #[error("no configured link joins the two groups")]
+    NoLinkBetween,
+    #[error("{0:?} is not up or down")]
+    NotUpOrDown(String),
+    #[error("type a command: link, partition, heal, send, quit")]
+    Empty,
+    #[error("unknown command {0:?} (link, partition, heal, send, quit)")]
+    Unknown(String),
+}
+
 /// The herd the commands are checked against.
 pub struct Topology<'a> {
     pub nodes: &'a [String],
@@ -26,12 +47,15 @@ pub struct Topology<'a> {
 }
 
 impl Topology<'_> {
-    fn node(&self, name: &str) -> Result<String, String> {
+    fn node(&self, name: &str) -> Result<String, CommandError> {
         self.nodes
             .iter()
             .find(|n| n.eq_ignore_ascii_case(name))
             .cloned()
-            .ok_or_else(|| format!("no node {name:?} (nodes: {})", self.nodes.join(", ")))
+            .ok_or_else(|| CommandError::NoNode {
+                name: name.to_owned(),
+                nodes: self.nodes.to_vec(),
+            })
     }
 
     fn linked(&self, a: &str, b: &str) -> bool {
@@ -49,7 +73,7 @@ impl Topology<'_> {
 }
 
 /// Parses one command line (without the `:`).
-pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, String> {
+pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, CommandError> {
     let line = line.trim();
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
@@ -58,32 +82,34 @@ pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, String> {
         "link" => {
             let words: Vec<&str> = rest.split_whitespace().collect();
             let [a, b, state] = words[..] else {
-                return Err("usage: link A B up|down".to_owned());
+                return Err(CommandError::Usage("link A B up|down"));
             };
             let (a, b) = (topology.node(a)?, topology.node(b)?);
             if !topology.linked(&a, &b) {
-                return Err(format!("{a} and {b} are not linked in the config"));
+                return Err(CommandError::NotLinked { a, b });
             }
             Ok(Command::Links(vec![(a, b, admin_state(state)?)]))
         }
         "partition" => {
             let Some((left, right)) = rest.split_once('|') else {
-                return Err("usage: partition A,B | C,D,E".to_owned());
+                return Err(CommandError::Usage("partition A,B | C,D,E"));
             };
-            let group = |text: &str| -> Result<Vec<String>, String> {
+            let group = |text: &str| -> Result<Vec<String>, CommandError> {
                 let names: Vec<String> = text
                     .split([',', ' '])
                     .filter(|n| !n.is_empty())
                     .map(|n| topology.node(n))
                     .collect::<Result<_, _>>()?;
                 if names.is_empty() {
-                    return Err("usage: partition A,B | C,D,E (both groups non-empty)".to_owned());
+                    return Err(CommandError::Usage(
+                        "partition A,B | C,D,E (both groups non-empty)",
+                    ));
                 }
                 Ok(names)
             };
             let (left, right) = (group(left)?, group(right)?);
             if let Some(both) = left.iter().find(|n| right.contains(n)) {
-                return Err(format!("{both} is on both sides"));
+                return Err(CommandError::BothSides(both.clone()));
             }
             let cut: Vec<_> = topology
                 .all_links()
@@ -94,13 +120,13 @@ pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, String> {
                 .map(|(a, b)| (a, b, AdminState::Down))
                 .collect();
             if cut.is_empty() {
-                return Err("no configured link joins the two groups".to_owned());
+                return Err(CommandError::NoLinkBetween);
             }
             Ok(Command::Links(cut))
         }
         "heal" => {
             if !rest.is_empty() {
-                return Err("usage: heal".to_owned());
+                return Err(CommandError::Usage("heal"));
             }
             Ok(Command::Links(
                 topology
@@ -112,25 +138,23 @@ pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, String> {
         "send" => {
             let (node, line) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             if node.is_empty() || line.trim().is_empty() {
-                return Err("usage: send NODE LINE".to_owned());
+                return Err(CommandError::Usage("send NODE LINE"));
             }
             Ok(Command::Send {
                 node: topology.node(node)?,
                 line: line.trim_start().to_owned(),
             })
         }
-        "" => Err("type a command: link, partition, heal, send, quit".to_owned()),
-        other => Err(format!(
-            "unknown command {other:?} (link, partition, heal, send, quit)"
-        )),
+        "" => Err(CommandError::Empty),
+        other => Err(CommandError::Unknown(other.to_owned())),
     }
 }
 
-fn admin_state(word: &str) -> Result<AdminState, String> {
+fn admin_state(word: &str) -> Result<AdminState, CommandError> {
     match word.to_ascii_lowercase().as_str() {
         "up" => Ok(AdminState::Up),
         "down" => Ok(AdminState::Down),
-        _ => Err(format!("{word:?} is not up or down")),
+        _ => Err(CommandError::NotUpOrDown(word.to_owned())),
     }
 }
 
@@ -148,6 +172,7 @@ mod tests {
         (nodes, links)
     }
 
+    /// The command, or its error as the operator reads it.
     fn run(line: &str) -> Result<Command, String> {
         let (nodes, links) = default_herd();
         parse(
@@ -157,6 +182,31 @@ mod tests {
                 links: &links,
             },
         )
+        .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn errors_read_as_before() {
+        assert_eq!(
+            run("link Clark").err().as_deref(),
+            Some("usage: link A B up|down")
+        );
+        assert_eq!(
+            run("link Clark Nobody down").err().as_deref(),
+            Some("no node \"Nobody\" (nodes: Bailey, Bona, Campbell, Clark, Jaquez)")
+        );
+        assert_eq!(
+            run("link Clark Jaquez sideways").err().as_deref(),
+            Some("\"sideways\" is not up or down")
+        );
+        assert_eq!(
+            run("").err().as_deref(),
+            Some("type a command: link, partition, heal, send, quit")
+        );
+        assert_eq!(
+            run("reboot").err().as_deref(),
+            Some("unknown command \"reboot\" (link, partition, heal, send, quit)")
+        );
     }
 
     fn link(a: &str, b: &str, state: AdminState) -> (String, String, AdminState) {

@@ -1,33 +1,31 @@
 //! The dashboard's one admin connection per node: it subscribes to the
 //! node's events, asks for a snapshot every second and for records when the
-//! Records view wants them, all on the same connection, and reconnects on
-//! its own when the node goes away.
+//! Records view wants them, all on the same connection (requests pipelined
+//! through `herd_admin::client`), and reconnects on its own when the node
+//! goes away.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use herd_admin::{AdminRequest, Command, Event, RecordsPage, Response, Snapshot};
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use herd_admin::client::{AdminClient, ClientError, Incoming, Options, Reply, RequestId};
+use herd_admin::{Command, Event, RecordsPage, Snapshot};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::records_table::RECORDS_PER_NODE;
 
 /// How often the snapshot is asked for.
 pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 /// A node that does not answer within this is treated as unreachable.
-const ANSWER_LIMIT: Duration = Duration::from_secs(2);
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(2);
 /// Pause between reconnection attempts.
 const RETRY: Duration = Duration::from_secs(1);
 
 /// What a node's connection reports to the dashboard.
 pub enum NodeNews {
     /// Boxed: a snapshot is large and events are many.
-    Snapshot(usize, Box<Result<Snapshot, String>>),
-    Records(usize, Result<RecordsPage, String>),
+    Snapshot(usize, Box<Result<Snapshot, ClientError>>),
+    Records(usize, Result<RecordsPage, ClientError>),
     Event(usize, Event),
 }
 
@@ -37,18 +35,17 @@ enum Asked {
     Records,
 }
 
-/// Runs for as long as the dashboard does. `records_wanted` changes each
-/// time the Records view wants fresh records.
+/// Runs for as long as the dashboard does. `options` should bound each
+/// step by [`ANSWER_LIMIT`]. `records_wanted` changes each time the Records
+/// view wants fresh records.
 pub async fn follow_node(
     index: usize,
-    addr: SocketAddr,
-    token: Option<String>,
+    options: Options,
     news: mpsc::Sender<NodeNews>,
     mut records_wanted: watch::Receiver<u64>,
 ) {
     loop {
-        let error = match converse(index, addr, token.as_deref(), &news, &mut records_wanted).await
-        {
+        let error = match converse(index, options.clone(), &news, &mut records_wanted).await {
             Ok(()) => return, // the dashboard is gone
             Err(error) => error,
         };
@@ -67,85 +64,44 @@ pub async fn follow_node(
 /// connection failed.
 async fn converse(
     index: usize,
-    addr: SocketAddr,
-    token: Option<&str>,
+    options: Options,
     news: &mpsc::Sender<NodeNews>,
     records_wanted: &mut watch::Receiver<u64>,
-) -> Result<(), String> {
-    let stream = timeout(ANSWER_LIMIT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| "unreachable: timed out".to_owned())?
-        .map_err(|err| format!("unreachable: {err}"))?;
-    let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
-    let mut lines = BufReader::new(reader).lines();
-    let mut next_id: u64 = 0;
-    let mut asked: HashMap<u64, (Asked, Instant)> = HashMap::new();
-
-    if let Some(token) = token {
-        next_id += 1;
-        send(
-            &mut writer,
-            next_id,
-            Command::Auth {
-                token: token.to_owned(),
-            },
-        )
-        .await?;
-    }
-    next_id += 1;
-    send(&mut writer, next_id, Command::Subscribe).await?;
+) -> Result<(), ClientError> {
+    let mut client = AdminClient::connect(options).await?;
+    // Its reply (which names the node, checked by the client) comes in the
+    // loop like any other.
+    client.send(Command::Subscribe).await?;
+    let mut asked: HashMap<RequestId, (Asked, Instant)> = HashMap::new();
 
     let mut every = tokio::time::interval(SNAPSHOT_EVERY);
     every.set_missed_tick_behavior(MissedTickBehavior::Delay);
     records_wanted.mark_unchanged();
     loop {
         tokio::select! {
-            // `next_line` is cancel-safe: a line half read stays buffered.
-            line = lines.next_line() => {
-                let line = match line {
-                    Ok(Some(line)) => line,
-                    Ok(None) => return Err("unreachable: the node closed the connection".to_owned()),
-                    Err(err) => return Err(format!("unreachable: {err}")),
-                };
-                let value: Value = serde_json::from_str(&line)
-                    .map_err(|err| format!("protocol error: {err}"))?;
-                if value.get("event").is_some() {
-                    if let Ok(event) = serde_json::from_value::<Event>(value)
-                        && news.send(NodeNews::Event(index, event)).await.is_err() {
-                            return Ok(());
+            // Cancel-safe: a line half read stays buffered in the client.
+            incoming = client.next() => {
+                let item = match incoming? {
+                    Incoming::Event(event) => NodeNews::Event(index, event),
+                    Incoming::Reply { id, result } => {
+                        let Some((kind, _)) = asked.remove(&id) else {
+                            continue;
+                        };
+                        match (kind, result) {
+                            (Asked::Snapshot, Ok(Reply::Snapshot(snapshot))) => {
+                                NodeNews::Snapshot(index, Box::new(Ok(*snapshot)))
+                            }
+                            (Asked::Snapshot, Err(error)) => {
+                                NodeNews::Snapshot(index, Box::new(Err(error)))
+                            }
+                            (Asked::Records, Ok(Reply::Records(page))) => {
+                                NodeNews::Records(index, Ok(page))
+                            }
+                            (Asked::Records, Err(error)) => NodeNews::Records(index, Err(error)),
+                            // The client decodes by what was asked.
+                            (_, Ok(_)) => continue,
                         }
-                    continue;
-                }
-                let response: Response = serde_json::from_value(value)
-                    .map_err(|err| format!("protocol error: {err}"))?;
-                if !response.ok {
-                    let message = response.error.unwrap_or_else(|| "refused".to_owned());
-                    match response.code {
-                        Some(herd_admin::ErrorCode::AuthRequired | herd_admin::ErrorCode::AuthFailed) => {
-                            return Err(format!("token rejected: {message}"));
-                        }
-                        _ if response.id.is_null() => return Err(message),
-                        _ => {}
                     }
-                }
-                let id = response.id.as_u64().unwrap_or(0);
-                let Some((kind, _)) = asked.remove(&id) else {
-                    continue;
-                };
-                let result = response.result.unwrap_or(Value::Null);
-                let item = match kind {
-                    Asked::Snapshot => NodeNews::Snapshot(
-                        index,
-                        Box::new(
-                            serde_json::from_value(result)
-                                .map_err(|err| format!("protocol error: {err}")),
-                        ),
-                    ),
-                    Asked::Records => NodeNews::Records(
-                        index,
-                        serde_json::from_value(result).map_err(|err| format!("protocol error: {err}")),
-                    ),
                 };
                 if news.send(item).await.is_err() {
                     return Ok(());
@@ -153,42 +109,23 @@ async fn converse(
             }
             _ = every.tick() => {
                 if asked.values().any(|(_, since)| since.elapsed() > ANSWER_LIMIT) {
-                    return Err("timed out".to_owned());
+                    return Err(ClientError::Timeout);
                 }
-                next_id += 1;
-                asked.insert(next_id, (Asked::Snapshot, Instant::now()));
-                send(&mut writer, next_id, Command::Snapshot).await?;
+                let id = client.send(Command::Snapshot).await?;
+                asked.insert(id, (Asked::Snapshot, Instant::now()));
             }
             changed = records_wanted.changed() => {
                 if changed.is_err() {
                     return Ok(());
                 }
-                next_id += 1;
-                asked.insert(next_id, (Asked::Records, Instant::now()));
                 let ask = Command::Records {
                     prefix: None,
                     after: None,
                     limit: Some(RECORDS_PER_NODE),
                 };
-                send(&mut writer, next_id, ask).await?;
+                let id = client.send(ask).await?;
+                asked.insert(id, (Asked::Records, Instant::now()));
             }
         }
     }
-}
-
-async fn send(
-    writer: &mut tokio::net::tcp::OwnedWriteHalf,
-    id: u64,
-    command: Command,
-) -> Result<(), String> {
-    let request = AdminRequest {
-        id: Value::from(id),
-        command,
-    };
-    let mut line = serde_json::to_string(&request).map_err(|err| err.to_string())?;
-    line.push('\n');
-    timeout(ANSWER_LIMIT, writer.write_all(line.as_bytes()))
-        .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|err| format!("unreachable: {err}"))
 }

@@ -8,19 +8,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::StreamExt;
+use herd_admin::AdminState;
+use herd_admin::client::Options as AdminOptions;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
+use super::app::App;
 use super::draw::{Theme, draw};
-use super::node_link::{NodeNews, follow_node};
-use super::state::{App, Effect, View};
+use super::effect::Effect;
+use super::node_link::{ANSWER_LIMIT, NodeNews, follow_node};
+use super::view::View;
 use crate::Failure;
 use crate::herd::Herd;
+use crate::send::SendError;
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
 /// How often the Records view asks every node for its records.
 const RECORDS_EVERY: Duration = Duration::from_secs(2);
+/// How long a console line waits for its reply.
+const SEND_LIMIT: Duration = Duration::from_secs(15);
 /// The clock tick (ages, "since", the rate window).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -28,7 +35,7 @@ enum Msg {
     Reply {
         node: String,
         line: String,
-        reply: Result<String, String>,
+        reply: Result<String, SendError>,
     },
     LinkResult(String, bool),
 }
@@ -64,8 +71,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     for (index, node) in herd.nodes().iter().enumerate() {
         tokio::spawn(follow_node(
             index,
-            node.admin,
-            herd.token.clone(),
+            herd.admin_options(node, ANSWER_LIMIT),
             news_tx.clone(),
             records_wanted.subscribe(),
         ));
@@ -148,11 +154,11 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
         match effect {
             Some(Effect::Quit) => break Ok(()),
             Some(Effect::SetLinks(links)) => {
-                let (herd_token, nodes) = (herd.token.clone(), herd.nodes().to_vec());
+                let ends = link_ends(herd, &links);
                 let msgs = msgs_tx.clone();
                 app.say((format!("changing {} link(s)…", links.len()), false));
                 tokio::spawn(async move {
-                    let (text, failed) = set_links(&nodes, herd_token.as_deref(), links).await;
+                    let (text, failed) = set_links(ends, &links).await;
                     let _ = msgs.send(Msg::LinkResult(text, failed)).await;
                 });
             }
@@ -162,14 +168,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                 };
                 let (addr, msgs) = (spec.client, msgs_tx.clone());
                 tokio::spawn(async move {
-                    let reply = tokio::time::timeout(
-                        Duration::from_secs(15),
-                        crate::send::exchange(addr, std::slice::from_ref(&line)),
-                    )
-                    .await
-                    .map_err(|_| "no reply within 15 s".to_owned())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                    let reply = crate::send::ask(addr, &line, SEND_LIMIT).await;
                     let _ = msgs.send(Msg::Reply { node, line, reply }).await;
                 });
             }
@@ -185,7 +184,7 @@ fn apply_news(app: &mut App, news: NodeNews) {
         NodeNews::Snapshot(node, result) => app.on_snapshot(node, *result),
         NodeNews::Records(node, page) => app.on_records(node, page),
         NodeNews::Event(node, event) => {
-            if let Some(name) = app.nodes.get(node).map(|n| n.name.clone()) {
+            if let Some(name) = app.nodes.list.get(node).map(|n| n.name.clone()) {
                 app.on_event(&name, event);
             }
         }
@@ -199,21 +198,29 @@ fn apply(app: &mut App, msg: Msg) {
     }
 }
 
-/// Tells both ends of each link; a summary for the bottom line.
-async fn set_links(
-    nodes: &[herd_config::NodeSpec],
-    token: Option<&str>,
-    links: Vec<(String, String, herd_admin::AdminState)>,
-) -> (String, bool) {
-    let mut failures = Vec::new();
-    for (a, b, state) in &links {
+/// One end of a link to set: the node, how to reach it, its peer, the state.
+type LinkEnd = (String, AdminOptions, String, AdminState);
+
+/// Both ends of each link, in order.
+fn link_ends(herd: &Herd, links: &[(String, String, AdminState)]) -> Vec<LinkEnd> {
+    let mut ends = Vec::new();
+    for (a, b, state) in links {
         for (node, peer) in [(a, b), (b, a)] {
-            let Some(spec) = nodes.iter().find(|n| &n.name == node) else {
-                continue;
-            };
-            if let Err(err) = crate::link::tell(spec.admin, token, peer, *state).await {
-                failures.push(format!("{node}: {err}"));
+            if let Ok(spec) = herd.node(node) {
+                let options = herd.admin_options(spec, crate::link::LIMIT);
+                ends.push((node.clone(), options, peer.clone(), *state));
             }
+        }
+    }
+    ends
+}
+
+/// Tells both ends of each link; a summary for the bottom line.
+async fn set_links(ends: Vec<LinkEnd>, links: &[(String, String, AdminState)]) -> (String, bool) {
+    let mut failures = Vec::new();
+    for (node, options, peer, state) in ends {
+        if let Err(err) = crate::link::tell(options, &peer, state).await {
+            failures.push(format!("{node}: {err}"));
         }
     }
     let names: Vec<String> = links

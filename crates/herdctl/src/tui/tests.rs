@@ -3,6 +3,9 @@
 //! state.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::time::Duration;
+
+use herd_admin::client::ClientError;
 use herd_admin::{
     AdminState, ConnectionState, Counters, Event, EventKind, LinkChange, LinkStatus, RecordEntry,
     RecordsPage, Snapshot,
@@ -12,8 +15,12 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
+use super::app::{App, Mode};
 use super::draw::{Theme, draw};
-use super::state::{App, Effect, LinkView, Mode, View};
+use super::effect::Effect;
+use super::view::View;
+use crate::health::LinkView;
+use crate::send::SendError;
 
 /// 2026-11-29 18:00:00 UTC.
 const NOW_MS: u64 = 1_795_975_200_000;
@@ -77,6 +84,14 @@ fn record(client: &str, time: &str, by: &str) -> RecordEntry {
     }
 }
 
+/// What a node that is not running answers.
+fn refused() -> ClientError {
+    ClientError::Connect {
+        addr: ([127, 0, 0, 1], 12202).into(),
+        source: std::io::ErrorKind::ConnectionRefused.into(),
+    }
+}
+
 /// The herd after an operator cut Clark-Jaquez: Jaquez missed the update
 /// of kiwi, Campbell cannot be reached.
 fn fixture() -> App {
@@ -130,7 +145,7 @@ fn fixture() -> App {
     for (index, snapshot) in snapshots.clone() {
         app.on_snapshot(index, Ok(snapshot));
     }
-    app.on_snapshot(2, Err("unreachable: connection refused".to_owned()));
+    app.on_snapshot(2, Err(refused()));
     // A second round a second later gives rates: Clark sent 12 updates to Bona.
     app.tick(NOW_MS);
     for (index, mut snapshot) in snapshots {
@@ -140,7 +155,7 @@ fn fixture() -> App {
         }
         app.on_snapshot(index, Ok(snapshot));
     }
-    app.on_snapshot(2, Err("unreachable: connection refused".to_owned()));
+    app.on_snapshot(2, Err(refused()));
     let events = [
         (
             "Clark",
@@ -294,10 +309,10 @@ fn herd_view() {
 fn adjacency_matrix() {
     let mut app = fixture();
     app.on_key(key(KeyCode::Char('a')));
-    assert!(app.adjacency);
+    assert!(app.herd_view.adjacency);
     insta::assert_snapshot!("adjacency_80x24", screen(&app, 80, 24));
     app.on_key(key(KeyCode::Char('a')));
-    assert!(!app.adjacency);
+    assert!(!app.herd_view.adjacency);
 }
 
 #[test]
@@ -306,13 +321,13 @@ fn a_flood_lights_the_links_it_crosses_for_a_moment() {
     // The fixture's flood went Clark → Bona → Bailey.
     let clark_bona = 1;
     let bona_bailey = 5;
-    assert!(app.carried_traffic(clark_bona));
-    assert!(app.carried_traffic(bona_bailey));
-    assert!(!app.carried_traffic(0));
+    assert!(app.herd_view.carried_traffic(clark_bona, app.now_ms));
+    assert!(app.herd_view.carried_traffic(bona_bailey, app.now_ms));
+    assert!(!app.herd_view.carried_traffic(0, app.now_ms));
     let shown = screen(&app, 120, 40);
     assert!(shown.contains("↯12/s"), "{shown}");
     app.tick(NOW_MS + 2_000);
-    assert!(!app.carried_traffic(clark_bona));
+    assert!(!app.herd_view.carried_traffic(clark_bona, app.now_ms));
 }
 
 #[test]
@@ -376,9 +391,9 @@ fn help_and_a_small_terminal() {
 #[test]
 fn links_are_coloured_by_state_and_no_color_has_none() {
     let app = fixture();
-    assert_eq!(app.link_view(0), LinkView::Cut);
-    assert_eq!(app.link_view(1), LinkView::Up);
-    assert_eq!(app.link_view(2), LinkView::Broken);
+    assert_eq!(app.health().link_view(0), LinkView::Cut);
+    assert_eq!(app.health().link_view(1), LinkView::Up);
+    assert_eq!(app.health().link_view(2), LinkView::Broken);
     let buffer = render(&app, 120, 40, true);
     let fg_of = |needle: &str| -> Option<Color> {
         let screen = text(&buffer);
@@ -456,7 +471,7 @@ fn quit_keys_and_help() {
 fn a_selected_link_is_cut_after_confirmation_and_restored_without() {
     let mut app = fixture();
     app.on_key(key(KeyCode::Down));
-    assert_eq!(app.link_selected, 1);
+    assert_eq!(app.herd_view.link_selected, 1);
     assert_eq!(app.on_key(key(KeyCode::Enter)), None);
     assert!(matches!(&app.mode, Mode::Confirm { prompt, .. } if prompt.contains("Clark-Bona")));
     assert_eq!(
@@ -579,9 +594,12 @@ fn the_console_edits_sends_and_remembers() {
     app.on_reply(
         "Jaquez",
         "WHATSAT kiwi 1 1",
-        Err("no reply within 15 s".to_owned()),
+        Err(SendError::NoReply(Duration::from_secs(15))),
     );
-    assert!(app.console.reply[0].contains("no answer"));
+    assert_eq!(
+        app.console.reply[0],
+        "no answer from Jaquez: no reply within 15 s"
+    );
     // History: newest first going up, back to an empty line going down.
     app.on_key(key(KeyCode::Up));
     assert_eq!(app.console.input, "WHATSAT kiwi 1 1");
@@ -628,27 +646,27 @@ fn flood_freezes_filters_and_selects() {
     let mut app = fixture();
     app.on_key(key(KeyCode::Char('3')));
     app.on_key(key(KeyCode::Char('f')));
-    assert!(app.frozen.is_some());
+    assert!(app.flood.frozen.is_some());
     app.on_event("Bona", event(9, EventKind::Lagged { missed: 3 }));
     assert_eq!(
-        app.flood_lines().len(),
+        app.flood.lines().len(),
         6,
         "frozen: the new event is not shown"
     );
     app.on_key(key(KeyCode::Char('f')));
-    assert_eq!(app.flood_lines().len(), 7, "following again");
+    assert_eq!(app.flood.lines().len(), 7, "following again");
     app.on_key(key(KeyCode::Char('/')));
     type_text(&mut app, "bailey");
-    assert_eq!(app.flood_lines().len(), 2, "live filter while typing");
+    assert_eq!(app.flood.lines().len(), 2, "live filter while typing");
     app.on_key(key(KeyCode::Enter));
-    assert_eq!(app.flood_filter, "bailey");
+    assert_eq!(app.flood.filter, "bailey");
     app.on_key(key(KeyCode::Up));
-    let selected = app.selected_flood_item().map(|i| i.node.clone());
+    let selected = app.flood.selected_item().map(|i| i.node.clone());
     assert_eq!(selected.as_deref(), Some("Bailey"));
     app.on_key(key(KeyCode::Char('G')));
-    assert_eq!(app.flood_selected, None);
+    assert_eq!(app.flood.selected, None);
     app.on_key(key(KeyCode::Esc));
-    assert_eq!(app.flood_filter, "");
+    assert_eq!(app.flood.filter, "");
     // In the console '?' on an empty line is help, not text.
     app.on_key(key(KeyCode::Char('4')));
     app.on_key(key(KeyCode::Char('?')));
@@ -672,10 +690,10 @@ fn a_records_line_leads_to_the_update_it_took() {
     app.on_key(key(KeyCode::Char('3')));
     app.on_key(key(KeyCode::Up));
     assert!(matches!(
-        app.selected_flood_item().map(|i| &i.event.kind),
+        app.flood.selected_item().map(|i| &i.event.kind),
         Some(EventKind::Records { .. })
     ));
-    assert_eq!(app.selected_update().as_deref(), Some(AT));
+    assert_eq!(app.flood.selected_update().as_deref(), Some(AT));
 }
 
 #[test]
@@ -685,21 +703,21 @@ fn a_selected_event_stays_selected_while_events_arrive() {
     for _ in 0..3 {
         app.on_key(key(KeyCode::Up));
     }
-    let chosen = app.selected_flood_item().cloned();
+    let chosen = app.flood.selected_item().cloned();
     assert!(chosen.is_some());
     for ms in 10..20 {
         app.on_event("Bona", event(ms, EventKind::Lagged { missed: 1 }));
     }
     assert_eq!(
-        app.selected_flood_item().cloned(),
+        app.flood.selected_item().cloned(),
         chosen,
         "selecting froze the list"
     );
-    assert_eq!(app.selected_update().as_deref(), Some(AT));
+    assert_eq!(app.flood.selected_update().as_deref(), Some(AT));
     app.on_key(key(KeyCode::Char('G')));
-    assert!(app.frozen.is_none() && app.flood_selected.is_none());
+    assert!(app.flood.frozen.is_none() && app.flood.selected.is_none());
     assert_eq!(
-        app.flood_lines().len(),
+        app.flood.lines().len(),
         16,
         "following again, with what arrived"
     );
@@ -712,15 +730,15 @@ fn records_filter_and_sort() {
     app.on_key(key(KeyCode::Char('/')));
     type_text(&mut app, "wom");
     app.on_key(key(KeyCode::Enter));
-    let rows = app.records.rows(&app.records_filter, app.records_sort);
+    let rows = app.records.rows();
     assert_eq!(rows.len(), 1);
     assert!(rows[0].disagree.is_empty());
-    assert_eq!(app.records_sort.label(), "disagreement");
+    assert_eq!(app.records.sort.label(), "disagreement");
     app.on_key(key(KeyCode::Char('s')));
     app.on_key(key(KeyCode::Char('s')));
-    assert_eq!(app.records_sort.label(), "newest first");
+    assert_eq!(app.records.sort.label(), "newest first");
     app.on_key(key(KeyCode::Esc));
-    let rows = app.records.rows(&app.records_filter, app.records_sort);
+    let rows = app.records.rows();
     let kiwi = rows.iter().find(|r| r.client == "kiwi").cloned();
     assert_eq!(kiwi.map(|r| r.disagree), Some(vec!["Jaquez".to_owned()]));
 }
@@ -728,7 +746,7 @@ fn records_filter_and_sort() {
 #[test]
 fn the_verdict_says_since_when() {
     let app = fixture();
-    assert!(!app.converged());
+    assert!(!app.health().converged());
     let since = app.verdict;
     assert_eq!(since, Some((false, NOW_MS - 1_000)));
 }

@@ -1,0 +1,382 @@
+//! The dashboard's state: the herd ([`Nodes`]), one state per view, and
+//! what belongs to no view (the bottom line's mode and message, the
+//! verdict). It changes only by messages; no I/O and no clock of its own:
+//! the runtime passes the time in (`now_ms`), which is what lets the views
+//! be tested from a fixed state.
+//!
+//! Keys: the key table ([`super::keys`]) names the action; the app does the
+//! global ones (views, help, `:`, `/`, Esc) and hands the rest to the
+//! current view. What a view asks of the herd (a link change, a line to
+//! send) comes back as an [`Effect`] that the app checks (read-only, a y/n
+//! for a cut) before the runtime does it.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use herd_admin::client::ClientError;
+use herd_admin::{AdminState, Event, EventKind, RecordsPage, Snapshot};
+
+use super::command::{self, Command, Topology};
+use super::effect::Effect;
+use super::feed::FeedItem;
+use super::keys::{Action, action_for};
+use super::nodes::Nodes;
+use super::view::View;
+use super::views::console::Console;
+use super::views::flood::FloodView;
+use super::views::herd::HerdView;
+use super::views::records::RecordsView;
+use crate::health::Health;
+use crate::send::SendError;
+
+/// How long an outcome stays on the bottom line.
+pub const MESSAGE_FOR_MS: u64 = 10_000;
+
+/// What the bottom line is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    /// Typing a `:` command.
+    Command(String),
+    /// Typing a `/` filter for the current view.
+    Filter(String),
+    /// A change waiting for y/n.
+    Confirm {
+        prompt: String,
+        effect: Effect,
+    },
+    Help,
+}
+
+pub struct App {
+    pub herd: String,
+    pub nodes: Nodes,
+    pub view: View,
+    pub mode: Mode,
+    pub readonly: bool,
+    pub now_ms: u64,
+    /// Converged or not, and since when (ms).
+    pub verdict: Option<(bool, u64)>,
+    pub herd_view: HerdView,
+    pub records: RecordsView,
+    pub flood: FloodView,
+    pub console: Console,
+    /// The last outcome to show on the bottom line: text, is it an error.
+    pub message: Option<(String, bool)>,
+    /// When it was said (ms); it fades after [`MESSAGE_FOR_MS`].
+    message_at: u64,
+    /// Something changed since the last draw.
+    pub dirty: bool,
+}
+
+impl App {
+    pub fn new(herd: &str, nodes: &[String], links: Vec<(usize, usize)>, readonly: bool) -> App {
+        App {
+            herd: herd.to_owned(),
+            nodes: Nodes::new(nodes, links),
+            view: View::Herd,
+            mode: Mode::Normal,
+            readonly,
+            now_ms: 0,
+            verdict: None,
+            herd_view: HerdView::default(),
+            records: RecordsView::default(),
+            flood: FloodView::default(),
+            console: Console::default(),
+            message: None,
+            message_at: 0,
+            dirty: true,
+        }
+    }
+
+    /// The herd's health ([`crate::health`]), as `herdctl status` computes it.
+    pub fn health(&self) -> Health<'_> {
+        self.nodes.health()
+    }
+
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+        self.flood.feed.tick(now_ms);
+        if self.message.is_some() && now_ms.saturating_sub(self.message_at) >= MESSAGE_FOR_MS {
+            self.message = None;
+        }
+        self.dirty = true;
+    }
+
+    /// Shows `text` on the bottom line for a while.
+    pub fn say(&mut self, (text, failed): (String, bool)) {
+        self.message = Some((text, failed));
+        self.message_at = self.now_ms;
+        self.dirty = true;
+    }
+
+    /// A snapshot (or the failure to get one) from a node.
+    pub fn on_snapshot(&mut self, node: usize, result: Result<Snapshot, ClientError>) {
+        if node >= self.nodes.len() {
+            return;
+        }
+        if let Some(failed) = self.nodes.on_snapshot(node, result, self.now_ms) {
+            // Unreachable: nothing is known of its records.
+            self.records.table.forget(&failed);
+        }
+        let converged = self.health().converged();
+        match self.verdict {
+            Some((was, _)) if was == converged => {}
+            _ => self.verdict = Some((converged, self.now_ms)),
+        }
+        self.dirty = true;
+    }
+
+    pub fn on_event(&mut self, node: &str, event: Event) {
+        if let EventKind::FloodIn { peer, .. } = &event.kind
+            && self
+                .herd_view
+                .note_traffic(&self.nodes, node, peer, self.now_ms)
+            && self.view == View::Herd
+        {
+            self.dirty = true;
+        }
+        let item = FeedItem {
+            node: node.to_owned(),
+            event,
+        };
+        if self.flood.push(item, self.now_ms) && self.view == View::Flood {
+            self.dirty = true;
+        }
+    }
+
+    pub fn on_records(&mut self, node: usize, page: Result<RecordsPage, ClientError>) {
+        let Some(name) = self.nodes.list.get(node).map(|n| n.name.clone()) else {
+            return;
+        };
+        self.records.on_records(&name, page);
+        if self.view == View::Records {
+            self.dirty = true;
+        }
+    }
+
+    /// The reply to a console line (or a `:send`).
+    pub fn on_reply(&mut self, node: &str, line: &str, reply: Result<String, SendError>) {
+        if self.view != View::Console {
+            self.say(match &reply {
+                Ok(text) => (
+                    format!("{node}: {}", text.lines().next().unwrap_or("(no reply)")),
+                    text.starts_with('?'),
+                ),
+                Err(error) => (format!("{node}: {error}"), true),
+            });
+        }
+        self.console.on_reply(node, line, reply);
+        self.dirty = true;
+    }
+
+    /// Applies a key; returns what the runtime must do.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        self.dirty = true;
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+        if ctrl_c {
+            return Some(Effect::Quit);
+        }
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Help => None,
+            Mode::Confirm { prompt, effect } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => Some(effect),
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.say(("cancelled".to_owned(), false));
+                    None
+                }
+                _ => {
+                    self.mode = Mode::Confirm { prompt, effect };
+                    None
+                }
+            },
+            Mode::Command(mut text) => match edit(&mut text, &key) {
+                Edit::Done => self.run_command(&text),
+                Edit::Cancel => None,
+                Edit::Editing => {
+                    self.mode = Mode::Command(text);
+                    None
+                }
+            },
+            Mode::Filter(mut text) => {
+                let outcome = edit(&mut text, &key);
+                let applied = if outcome == Edit::Cancel {
+                    String::new()
+                } else {
+                    text.clone()
+                };
+                match self.view {
+                    View::Records => self.records.set_filter(applied),
+                    _ => self.flood.set_filter(applied),
+                }
+                if outcome == Edit::Editing {
+                    self.mode = Mode::Filter(text);
+                }
+                None
+            }
+            Mode::Normal => self.on_normal_key(&key),
+        }
+    }
+
+    fn on_normal_key(&mut self, key: &KeyEvent) -> Option<Effect> {
+        // The console takes typed characters as text.
+        if self.view == View::Console {
+            let plain = !key
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+            // A client line never starts with ':' or '?', so on an empty
+            // line they open the command line and the help here too.
+            if self.console.input.is_empty() && plain {
+                match key.code {
+                    KeyCode::Char(':') => return self.act(Action::CommandLine),
+                    KeyCode::Char('?') => return self.act(Action::Help),
+                    _ => {}
+                }
+            }
+            if self.console.type_key(key) {
+                return None;
+            }
+        }
+        let action = action_for(self.view, key)?;
+        self.act(action)
+    }
+
+    fn act(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::Quit => return Some(Effect::Quit),
+            Action::NextView => self.view = self.view.next(),
+            Action::PreviousView => self.view = self.view.previous(),
+            Action::Go(view) => self.view = view,
+            Action::Help => self.mode = Mode::Help,
+            Action::CommandLine => self.mode = Mode::Command(String::new()),
+            Action::Filter => {
+                let current = match self.view {
+                    View::Records => self.records.filter.clone(),
+                    _ => self.flood.filter.clone(),
+                };
+                self.mode = Mode::Filter(current);
+            }
+            Action::Back => self.back(),
+            // The rest is the current view's.
+            other => {
+                let effect = match self.view {
+                    View::Herd => self.herd_view.act(other, &self.nodes),
+                    View::Records => {
+                        self.records.act(other);
+                        None
+                    }
+                    View::Flood => {
+                        self.flood.act(other);
+                        None
+                    }
+                    View::Console => self.console.act(other, &self.nodes, self.now_ms),
+                };
+                return effect.and_then(|effect| self.submit(effect));
+            }
+        }
+        None
+    }
+
+    /// Esc: the view undoes what it can (a selection, a filter, a line);
+    /// otherwise back to the Herd view, where it clears the message.
+    fn back(&mut self) {
+        let undone = match self.view {
+            View::Herd => false,
+            View::Records => self.records.back(),
+            View::Flood => self.flood.back(),
+            View::Console => self.console.back(),
+        };
+        if undone {
+            return;
+        }
+        match self.view {
+            View::Herd => self.message = None,
+            _ => self.view = View::Herd,
+        }
+    }
+
+    /// What a view or a command asks for, past the checks.
+    fn submit(&mut self, effect: Effect) -> Option<Effect> {
+        match effect {
+            Effect::Send { node, line } => self.send(node, line),
+            other => self.change(other),
+        }
+    }
+
+    fn send(&mut self, node: String, line: String) -> Option<Effect> {
+        if self.readonly && line.starts_with("IAMAT") {
+            self.say((
+                "read-only: IAMAT changes the herd; not sent".to_owned(),
+                true,
+            ));
+            return None;
+        }
+        self.console.waiting = true;
+        Some(Effect::Send { node, line })
+    }
+
+    fn run_command(&mut self, text: &str) -> Option<Effect> {
+        let names = self.nodes.names();
+        let topology = Topology {
+            nodes: &names,
+            links: &self.nodes.links,
+        };
+        match command::parse(text, &topology) {
+            Ok(Command::Quit) => Some(Effect::Quit),
+            // The reply shows on the bottom line (and in the console).
+            Ok(Command::Send { node, line }) => self.send(node, line),
+            Ok(Command::Links(links)) => self.change(Effect::SetLinks(links)),
+            Err(error) => {
+                self.say((error.to_string(), true));
+                None
+            }
+        }
+    }
+
+    /// A change to the herd: refused when read-only; a cut asks first.
+    fn change(&mut self, effect: Effect) -> Option<Effect> {
+        let Effect::SetLinks(links) = &effect else {
+            return Some(effect);
+        };
+        if self.readonly {
+            self.say(("read-only: links are not changed".to_owned(), true));
+            return None;
+        }
+        let cuts = links
+            .iter()
+            .filter(|(_, _, s)| *s == AdminState::Down)
+            .count();
+        if cuts == 0 {
+            return Some(effect);
+        }
+        let names: Vec<String> = links.iter().map(|(a, b, _)| format!("{a}-{b}")).collect();
+        let prompt = format!("cut {}? y/n", names.join(", "));
+        self.mode = Mode::Confirm { prompt, effect };
+        None
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Edit {
+    Editing,
+    Done,
+    Cancel,
+}
+
+/// Line editing for the command and filter lines.
+fn edit(text: &mut String, key: &KeyEvent) -> Edit {
+    match key.code {
+        KeyCode::Enter => Edit::Done,
+        KeyCode::Esc => Edit::Cancel,
+        KeyCode::Backspace => {
+            if text.pop().is_none() {
+                return Edit::Cancel;
+            }
+            Edit::Editing
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            text.push(c);
+            Edit::Editing
+        }
+        _ => Edit::Editing,
+    }
+}

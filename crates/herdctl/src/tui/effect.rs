@@ -1,0 +1,10 @@
+//! What the runtime must do for the state (the state does no I/O).
+
+use herd_admin::AdminState;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    SetLinks(Vec<(String, String, AdminState)>),
+    Send { node: String, line: String },
+}
