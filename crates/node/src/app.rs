@@ -309,7 +309,7 @@ fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fat
                 "places backend \"google\" needs an API key: set google_key in [places] or GOOGLE_PLACES_API_KEY".to_owned(),
             ));
         };
-        let google = GooglePlaces::new(GoogleSettings {
+        let google = GooglePlaces::build(GoogleSettings {
             key: key.expose().to_owned(),
             endpoint: settings.google_endpoint.clone(),
             api: match settings.google_api {
@@ -320,7 +320,7 @@ fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fat
             cache_ttl: settings.cache_ttl,
             max_concurrent: settings.max_concurrent,
         })
-        .map_err(|err| Fatal(EXIT_RUNTIME, err))?;
+        .map_err(|err| Fatal(EXIT_RUNTIME, err.to_string()))?;
         return Ok(Arc::new(google));
     }
     let file = cli.places_file.as_deref().or(config.places.file.as_deref());

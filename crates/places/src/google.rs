@@ -125,14 +125,6 @@ struct Answer {
 }
 
 impl GooglePlaces {
-    /// [`GooglePlaces::build`] with the error as text: what herd-node
-    /// calls today (its start-up error is a message). New callers use
-    /// `build`.
-    pub fn new(settings: GoogleSettings) -> Result<GooglePlaces, String> {
-        GooglePlaces::build(settings).map_err(|err| err.to_string())
-    }
-
-    /// Builds the HTTP client (rustls with the ring provider).
     pub fn build(settings: GoogleSettings) -> Result<GooglePlaces, SetupError> {
         // Err: a provider is installed already, which is all we need.
         let _ = rustls::crypto::ring::default_provider().install_default();

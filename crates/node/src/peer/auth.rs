@@ -18,7 +18,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::handshake::read_line;
+use super::error::AuthError;
+use super::wire::read_line;
 use crate::line_reader::LineReader;
 
 /// One side's proof: who proves to whom, in which role, over which nonces.
@@ -59,11 +60,11 @@ impl Claim<'_> {
     }
 }
 
-fn fresh_nonce() -> Result<String, String> {
+fn fresh_nonce() -> Result<String, AuthError> {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| "the OS gave no random bytes".to_owned())?;
+        .map_err(|_| AuthError::NoRandomness)?;
     Ok(hex(&bytes))
 }
 
@@ -122,17 +123,17 @@ pub(super) async fn authenticate(
     lines: &mut LineReader,
     parties: &Parties<'_>,
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<(), AuthError> {
     timeout(limit, exchange(stream, lines, parties))
         .await
-        .map_err(|_| "authentication did not complete in time".to_owned())?
+        .map_err(|_| AuthError::Timeout)?
 }
 
 async fn exchange(
     stream: &mut TcpStream,
     lines: &mut LineReader,
     parties: &Parties<'_>,
-) -> Result<(), String> {
+) -> Result<(), AuthError> {
     let my_nonce = fresh_nonce()?;
     send(stream, &format!("AUTH {my_nonce}\n")).await?;
     let line = read_line(stream, lines).await?;
@@ -140,14 +141,12 @@ async fn exchange(
         Ok(PeerMessage::Auth(nonce)) if nonce.len() == 32 && unhex(nonce).is_some() => {
             nonce.to_owned()
         }
-        Ok(PeerMessage::Auth(_)) => return Err("malformed AUTH".to_owned()),
-        Ok(PeerMessage::Refused(reason)) => return Err(format!("refused: {reason}")),
-        _ => {
-            return Err("peer did not authenticate (is the herd secret set on both?)".to_owned());
-        }
+        Ok(PeerMessage::Auth(_)) => return Err(AuthError::MalformedAuth),
+        Ok(PeerMessage::Refused(reason)) => return Err(AuthError::Refused(reason.to_owned())),
+        _ => return Err(AuthError::NoAuth),
     };
     if peer_nonce == my_nonce {
-        return Err("peer echoed our nonce".to_owned());
+        return Err(AuthError::EchoedNonce);
     }
     let mine = Claim {
         herd: parties.herd,
@@ -169,16 +168,16 @@ async fn exchange(
     let line = read_line(stream, lines).await?;
     match parse_peer_line(&line) {
         Ok(PeerMessage::Proof(proof)) if theirs.verify(parties.secret, proof) => Ok(()),
-        Ok(PeerMessage::Refused(reason)) => Err(format!("refused: {reason}")),
-        _ => Err("authentication failed: wrong proof of the herd secret".to_owned()),
+        Ok(PeerMessage::Refused(reason)) => Err(AuthError::Refused(reason.to_owned())),
+        _ => Err(AuthError::WrongProof),
     }
 }
 
-async fn send(stream: &mut TcpStream, line: &str) -> Result<(), String> {
+async fn send(stream: &mut TcpStream, line: &str) -> Result<(), AuthError> {
     stream
         .write_all(line.as_bytes())
         .await
-        .map_err(|err| format!("lost during authentication: {err}"))
+        .map_err(AuthError::Lost)
 }
 
 #[cfg(test)]
@@ -226,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn nonces_are_fresh() -> Result<(), String> {
+    fn nonces_are_fresh() -> Result<(), AuthError> {
         let a = fresh_nonce()?;
         let b = fresh_nonce()?;
         assert_eq!(a.len(), 32);

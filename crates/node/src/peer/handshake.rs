@@ -1,40 +1,77 @@
-//! The HELLO exchange. The dialling side speaks first; the accepting side
-//! answers HELLO or REFUSED. Nothing but the handshake is read before it
-//! completes.
+//! The HELLO exchange, on both sides: the dialling side speaks first; the
+//! accepting side answers HELLO or REFUSED. Nothing but the handshake is
+//! read before it completes; with a herd secret the proof exchange
+//! (auth.rs) follows. A connection that passes goes to its link's task.
 
-use bytes::BytesMut;
-use herd_proto::peer::{Hello, PeerMessage, VERSION, hello_line, parse_peer_line, refused_line};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use herd_admin::{AdminState, EventKind, LinkChange};
+use herd_proto::peer::{Hello, PeerMessage, VERSION, hello_line, parse_peer_line};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tracing::{info, warn};
 
 use super::auth::{Parties, authenticate};
 use super::connection::{Connected, peer_line_reader};
+use super::error::{DialError, HelloMismatch};
 use super::link::Link;
-use crate::line_reader::{Frame, LineReader};
+use super::wire::{read_line, refuse};
 use crate::node::Node;
 
-/// Why a dial failed.
-#[derive(Debug)]
-pub(super) enum DialError {
-    /// The peer answered the handshake with REFUSED and this reason.
-    Refused(String),
-    /// Anything else: connection refused by the OS, timeouts, a bad reply.
-    Failed(String),
-}
+/// Handshakes under way at once: a stranger opening connections by the
+/// thousand is cut off at the door instead of holding descriptors and
+/// buffers for the handshake's seconds each.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+static PENDING_HANDSHAKES: AtomicUsize = AtomicUsize::new(0);
 
-impl std::fmt::Display for DialError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DialError::Refused(reason) => write!(f, "refused by the peer: {reason}"),
-            DialError::Failed(reason) => f.write_str(reason),
+/// At most this many refusals are logged per window; the rest are counted
+/// and reported with the next one (a connect loop must not fill the disk).
+const REFUSALS_LOGGED_PER_WINDOW: u32 = 20;
+const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+static REFUSAL_LOG: Mutex<(Option<Instant>, u32, u64)> = Mutex::new((None, 0, 0));
+
+/// Logs a refused or dropped peer connection, rate-limited.
+fn log_refusal(message: std::fmt::Arguments<'_>) {
+    let mut log = REFUSAL_LOG.lock().unwrap_or_else(|p| p.into_inner());
+    let (window, logged, suppressed) = &mut *log;
+    if window.is_none_or(|start| start.elapsed() >= REFUSAL_WINDOW) {
+        *window = Some(Instant::now());
+        *logged = 0;
+    }
+    if *logged < REFUSALS_LOGGED_PER_WINDOW {
+        *logged += 1;
+        if *suppressed > 0 {
+            warn!("{message} ({suppressed} more refused peer connections were not logged)");
+            *suppressed = 0;
+        } else {
+            warn!("{message}");
         }
+    } else {
+        *suppressed += 1;
     }
 }
 
-impl From<String> for DialError {
-    fn from(reason: String) -> Self {
-        DialError::Failed(reason)
+/// One pending handshake, released when dropped.
+struct Pending;
+
+impl Pending {
+    fn take() -> Option<Pending> {
+        let before = PENDING_HANDSHAKES.fetch_add(1, Ordering::AcqRel);
+        if before >= MAX_PENDING_HANDSHAKES {
+            PENDING_HANDSHAKES.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Pending)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        PENDING_HANDSHAKES.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -43,21 +80,19 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
     let settings = &link.policy;
     let mut stream = timeout(settings.connect_timeout, TcpStream::connect(link.peer_addr))
         .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|err| err.to_string())?;
+        .map_err(|_| DialError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);
     let me = &node.settings;
     stream
         .write_all(hello_line(&me.herd, &me.name, &me.boot_id).as_bytes())
-        .await
-        .map_err(|err| err.to_string())?;
+        .await?;
     let mut lines = peer_line_reader();
     let line = timeout(
         settings.handshake_timeout,
         read_line(&mut stream, &mut lines),
     )
     .await
-    .map_err(|_| "no handshake reply in time".to_owned())??;
+    .map_err(|_| DialError::ReplyTimeout)??;
     match parse_peer_line(&line) {
         Ok(PeerMessage::Hello(hello)) => {
             check_hello(node, &hello, Some(&link.peer))?;
@@ -72,7 +107,10 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
                 .await
             {
                 refuse(stream, "authentication failed").await;
-                return Err(format!("{}: {reason}", link.peer_addr).into());
+                return Err(DialError::Auth {
+                    addr: link.peer_addr,
+                    reason,
+                });
             }
             Ok(Connected {
                 stream,
@@ -81,67 +119,170 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
             })
         }
         Ok(PeerMessage::Refused(reason)) => Err(DialError::Refused(reason.to_owned())),
-        Ok(_) => Err("unexpected handshake reply".to_owned().into()),
-        Err(err) => Err(format!("bad handshake reply: {err}").into()),
+        Ok(_) => Err(DialError::Unexpected),
+        Err(err) => Err(DialError::BadReply(err)),
     }
 }
 
 /// Checks a peer's HELLO: same protocol version, same herd, and (when we
 /// know whom we dialled) the expected node.
-pub(super) fn check_hello(
+fn check_hello(
     node: &Node,
     hello: &Hello<'_>,
     expected: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), HelloMismatch> {
     let me = &node.settings;
     if hello.version != VERSION {
-        return Err(format!(
-            "peer speaks protocol version {}, this node speaks {VERSION}",
-            hello.version
-        ));
+        return Err(HelloMismatch::Version {
+            theirs: hello.version,
+            ours: VERSION,
+        });
     }
     if hello.herd != me.herd {
-        return Err(format!(
-            "peer belongs to herd {:?}, this node to herd {:?}",
-            hello.herd, me.herd
-        ));
+        return Err(HelloMismatch::Herd {
+            theirs: hello.herd.to_owned(),
+            ours: me.herd.clone(),
+        });
     }
     if let Some(expected) = expected
         && hello.node != expected
     {
-        return Err(format!(
-            "expected node {expected:?} but {:?} answered",
-            hello.node
-        ));
+        return Err(HelloMismatch::Node {
+            expected: expected.to_owned(),
+            found: hello.node.to_owned(),
+        });
     }
     Ok(())
 }
 
-/// Reads one handshake line as text.
-pub(super) async fn read_line(
-    stream: &mut TcpStream,
-    lines: &mut LineReader,
-) -> Result<String, String> {
-    loop {
-        match lines.next_frame() {
-            Some(Frame::Line(line)) => return text(line),
-            Some(Frame::TooLong(_)) => return Err("handshake line too long".to_owned()),
-            None => {}
+pub(super) async fn accept(node: Arc<Node>, stream: TcpStream, remote: SocketAddr) {
+    let Some(pending) = Pending::take() else {
+        log_refusal(format_args!(
+            "peer connection from {remote} dropped: {MAX_PENDING_HANDSHAKES} handshakes already under way"
+        ));
+        return;
+    };
+    accept_handshake(node, stream, remote, pending).await;
+}
+
+async fn accept_handshake(
+    node: Arc<Node>,
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    pending: Pending,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake_timeout = node
+        .links
+        .first()
+        .map(|link| link.policy.handshake_timeout)
+        .unwrap_or(std::time::Duration::from_secs(5));
+    let mut lines = peer_line_reader();
+    let line = match timeout(handshake_timeout, read_line(&mut stream, &mut lines)).await {
+        Ok(Ok(line)) => line,
+        Ok(Err(reason)) => {
+            log_refusal(format_args!(
+                "peer connection from {remote} dropped: {reason}"
+            ));
+            return refuse(stream, &reason.to_string()).await;
         }
-        match lines.fill(stream).await {
-            Ok(0) => return Err("connection closed during the handshake".to_owned()),
-            Ok(_) => {}
-            Err(err) => return Err(err.to_string()),
+        Err(_) => {
+            log_refusal(format_args!(
+                "peer connection from {remote} dropped: no handshake within {handshake_timeout:?}"
+            ));
+            return refuse(stream, "no handshake in time").await;
         }
+    };
+    let hello = match parse_peer_line(&line) {
+        Ok(PeerMessage::Hello(hello)) => hello,
+        _ => {
+            log_refusal(format_args!(
+                "peer connection from {remote} refused: expected HELLO, got {:?}",
+                truncate(&line)
+            ));
+            return refuse(stream, "expected HELLO").await;
+        }
+    };
+    let verdict = check_hello(&node, &hello, None).and_then(|()| {
+        let link = node
+            .links
+            .iter()
+            .find(|link| link.peer == hello.node)
+            .ok_or_else(|| HelloMismatch::NotLinked {
+                peer: hello.node.to_owned(),
+                me: node.name().to_owned(),
+            })?;
+        if link.dials {
+            return Err(HelloMismatch::WrongDirection {
+                me: node.name().to_owned(),
+                peer: link.peer.clone(),
+            });
+        }
+        if link.admin_state() == AdminState::Down {
+            return Err(HelloMismatch::Cut {
+                me: node.name().to_owned(),
+                peer: link.peer.clone(),
+            });
+        }
+        Ok(link.clone())
+    });
+    let link = match verdict {
+        Ok(link) => link,
+        Err(reason) => {
+            let reason = reason.to_string();
+            log_refusal(format_args!(
+                "peer connection from {remote} ({:?}) refused: {reason:?}",
+                hello.node
+            ));
+            node.events.publish_with(|| EventKind::Link {
+                peer: hello.node.to_owned(),
+                change: LinkChange::Refused,
+                reason: Some(format!("from {remote}: {reason}")),
+            });
+            return refuse(stream, &reason).await;
+        }
+    };
+    let me = &node.settings;
+    if let Err(err) = stream
+        .write_all(hello_line(&me.herd, &me.name, &me.boot_id).as_bytes())
+        .await
+    {
+        warn!("peer connection from {remote} lost during the handshake: {err}");
+        return;
     }
+    if let Some(parties) = Parties::of(me, &link.peer, false)
+        && let Err(reason) =
+            authenticate(&mut stream, &mut lines, &parties, handshake_timeout).await
+    {
+        let reason = reason.to_string();
+        log_refusal(format_args!(
+            "peer connection from {remote} ({:?}) refused: {reason:?}",
+            link.peer
+        ));
+        node.events.publish_with(|| EventKind::Link {
+            peer: link.peer.clone(),
+            change: LinkChange::Refused,
+            reason: Some(format!("from {remote}: {reason}")),
+        });
+        return refuse(stream, "authentication failed").await;
+    }
+    // The handshake is over: no longer counted as pending.
+    drop(pending);
+    info!(peer = %link.peer, "accepted peer connection from {remote}");
+    let peer_boot_id = hello.boot_id.to_owned();
+    let _ = link
+        .incoming
+        .send(Connected {
+            stream,
+            lines,
+            peer_boot_id,
+        })
+        .await;
 }
 
-fn text(line: BytesMut) -> Result<String, String> {
-    String::from_utf8(line.to_vec()).map_err(|_| "handshake is not UTF-8".to_owned())
-}
-
-/// Tells the peer why and closes.
-pub(super) async fn refuse(mut stream: TcpStream, reason: &str) {
-    let _ = stream.write_all(refused_line(reason).as_bytes()).await;
-    let _ = stream.shutdown().await;
+fn truncate(line: &str) -> &str {
+    match line.char_indices().nth(80) {
+        Some((at, _)) => &line[..at],
+        None => line,
+    }
 }

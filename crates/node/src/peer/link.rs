@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::connection::Connected;
+use super::error::PeerLineError;
 use super::inbox::{Inbox, ReadVia};
 use super::outbox::{Flush, Outbox};
 use crate::events::now_us;
@@ -419,7 +420,7 @@ impl Link {
         loop {
             while let Some(frame) = inbox.next_frame() {
                 if let Err(reason) = self.handle_frame(node, frame) {
-                    return Drained::Ended(reason);
+                    return Drained::Ended(reason.to_string());
                 }
             }
             if read_total >= budget {
@@ -440,14 +441,14 @@ impl Link {
     }
 
     /// One line from the peer, as the machine reads it.
-    fn handle_frame(&self, node: &Node, frame: Frame) -> Result<(), String> {
+    fn handle_frame(&self, node: &Node, frame: Frame) -> Result<(), PeerLineError> {
         let Frame::Line(line) = frame else {
-            return Err("peer sent an over-long line".to_owned());
+            return Err(PeerLineError::TooLong);
         };
         let Ok(text) = std::str::from_utf8(&line) else {
-            return Err("peer sent a line that is not UTF-8".to_owned());
+            return Err(PeerLineError::NotUtf8);
         };
-        let message = parse_peer_line(text).map_err(|err| format!("protocol error: {err}"))?;
+        let message = parse_peer_line(text).map_err(PeerLineError::Protocol)?;
         let received = self.end().machine.receive(message);
         match received {
             Received::Merge(record) => node.on_peer_update(record, self.id),
@@ -463,7 +464,7 @@ impl Link {
                 self.write_now_or_wake(end);
             }
             Received::Nothing => {}
-            Received::Close(reason) => return Err(reason.to_string()),
+            Received::Close(reason) => return Err(PeerLineError::Closed(reason)),
         }
         Ok(())
     }

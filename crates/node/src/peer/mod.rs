@@ -10,13 +10,17 @@
 //! - [`supervisor`]: the task that keeps a link connected (dial or accept,
 //!   then a session, again).
 //! - [`session`]: one connected period: reader, writer, timers.
-//! - [`handshake`]: the HELLO exchange, dialling and accepting.
+//! - [`handshake`]: the HELLO exchange, dialling and accepting (and the
+//!   bound on handshakes under way).
 //! - [`auth`]: proving knowledge of the herd secret after HELLO.
+//! - [`wire`]: handshake lines on a raw stream, for both of those.
 //! - [`listener`]: the peer port, handing connections to the handshake.
+//! - [`error`]: what can go wrong on a peer connection, as values.
 //! - [`connection`]: what a completed handshake hands to the link.
 
 mod auth;
 mod connection;
+mod error;
 mod handshake;
 mod inbox;
 mod link;
@@ -24,6 +28,7 @@ mod listener;
 mod outbox;
 mod session;
 mod supervisor;
+mod wire;
 
 pub use connection::Connected;
 pub use link::Link;

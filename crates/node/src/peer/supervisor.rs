@@ -11,7 +11,8 @@ use tokio::time::sleep_until;
 use tracing::{debug, info, warn};
 
 use super::connection::Connected;
-use super::handshake::{DialError, dial};
+use super::error::DialError;
+use super::handshake::dial;
 use super::link::{Link, until};
 use super::session::{SessionEnd, run_session};
 use crate::node::Node;

@@ -1,0 +1,101 @@
+//! What can go wrong on a peer connection, as values. The texts are what
+//! the log, the admin snapshot's `last_error` and a REFUSED line say.
+
+use herd_proto::peer::BadPeerLine;
+
+/// Reading or writing a handshake line.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("handshake line too long")]
+    LineTooLong,
+    #[error("connection closed during the handshake")]
+    Closed,
+    #[error("handshake is not UTF-8")]
+    NotUtf8,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A HELLO that does not fit this node.
+#[derive(Debug, thiserror::Error)]
+pub enum HelloMismatch {
+    #[error("peer speaks protocol version {theirs}, this node speaks {ours}")]
+    Version { theirs: u32, ours: u32 },
+    #[error("peer belongs to herd {theirs:?}, this node to herd {ours:?}")]
+    Herd { theirs: String, ours: String },
+    #[error("expected node {expected:?} but {found:?} answered")]
+    Node { expected: String, found: String },
+    #[error("node {peer:?} is not linked to {me:?} in this herd's config")]
+    NotLinked { peer: String, me: String },
+    #[error("{me} dials {peer}, not the other way round")]
+    WrongDirection { me: String, peer: String },
+    #[error("the link {me}-{peer} is cut by the operator")]
+    Cut { me: String, peer: String },
+}
+
+/// The proof exchange (auth.rs).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication did not complete in time")]
+    Timeout,
+    #[error("the OS gave no random bytes")]
+    NoRandomness,
+    #[error("malformed AUTH")]
+    MalformedAuth,
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("peer did not authenticate (is the herd secret set on both?)")]
+    NoAuth,
+    #[error("peer echoed our nonce")]
+    EchoedNonce,
+    #[error("authentication failed: wrong proof of the herd secret")]
+    WrongProof,
+    #[error("lost during authentication: {0}")]
+    Lost(std::io::Error),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The peer answered the handshake with REFUSED and this reason.
+    #[error("refused by the peer: {0}")]
+    Refused(String),
+    #[error("connect timed out")]
+    ConnectTimeout,
+    #[error("no handshake reply in time")]
+    ReplyTimeout,
+    #[error("unexpected handshake reply")]
+    Unexpected,
+    #[error("bad handshake reply: {0}")]
+    BadReply(BadPeerLine),
+    #[error(transparent)]
+    Hello(#[from] HelloMismatch),
+    #[error("{addr}: {reason}")]
+    Auth {
+        addr: std::net::SocketAddr,
+        reason: AuthError,
+    },
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+impl From<std::io::Error> for DialError {
+    fn from(err: std::io::Error) -> Self {
+        DialError::Wire(WireError::Io(err))
+    }
+}
+
+/// A line on a connected link that ends the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerLineError {
+    #[error("peer sent an over-long line")]
+    TooLong,
+    #[error("peer sent a line that is not UTF-8")]
+    NotUtf8,
+    #[error("protocol error: {0}")]
+    Protocol(BadPeerLine),
+    #[error("{0}")]
+    Closed(herd_core::LinkClose),
+}

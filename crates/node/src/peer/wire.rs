@@ -1,0 +1,39 @@
+//! Handshake lines on a raw stream, for the HELLO exchange and the proof
+//! exchange alike (before a link's session takes the connection over).
+
+use bytes::BytesMut;
+use herd_proto::peer::refused_line;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::error::WireError;
+use crate::line_reader::{Frame, LineReader};
+
+/// Reads one handshake line as text.
+pub(super) async fn read_line(
+    stream: &mut TcpStream,
+    lines: &mut LineReader,
+) -> Result<String, WireError> {
+    loop {
+        match lines.next_frame() {
+            Some(Frame::Line(line)) => return text(line),
+            Some(Frame::TooLong(_)) => return Err(WireError::LineTooLong),
+            None => {}
+        }
+        match lines.fill(stream).await {
+            Ok(0) => return Err(WireError::Closed),
+            Ok(_) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+fn text(line: BytesMut) -> Result<String, WireError> {
+    String::from_utf8(line.to_vec()).map_err(|_| WireError::NotUtf8)
+}
+
+/// Tells the peer why and closes.
+pub(super) async fn refuse(mut stream: TcpStream, reason: &str) {
+    let _ = stream.write_all(refused_line(reason).as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
