@@ -570,7 +570,7 @@ mod tests {
             max_concurrent: 1,
         };
         assert!(!format!("{settings:?}").contains("secret-key-123"));
-        let places = GooglePlaces::new(settings).map_err(|e| e.to_string());
+        let places = GooglePlaces::build(settings).map_err(|e| e.to_string());
         let describe = places.map(|p| p.describe()).unwrap_or_default();
         assert!(describe.contains("127.0.0.1:1") && !describe.contains("secret"));
     }
