@@ -4,14 +4,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tracing::warn;
 
 /// Accepts connections on `listener` for as long as the node runs and
-/// spawns `handle` for each. `port` names the port in the log.
-pub async fn accept_forever<F, Fut>(listener: TcpListener, port: &'static str, mut handle: F)
+/// spawns `handle` for each (one short-lived task per connection). The
+/// listener is shared so that a restarted accept loop uses the same port. `port` names the port in the log.
+pub async fn accept_forever<F, Fut>(listener: Arc<TcpListener>, port: &'static str, mut handle: F)
 where
     F: FnMut(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

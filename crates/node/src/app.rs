@@ -18,6 +18,7 @@ use crate::log_store::LogStore;
 use crate::node::{Node, Settings};
 use crate::peer::{Link, run_link, serve_peers};
 use crate::store::RecordStore;
+use crate::supervisor::{Restart, Supervisor};
 use crate::{client, logging};
 
 /// Exit status for configuration and usage errors (clap uses it too).
@@ -27,6 +28,10 @@ const EXIT_RUNTIME: u8 = 1;
 
 /// Default client line limit (contract section 2) and the prefix echoed.
 pub const TOO_LONG_PREFIX: usize = 256;
+
+/// The node's tasks get this long to stop after SIGTERM or SIGINT (the
+/// contract's 5 s covers this and the runtime's own shutdown).
+const STOP_TASKS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A start-up failure: what to print and how to exit.
 struct Fatal(u8, String);
@@ -243,13 +248,37 @@ async fn serve(
     );
     eprintln!("herd-node: {banner}");
 
-    tokio::spawn(node.group_commit.clone().run());
-    tokio::spawn(node.clone().maintain_store_periodically());
-    tokio::spawn(client::serve(node.clone(), client_listener));
-    tokio::spawn(serve_peers(node.clone(), peer_listener));
-    tokio::spawn(serve_admin(node.clone(), admin_listener));
+    let tasks = Supervisor::new();
+    let n = node.clone();
+    tasks.spawn("group commit", Restart::OnPanic, move || {
+        n.group_commit.clone().run()
+    });
+    let n = node.clone();
+    tasks.spawn("store maintenance", Restart::OnPanic, move || {
+        n.clone().maintain_store_periodically()
+    });
+    let (n, l) = (node.clone(), Arc::new(client_listener));
+    tasks.spawn("client port", Restart::OnPanic, move || {
+        client::serve(n.clone(), l.clone())
+    });
+    let (n, l) = (node.clone(), Arc::new(peer_listener));
+    tasks.spawn("peer port", Restart::OnPanic, move || {
+        serve_peers(n.clone(), l.clone())
+    });
+    let (n, l) = (node.clone(), Arc::new(admin_listener));
+    tasks.spawn("admin port", Restart::OnPanic, move || {
+        serve_admin(n.clone(), l.clone())
+    });
     for (link, receiver) in node.links.iter().zip(accepted) {
-        tokio::spawn(run_link(node.clone(), link.clone(), receiver));
+        let (n, link) = (node.clone(), link.clone());
+        // Shared, so that a restarted link task takes connections from the
+        // same listener hand-over.
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        tasks.spawn(
+            format!("link to {}", link.peer),
+            Restart::OnPanic,
+            move || run_link(n.clone(), link.clone(), receiver.clone()),
+        );
     }
 
     let signal = stop.wait().await;
@@ -257,6 +286,9 @@ async fn serve(
         "received {signal}; stopping with {} records",
         node.records_summary().0
     );
+    if !tasks.stop(STOP_TASKS_WITHIN).await {
+        warn!("some tasks did not stop within {STOP_TASKS_WITHIN:?}");
+    }
     Ok(())
 }
 

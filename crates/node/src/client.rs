@@ -18,7 +18,7 @@ static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 /// A refused client gets this long to take its `? busy` line.
 const REFUSAL_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub async fn serve(node: Arc<Node>, listener: TcpListener) {
+pub async fn serve(node: Arc<Node>, listener: Arc<TcpListener>) {
     accept_forever(listener, "client", |stream, remote| {
         let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
         serve_connection(node.clone(), stream, remote, id)

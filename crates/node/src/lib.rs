@@ -17,3 +17,4 @@ pub mod logging;
 pub mod node;
 pub mod peer;
 pub mod store;
+pub mod supervisor;

@@ -29,7 +29,7 @@ const AUTH_DEADLINE: Duration = Duration::from_secs(10);
 /// a connection nobody reads is closed rather than kept forever.
 const WRITE_LIMIT: Duration = Duration::from_secs(30);
 
-pub async fn serve_admin(node: Arc<Node>, listener: TcpListener) {
+pub async fn serve_admin(node: Arc<Node>, listener: Arc<TcpListener>) {
     accept_forever(listener, "admin", |stream, remote| {
         serve_connection(node.clone(), stream, remote)
     })

@@ -9,7 +9,7 @@ use super::handshake::accept;
 use crate::accept::accept_forever;
 use crate::node::Node;
 
-pub async fn serve_peers(node: Arc<Node>, listener: TcpListener) {
+pub async fn serve_peers(node: Arc<Node>, listener: Arc<TcpListener>) {
     accept_forever(listener, "peer", |stream, remote| {
         accept(node.clone(), stream, remote)
     })

@@ -17,14 +17,23 @@ use super::link::{Link, until};
 use super::session::{SessionEnd, run_session};
 use crate::node::Node;
 
-pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Receiver<Connected>) {
+pub async fn run_link(
+    node: Arc<Node>,
+    link: Arc<Link>,
+    accepted: Arc<tokio::sync::Mutex<mpsc::Receiver<Connected>>>,
+) {
+    let mut accepted = accepted.lock().await;
+    let accepted = &mut *accepted;
+    // After a restart (the last run panicked) the machine may still think
+    // it is connected: start from no connection.
+    link.detach();
     let mut admin = link.watch_admin();
     let mut failures: u32 = 0;
     let mut next: Option<Connected> = None;
     loop {
         if *admin.borrow_and_update() == AdminState::Down {
             link.set_state(ConnectionState::Down, None, None);
-            stay_down(&link, &mut admin, &mut accepted).await;
+            stay_down(&link, &mut admin, accepted).await;
             link.set_state(ConnectionState::Connecting, None, None);
             failures = 0;
             next = None;
@@ -67,7 +76,7 @@ pub async fn run_link(node: Arc<Node>, link: Arc<Link>, mut accepted: mpsc::Rece
             },
         };
         let cuts = link.cuts();
-        let mut end = run_session(&node, &link, connected, &mut accepted, &mut admin).await;
+        let mut end = run_session(&node, &link, connected, accepted, &mut admin).await;
         if link.cuts() != cuts && matches!(end, SessionEnd::Lost(_)) {
             // The cut detached the connection, so the writer may have failed
             // before the session saw the cut (or the link is up again).
