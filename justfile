@@ -19,9 +19,13 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
-# First figures (docs/BENCHMARKS.md): needs a running herd (just herd).
+# IAMAT throughput against the echo ceiling and propagation at 1,000/s
+# (docs/BENCHMARKS.md): needs a running herd (just herd).
 measure:
-    cargo run --release --example measure -- 127.0.0.1:12003 127.0.0.1:12000 64 5
+    cargo build --release -p herd-bench
+    target/release/herd-bench iamat --echo
+    target/release/herd-bench iamat --echo --mode oneshot
+    target/release/herd-bench propagate --rate 1000 --seconds 5
 
 # What the admin port costs at 1,000,000 records, and watch's throughput
 # (docs/BENCHMARKS.md): needs a one-node herd, see there.

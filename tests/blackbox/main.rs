@@ -1,0 +1,17 @@
+//! The black-box tests: real `herd-node` and `herdctl` processes driven
+//! over TCP, one binary so that CI links once. One module per area;
+//! the shared support code is `herd_blackbox` (tests/support).
+
+mod admin_port;
+mod bench_smoke;
+mod client_protocol;
+mod dashboard;
+mod durability;
+mod flooding;
+mod herdctl;
+mod limits;
+mod multi_host;
+mod node_cli;
+mod places_google;
+mod repair;
+mod security;
