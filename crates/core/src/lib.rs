@@ -1,6 +1,8 @@
 //! The herd node's decisions, free of I/O and clocks: the caller passes the
-//! time in and performs the effects that come out. This is what the tests
-//! (and later a simulator) drive directly.
+//! time in and performs the effects that come out. `herd-node` and the
+//! simulator (`herd-sim`) drive these same types: merging and flooding
+//! ([`NodeCore`]), the repair exchange ([`RepairState`]), and everything a
+//! peer link decides ([`LinkMachine`]).
 
 pub mod backoff;
 mod client_key;

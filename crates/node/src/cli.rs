@@ -13,8 +13,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Where the node keeps its files: DIR/NAME/ holds its log (and, later,
-    /// its records), so several nodes can share one DIR.
+    /// Where the node keeps its files: DIR/NAME/ holds its records, its
+    /// log and its link states, so several nodes can share one DIR.
     #[arg(long, value_name = "DIR", default_value = "./herd-data")]
     pub data_dir: PathBuf,
 

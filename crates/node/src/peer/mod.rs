@@ -30,6 +30,9 @@ mod session;
 mod supervisor;
 mod wire;
 
+#[cfg(test)]
+mod restart_tests;
+
 pub use connection::Connected;
 pub use link::Link;
 pub use listener::serve_peers;

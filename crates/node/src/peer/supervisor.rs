@@ -27,6 +27,9 @@ pub async fn run_link(
     // After a restart (the last run panicked) the machine may still think
     // it is connected: start from no connection.
     link.detach();
+    if link.admin_state() == AdminState::Up {
+        link.set_state(ConnectionState::Connecting, None, None);
+    }
     let mut admin = link.watch_admin();
     let mut failures: u32 = 0;
     let mut next: Option<Connected> = None;
