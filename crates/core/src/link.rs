@@ -241,10 +241,6 @@ impl LinkMachine {
         }
     }
 
-    pub fn policy(&self) -> &LinkPolicy {
-        &self.policy
-    }
-
     pub fn dials(&self) -> bool {
         self.dials
     }
@@ -264,11 +260,6 @@ impl LinkMachine {
     /// Updates waiting in the flood queue.
     pub fn queued(&self) -> usize {
         self.queue.len()
-    }
-
-    /// When the peer last sent anything on this connection.
-    pub fn last_input(&self) -> Option<Duration> {
-        self.session.as_ref().map(|s| s.last_input)
     }
 
     /// May a connection the peer made be taken? (The accepting side takes
@@ -439,17 +430,6 @@ impl LinkMachine {
         }
     }
 
-    /// True when urgent lines wait (the transport should write soon).
-    pub fn has_urgent(&self) -> bool {
-        self.session.is_some() && !self.urgent.is_empty()
-    }
-
-    /// True when anything at all waits for the wire.
-    pub fn has_transmit(&self) -> bool {
-        self.session.as_ref().is_some_and(|s| {
-            !self.urgent.is_empty() || !self.queue.is_empty() || s.link_up_sync.is_some()
-        })
-    }
 
     /// The earliest time [`LinkMachine::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Duration> {
