@@ -431,7 +431,6 @@ impl LinkMachine {
         }
     }
 
-
     /// The earliest time [`LinkMachine::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Duration> {
         let Some(session) = &self.session else {
