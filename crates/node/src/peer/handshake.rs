@@ -230,15 +230,7 @@ async fn accept_handshake(
         Ok(link) => link,
         Err(reason) => {
             let reason = reason.to_string();
-            log_refusal(format_args!(
-                "peer connection from {remote} ({:?}) refused: {reason:?}",
-                hello.node
-            ));
-            node.events.publish_with(|| EventKind::Link {
-                peer: hello.node.to_owned(),
-                change: LinkChange::Refused,
-                reason: Some(format!("from {remote}: {reason}")),
-            });
+            report_refusal(&node, remote, hello.node, &reason);
             return refuse(stream, &reason).await;
         }
     };
@@ -254,16 +246,7 @@ async fn accept_handshake(
         && let Err(reason) =
             authenticate(&mut stream, &mut lines, &parties, handshake_timeout).await
     {
-        let reason = reason.to_string();
-        log_refusal(format_args!(
-            "peer connection from {remote} ({:?}) refused: {reason:?}",
-            link.peer
-        ));
-        node.events.publish_with(|| EventKind::Link {
-            peer: link.peer.clone(),
-            change: LinkChange::Refused,
-            reason: Some(format!("from {remote}: {reason}")),
-        });
+        report_refusal(&node, remote, &link.peer, &reason.to_string());
         return refuse(stream, "authentication failed").await;
     }
     // The handshake is over: no longer counted as pending.
@@ -285,4 +268,16 @@ fn truncate(line: &str) -> &str {
         Some((at, _)) => &line[..at],
         None => line,
     }
+}
+
+/// A refused peer, in the log (rate-limited) and as a link event.
+fn report_refusal(node: &Node, remote: SocketAddr, peer: &str, reason: &str) {
+    log_refusal(format_args!(
+        "peer connection from {remote} ({peer:?}) refused: {reason:?}"
+    ));
+    node.events.publish_with(|| EventKind::Link {
+        peer: peer.to_owned(),
+        change: LinkChange::Refused,
+        reason: Some(format!("from {remote}: {reason}")),
+    });
 }
