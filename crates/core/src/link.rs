@@ -114,6 +114,28 @@ pub enum Sabotage {
     NoPeriodicRounds,
 }
 
+impl Sabotage {
+    fn forbids(self, round: Round) -> bool {
+        match self {
+            Sabotage::NoRounds => true,
+            Sabotage::NoDiallerRounds => matches!(round, Round::LinkUp | Round::Periodic),
+            Sabotage::NoPeriodicRounds => round == Round::Periodic,
+        }
+    }
+}
+
+/// Why a repair round starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// The dialling side's first, at link-up: always, its SYNC after what
+    /// queued up while the link was away.
+    LinkUp,
+    /// The dialling side's, every `repair_every`.
+    Periodic,
+    /// Asked for by a queue overflow.
+    Wanted,
+}
+
 /// One line for the wire, in the order the machine wants them sent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transmit {
@@ -303,17 +325,8 @@ impl LinkMachine {
             round_wanted_at: None,
             link_up_sync: None,
         });
-        let sabotaged = matches!(
-            self.policy.sabotage,
-            Some(Sabotage::NoDiallerRounds | Sabotage::NoRounds)
-        );
-        if self.dials
-            && !sabotaged
-            && let Some(session) = &mut self.session
-        {
-            session.round_started = Some(now);
-            session.link_up_sync = Some(session.repair.start(records));
-            self.stats.repair_rounds += 1;
+        if self.dials {
+            self.start_round(now, Round::LinkUp, records);
         }
     }
 
@@ -329,9 +342,7 @@ impl LinkMachine {
             self.backoff.reset();
         }
         self.drop_connection_lines();
-        if self.dials && self.admin_up {
-            self.dial_at = Some(now + self.backoff.next_delay(self.rng.f64()));
-        }
+        self.redial_after_backoff(now);
     }
 
     /// A dial is under way: no other until it ends.
@@ -341,7 +352,14 @@ impl LinkMachine {
 
     /// A dial failed: the next one after the back-off.
     pub fn dial_failed(&mut self, now: Duration) {
-        if self.dials && self.admin_up && self.session.is_none() {
+        if self.session.is_none() {
+            self.redial_after_backoff(now);
+        }
+    }
+
+    /// The dialling side's next dial, after the back-off's next delay.
+    fn redial_after_backoff(&mut self, now: Duration) {
+        if self.dials && self.admin_up {
             self.dial_at = Some(now + self.backoff.next_delay(self.rng.f64()));
         }
     }
@@ -468,9 +486,7 @@ impl LinkMachine {
             if let Some(session) = &mut self.session {
                 session.next_periodic = Some(next);
             }
-            if self.policy.sabotage.is_none() {
-                self.start_round(now, false, records);
-            }
+            self.start_round(now, Round::Periodic, records);
         }
         None
     }
@@ -505,7 +521,7 @@ impl LinkMachine {
     /// overflow in the middle of flooding) it is tried at the next timeout,
     /// which is at once.
     fn want_round(&mut self, now: Duration, records: Option<&Records>) {
-        let started = records.is_some_and(|records| self.start_round(now, false, records));
+        let started = records.is_some_and(|records| self.start_round(now, Round::Wanted, records));
         let gap = self.policy.min_round_gap;
         if let Some(session) = &mut self.session
             && !started
@@ -515,9 +531,9 @@ impl LinkMachine {
         }
     }
 
-    /// Starts a round unless one may not start yet (or `force`); true if
-    /// it did.
-    fn start_round(&mut self, now: Duration, force: bool, records: &Records) -> bool {
+    /// Starts a round unless one may not start yet (the link-up round
+    /// always may); true if it did.
+    fn start_round(&mut self, now: Duration, round: Round, records: &Records) -> bool {
         let (gap, patience) = (self.policy.min_round_gap, self.policy.round_patience);
         let Some(session) = &mut self.session else {
             return false;
@@ -526,13 +542,18 @@ impl LinkMachine {
             let since = now.saturating_sub(at);
             since < gap || (session.repair.in_round() && since < patience)
         });
-        if (busy && !force) || self.policy.sabotage == Some(Sabotage::NoRounds) {
+        let sabotaged = self.policy.sabotage.is_some_and(|s| s.forbids(round));
+        if (busy && round != Round::LinkUp) || sabotaged {
             return false;
         }
         session.round_started = Some(now);
         let sync = session.repair.start(records);
         self.stats.repair_rounds += 1;
-        self.push_urgent(Transmit::Repair(sync));
+        if round == Round::LinkUp {
+            session.link_up_sync = Some(sync);
+        } else {
+            self.push_urgent(Transmit::Repair(sync));
+        }
         true
     }
 

@@ -116,6 +116,28 @@ struct Link {
     in_flight: [usize; 2],
 }
 
+impl Link {
+    /// Both ends: (node, the link's index in that node's list), `a` first.
+    fn ends(&self) -> [(usize, usize); 2] {
+        [(self.a, self.local.0), (self.b, self.local.1)]
+    }
+
+    /// The end a message travelling towards `b` (or towards `a`) comes from,
+    /// and the one it goes to.
+    fn sender_and_receiver(&self, towards_b: bool) -> ((usize, usize), (usize, usize)) {
+        let [a, b] = self.ends();
+        if towards_b { (a, b) } else { (b, a) }
+    }
+
+    /// A new connection, or none: whatever was in flight belongs to the
+    /// old one.
+    fn reconnect(&mut self, connected: bool) {
+        self.connected = connected;
+        self.epoch += 1;
+        self.in_flight = [0, 0];
+    }
+}
+
 struct Node {
     core: NodeCore,
     alive: bool,
@@ -285,11 +307,7 @@ impl<'c> World<'c> {
                     let direction = usize::from(!towards_b);
                     l.in_flight[direction] = l.in_flight[direction].saturating_sub(1);
                     // The socket took more: the sender's queue moves on.
-                    let (from, local) = if towards_b {
-                        (l.a, l.local.0)
-                    } else {
-                        (l.b, l.local.1)
-                    };
+                    let ((from, local), _) = l.sender_and_receiver(towards_b);
                     self.pump(from, local);
                 }
                 self.deliver(link, towards_b, epoch, message);
@@ -458,18 +476,14 @@ impl<'c> World<'c> {
 
     /// The dialling end of `link` connects, if the other end takes it.
     fn dial(&mut self, link: usize) {
-        let l = &self.links[link];
-        let (a, b, (la, lb)) = (l.a, l.b, l.local);
+        let [(a, la), (b, lb)] = self.links[link].ends();
         let now = self.now();
         let peer = &self.nodes[b];
         if !peer.alive || !peer.machines[lb].accepts() {
             self.nodes[a].machines[la].dial_failed(now);
             return;
         }
-        let l = &mut self.links[link];
-        l.connected = true;
-        l.epoch += 1;
-        l.in_flight = [0, 0];
+        self.links[link].reconnect(true);
         for (node, local) in [(b, lb), (a, la)] {
             let n = &mut self.nodes[node];
             n.machines[local].connected(now, n.core.records());
@@ -483,12 +497,10 @@ impl<'c> World<'c> {
         if !l.connected {
             return;
         }
-        l.connected = false;
-        l.epoch += 1;
-        l.in_flight = [0, 0];
-        let (a, b, (la, lb)) = (l.a, l.b, l.local);
+        l.reconnect(false);
+        let ends = l.ends();
         let now = self.now();
-        for (node, local) in [(a, la), (b, lb)] {
+        for (node, local) in ends {
             if self.nodes[node].alive {
                 self.nodes[node].machines[local].closed(now);
                 self.pump(node, local);
@@ -502,10 +514,8 @@ impl<'c> World<'c> {
         if cut {
             self.disconnect(link);
         }
-        let l = &self.links[link];
-        let (a, b, (la, lb)) = (l.a, l.b, l.local);
         let now = self.now();
-        for (node, local) in [(a, la), (b, lb)] {
+        for (node, local) in self.links[link].ends() {
             if self.nodes[node].alive {
                 self.nodes[node].machines[local].set_admin(now, !cut);
                 self.pump(node, local);
@@ -569,11 +579,7 @@ impl<'c> World<'c> {
         if !l.connected || l.epoch != epoch {
             return; // sent on a connection that is gone
         }
-        let (to, local) = if towards_b {
-            (l.b, l.local.1)
-        } else {
-            (l.a, l.local.0)
-        };
+        let (_, (to, local)) = l.sender_and_receiver(towards_b);
         let now = self.now();
         let n = &mut self.nodes[to];
         n.machines[local].input(now);
