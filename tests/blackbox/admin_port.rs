@@ -213,8 +213,8 @@ fn an_operator_cut_stops_traffic_survives_a_restart_and_can_be_undone() {
     let link = herd.link_status("A", "B");
     assert_eq!(link["admin"], "down");
     assert_eq!(link["state"], "down");
-    // B sees the connection go; A (which dials, its name sorting first)
-    // does not dial again while the link is cut.
+    // B sees the connection go; A does not dial again while the link is
+    // cut, and refuses B's dials.
     let down = loop {
         let event = watcher.next_event();
         if event["event"] == "link" {

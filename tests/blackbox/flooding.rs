@@ -167,11 +167,14 @@ fn strangers_on_the_peer_port_are_refused_with_a_reason() {
         // A node from before repair existed.
         (
             format!("HELLO HERD/1 {name} Jaquez b1\n"),
-            "version 1, this node speaks 2",
+            "peer speaks protocol versions 1, this node speaks 2-3",
+        ),
+        // A future node whose range does not reach back to ours.
+        (
+            format!("HELLO HERD/4-5 {name} Jaquez b1\n"),
+            "peer speaks protocol versions 4-5, this node speaks 2-3",
         ),
         ("GET / HTTP/1.0\r\n\r\n".to_owned(), "expected HELLO"),
-        // Clark sorts before Jaquez, so Clark dials Jaquez, never the reverse.
-        (format!("HELLO HERD/2 {name} Jaquez b1\n"), "dials"),
     ];
     for (hello, reason) in cases {
         let reply = peer_handshake(&herd, "Clark", &hello);
@@ -197,8 +200,8 @@ fn a_linked_peer_is_greeted_and_updates_flow_both_ways_as_at_lines() {
     let mut herd = Herd::default_topology();
     herd.start("Clark");
     let name = herd.herd_name.clone();
-    // "Bona" sorts before "Clark", so Bona dials and Clark accepts: play Bona.
-    // The peer port speaks lines too, so a client session can play a peer.
+    // Play Bona dialling Clark (either end may dial). The peer port speaks
+    // lines too, so a client session can play a peer.
     let mut peer = Session::connect(herd.node("Clark").peer);
     peer.send(format!("HELLO HERD/2 {name} Bona fake-boot\n").as_bytes());
     let hello = peer.read_line();
@@ -228,6 +231,30 @@ fn a_linked_peer_is_greeted_and_updates_flow_both_ways_as_at_lines() {
     assert_eq!(flooded, at.trim_end());
     // Heartbeats keep coming while idle.
     assert_eq!(peer.read_line(), "PING");
+}
+
+#[test]
+fn the_answer_names_the_highest_version_both_speak_so_older_nodes_link_too() {
+    let mut herd = Herd::default_topology();
+    herd.start("Clark");
+    let name = herd.herd_name.clone();
+    for (offered, agreed) in [
+        // A node from before version ranges: one number, and it reads one.
+        ("2", "2"),
+        ("2-3", "3"),
+        // A newer node that still speaks ours.
+        ("3-9", "3"),
+    ] {
+        let mut peer = Session::connect(herd.node("Clark").peer);
+        peer.send(format!("HELLO HERD/{offered} {name} Jaquez boot-{offered}\n").as_bytes());
+        let hello = peer.read_line();
+        assert!(
+            hello.starts_with(&format!("HELLO HERD/{agreed} {name} Clark ")),
+            "offered {offered}: {hello}"
+        );
+        // And the link is up on it: heartbeats come.
+        assert_eq!(peer.read_line(), "PING", "offered {offered}");
+    }
 }
 
 #[test]

@@ -14,4 +14,5 @@ mod multi_host;
 mod node_cli;
 mod places_google;
 mod repair;
+mod restarts;
 mod security;

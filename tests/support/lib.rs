@@ -174,8 +174,14 @@ impl Herd {
         self.start_with_env(name, &[]);
     }
 
-    /// Starts one node with extra environment variables.
-    pub fn start_with_env(&mut self, name: &str, env: &[(&str, &str)]) {
+    /// Starts one node; returns when its client port first answered.
+    pub fn start_timed(&mut self, name: &str) -> Instant {
+        self.start_with_env(name, &[])
+    }
+
+    /// Starts one node with extra environment variables; returns when its
+    /// client port first answered.
+    pub fn start_with_env(&mut self, name: &str, env: &[(&str, &str)]) -> Instant {
         let stderr = std::fs::File::create(self.dir.path().join(format!("{name}.stderr")))
             .expect("stderr file");
         let child = Command::new(binary("herd-node"))
@@ -194,6 +200,7 @@ impl Herd {
             .expect("spawn herd-node");
         self.children.push((name.to_owned(), child));
         let node = self.node(name);
+        let mut client_open = None;
         for addr in [node.client, node.peer, node.admin] {
             let up = wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
             assert!(
@@ -201,6 +208,7 @@ impl Herd {
                 "{name} did not start listening on {addr}; stderr: {}",
                 self.stderr(name)
             );
+            client_open.get_or_insert_with(Instant::now);
         }
         // The ports accept (into the kernel's backlog) as soon as they are
         // bound, a moment before the node prints its start-up line.
@@ -212,6 +220,7 @@ impl Herd {
             "{name} never printed its start-up line; stderr: {}",
             self.stderr(name)
         );
+        client_open.unwrap_or_else(Instant::now)
     }
 
     pub fn start_all(&mut self) {

@@ -95,7 +95,8 @@ pub struct LinkStatus {
     pub connected: bool,
     /// POSIX microseconds when `state` last changed.
     pub since_us: u64,
-    /// True when this node dials the peer (the name that sorts first dials).
+    /// True when this node opened the current connection (both ends dial;
+    /// the opener starts the repair rounds). False while not connected.
     pub dials: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,

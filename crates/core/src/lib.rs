@@ -17,7 +17,9 @@ pub mod send_queue;
 pub use backoff::Backoff;
 pub use decide::{ClientDecision, Forward, LinkId, NodeCore, PeerDecision};
 pub use digest::Digest;
-pub use link::{LinkClose, LinkMachine, LinkPolicy, LinkStats, Received, Sabotage, Transmit};
+pub use link::{
+    LinkClose, LinkMachine, LinkPolicy, LinkStats, Opener, Received, Sabotage, Transmit,
+};
 pub use records::Records;
 pub use repair::{RepairReply, RepairState};
 pub use send_queue::{Push, SendQueue};

@@ -11,14 +11,23 @@
 //! generator seeded by the caller, so a simulated run replays exactly.
 //!
 //! The rules, each stated once:
-//! - Only the dialling side dials: at once when the link may be up, after a
-//!   failed dial or a lost connection after the [`Backoff`] delay, which
-//!   resets only after a session that lasted [`LinkPolicy::stable_session`]
-//!   (a peer that accepts and drops at once is not redialled in a loop).
+//! - Both ends dial: at once when the link may be up (so a node that
+//!   starts links at once, whichever end it is), after a failed dial or a
+//!   lost connection after the [`Backoff`] delay, which resets only after a
+//!   session that lasted [`LinkPolicy::stable_session`] (a peer that accepts
+//!   and drops at once is not redialled in a loop). One dial at a time.
+//! - Two connections for one link ([`LinkMachine::prefers`]): one from a
+//!   peer that restarted (another boot id) replaces the old at once; of two
+//!   from the same peer process, the newer wins when the same end opened
+//!   both (that end gave the old one up), else the one opened by the end
+//!   whose name sorts last (BGP's collision rule, RFC 4271 section 6.8).
+//!   Both ends apply the rule to the same facts, so they keep the same
+//!   connection whatever order the handshakes completed in.
 //! - A PING goes out every [`LinkPolicy::heartbeat`]; a connection that has
 //!   carried nothing for [`LinkPolicy::dead_after`] is closed.
-//! - Repair rounds: the dialling side starts one at link-up (its SYNC
-//!   goes after the updates queued while away) and then every [`LinkPolicy::repair_every`] ±[`LinkPolicy::repair_jitter`];
+//! - Repair rounds: the end that opened the connection starts one at
+//!   link-up (its SYNC goes after the updates queued while away) and then
+//!   every [`LinkPolicy::repair_every`] ±[`LinkPolicy::repair_jitter`];
 //!   either side asks for one when its send queue overflows, and such a
 //!   round is retried every [`LinkPolicy::min_round_gap`] until one may
 //!   start. A round may not start within `min_round_gap` of the last, nor
@@ -56,7 +65,8 @@ pub struct LinkPolicy {
     pub connect_timeout: Duration,
     /// Giving up on the handshake (HELLO, and AUTH/PROOF with a secret).
     pub handshake_timeout: Duration,
-    /// The dialling side starts a repair round this often...
+    /// The end that opened the connection starts a repair round this
+    /// often...
     pub repair_every: Duration,
     /// ...give or take this fraction, so that the links of a herd do not
     /// all sync in step.
@@ -107,8 +117,8 @@ impl Default for LinkPolicy {
 pub enum Sabotage {
     /// No side ever starts a round: flooding alone.
     NoRounds,
-    /// The dialling side never starts a round, neither at link-up nor
-    /// periodically: only overflows ask for repair.
+    /// The end that opened the connection never starts a round, neither
+    /// at link-up nor periodically: only overflows ask for repair.
     NoDiallerRounds,
     /// Never start a periodic round (link-up and overflow rounds remain).
     NoPeriodicRounds,
@@ -127,10 +137,10 @@ impl Sabotage {
 /// Why a repair round starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Round {
-    /// The dialling side's first, at link-up: always, its SYNC after what
+    /// The opening end's first, at link-up: always, its SYNC after what
     /// queued up while the link was away.
     LinkUp,
-    /// The dialling side's, every `repair_every`.
+    /// The opening end's, every `repair_every`.
     Periodic,
     /// Asked for by a queue overflow.
     Wanted,
@@ -201,16 +211,28 @@ pub struct LinkStats {
     pub repair_answers_dropped: u64,
 }
 
+/// Which end of a link opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// This end dialled it.
+    Me,
+    /// The peer dialled it and this end accepted it.
+    Peer,
+}
+
 /// One connected period of the link.
 #[derive(Debug)]
 struct Session {
+    opener: Opener,
+    /// The peer process at the other end (random per start).
+    peer_boot: String,
     started: Duration,
     last_input: Duration,
     next_ping: Duration,
     /// The round this side started on this connection, if any.
     repair: RepairState,
     round_started: Option<Duration>,
-    /// The dialling side's next periodic round.
+    /// The opening end's next periodic round.
     next_periodic: Option<Duration>,
     /// A round was asked for (overflow) and is tried again then.
     round_wanted_at: Option<Duration>,
@@ -224,7 +246,9 @@ struct Session {
 #[derive(Debug)]
 pub struct LinkMachine {
     policy: LinkPolicy,
-    dials: bool,
+    /// This end's name sorts after the peer's: of two connections between
+    /// the same processes, the one it opened survives.
+    wins_collisions: bool,
     rng: fastrand::Rng,
     admin_up: bool,
     backoff: Backoff,
@@ -233,17 +257,20 @@ pub struct LinkMachine {
     urgent: VecDeque<Transmit>,
     urgent_bytes: usize,
     session: Option<Session>,
-    /// When the dialling side dials next (None: not now, or not this side).
+    /// When to dial next (None: not now).
     dial_at: Option<Duration>,
+    /// A dial is under way; none other starts until it ends.
+    dial_in_flight: bool,
     stats: LinkStats,
 }
 
 impl LinkMachine {
-    /// A link end at `now`. `dials`: this side dials (its name sorts first);
-    /// `admin_up`: the operator's saved wish; `seed`: its randomness.
+    /// A link end at `now`. `wins_collisions`: this end's name sorts after
+    /// the peer's; `admin_up`: the operator's saved wish; `seed`: its
+    /// randomness.
     pub fn new(
         policy: LinkPolicy,
-        dials: bool,
+        wins_collisions: bool,
         admin_up: bool,
         now: Duration,
         seed: u64,
@@ -251,9 +278,10 @@ impl LinkMachine {
         LinkMachine {
             backoff: Backoff::new(policy.backoff_first, policy.backoff_cap),
             queue: SendQueue::new(policy.queue_capacity),
-            dial_at: (dials && admin_up).then_some(now),
+            dial_at: admin_up.then_some(now),
+            dial_in_flight: false,
             policy,
-            dials,
+            wins_collisions,
             rng: fastrand::Rng::with_seed(seed),
             admin_up,
             urgent: VecDeque::new(),
@@ -261,10 +289,6 @@ impl LinkMachine {
             session: None,
             stats: LinkStats::default(),
         }
-    }
-
-    pub fn dials(&self) -> bool {
-        self.dials
     }
 
     pub fn admin_up(&self) -> bool {
@@ -284,10 +308,37 @@ impl LinkMachine {
         self.queue.len()
     }
 
-    /// May a connection the peer made be taken? (The accepting side takes
-    /// one while the link is up; a newer one replaces the current one.)
+    /// May a connection be taken at all? Not while the operator has the
+    /// link cut.
     pub fn accepts(&self) -> bool {
         self.admin_up
+    }
+
+    /// Should a connection that just completed its handshake (opened by
+    /// `opener`, to the peer process `peer_boot`) become the link's, in
+    /// place of the current one if any? False: close it and keep the
+    /// current one. The rule is in the module's documentation.
+    pub fn prefers(&self, opener: Opener, peer_boot: &str) -> bool {
+        if !self.admin_up {
+            return false;
+        }
+        let Some(current) = &self.session else {
+            return true;
+        };
+        if current.peer_boot != peer_boot || current.opener == opener {
+            return true;
+        }
+        // The same peer process, one connection opened by each end.
+        let opened_by_last_name = match opener {
+            Opener::Me => self.wins_collisions,
+            Opener::Peer => !self.wins_collisions,
+        };
+        opened_by_last_name
+    }
+
+    /// Which end opened the current connection, if connected.
+    pub fn opener(&self) -> Option<Opener> {
+        self.session.as_ref().map(|session| session.opener)
     }
 
     /// The operator's wish. A cut ends the session (the caller closes the
@@ -300,21 +351,28 @@ impl LinkMachine {
         self.admin_up = up;
         if up {
             self.backoff.reset();
-            self.dial_at = self.dials.then_some(now);
+            self.dial_at = (!self.dial_in_flight).then_some(now);
         } else {
             self.end_session();
             self.dial_at = None;
+            // The caller abandons a dial under way: it is cut.
+            self.dial_in_flight = false;
         }
         true
     }
 
-    /// A connection completed its handshake: the session starts. Records
-    /// queued while away go out first, then the dialling side's first round.
-    pub fn connected(&mut self, now: Duration, records: &Records) {
+    /// A connection completed its handshake and was preferred
+    /// ([`LinkMachine::prefers`]): the session starts, replacing any
+    /// current one. Records queued while away go out first, then the
+    /// opening end's first round.
+    pub fn connected(&mut self, now: Duration, records: &Records, opener: Opener, peer_boot: &str) {
         self.end_session();
         self.dial_at = None;
-        let first_periodic = self.dials.then(|| now + self.periodic_delay());
+        let opened = opener == Opener::Me;
+        let first_periodic = opened.then(|| now + self.periodic_delay());
         self.session = Some(Session {
+            opener,
+            peer_boot: peer_boot.to_owned(),
             started: now,
             last_input: now,
             // The first heartbeat right after the handshake.
@@ -325,13 +383,13 @@ impl LinkMachine {
             round_wanted_at: None,
             link_up_sync: None,
         });
-        if self.dials {
+        if opened {
             self.start_round(now, Round::LinkUp, records);
         }
     }
 
     /// The connection is gone (lost, replaced, or closed on the machine's
-    /// word). The dialling side redials after the back-off. Lines not yet
+    /// word). The next dial comes after the back-off. Lines not yet
     /// handed to the transport stay, but for repair messages and
     /// heartbeats, which belonged to that connection.
     pub fn closed(&mut self, now: Duration) {
@@ -348,23 +406,47 @@ impl LinkMachine {
     /// A dial is under way: no other until it ends.
     pub fn dialling(&mut self) {
         self.dial_at = None;
+        self.dial_in_flight = true;
     }
 
-    /// A dial failed: the next one after the back-off.
+    /// A dial completed its handshake; [`LinkMachine::prefers`] decides
+    /// what becomes of the connection.
+    pub fn dial_succeeded(&mut self) {
+        self.dial_in_flight = false;
+    }
+
+    /// The caller lost track of a dial under way (its task was restarted):
+    /// dial again at once if the link is still without a connection.
+    pub fn dial_abandoned(&mut self, now: Duration) {
+        if std::mem::take(&mut self.dial_in_flight) && self.admin_up && self.session.is_none() {
+            self.dial_at = Some(now);
+        }
+    }
+
+    /// A dial failed: the next one after the back-off, unless a connection
+    /// the peer opened came in meanwhile.
     pub fn dial_failed(&mut self, now: Duration) {
+        self.dial_in_flight = false;
         if self.session.is_none() {
             self.redial_after_backoff(now);
         }
     }
 
-    /// The dialling side's next dial, after the back-off's next delay.
+    /// The next dial, after the back-off's next delay. The end that would
+    /// lose a collision waits `backoff_first` longer, so that after a drop
+    /// the other end's dial has usually landed before it dials: two dials
+    /// at once cost a connection, and what was written on it.
     fn redial_after_backoff(&mut self, now: Duration) {
-        if self.dials && self.admin_up {
-            self.dial_at = Some(now + self.backoff.next_delay(self.rng.f64()));
+        if self.admin_up && !self.dial_in_flight {
+            let mut delay = self.backoff.next_delay(self.rng.f64());
+            if !self.wins_collisions {
+                delay += self.policy.backoff_first;
+            }
+            self.dial_at = Some(now + delay);
         }
     }
 
-    /// When to dial next, if this side should.
+    /// When to dial next, if at all.
     pub fn dial_at(&self) -> Option<Duration> {
         self.dial_at
     }
@@ -615,8 +697,19 @@ mod tests {
         Arc::new(Record::parse_at_line(&line).expect("a valid AT line"))
     }
 
-    fn machine(dials: bool) -> LinkMachine {
-        LinkMachine::new(LinkPolicy::default(), dials, true, Duration::ZERO, 7)
+    fn machine(wins_collisions: bool) -> LinkMachine {
+        LinkMachine::new(
+            LinkPolicy::default(),
+            wins_collisions,
+            true,
+            Duration::ZERO,
+            7,
+        )
+    }
+
+    /// A session on a connection this end opened, to peer process "boot".
+    fn connect(m: &mut LinkMachine, now: Duration, records: &Records) {
+        m.connected(now, records, Opener::Me, "boot");
     }
 
     fn drain(m: &mut LinkMachine, floods: bool) -> Vec<Transmit> {
@@ -632,7 +725,7 @@ mod tests {
     }
 
     #[test]
-    fn the_dialling_side_dials_at_once_and_backs_off_after_failures() {
+    fn both_ends_dial_at_once_one_dial_at_a_time_and_back_off_after_failures() {
         let mut m = machine(true);
         assert_eq!(m.dial_at(), Some(Duration::ZERO));
         m.dialling();
@@ -645,9 +738,16 @@ mod tests {
         assert!((50 * MS..=100 * MS).contains(&second), "{second:?}");
         assert_eq!(
             machine(false).dial_at(),
-            None,
-            "the accepting side never dials"
+            Some(Duration::ZERO),
+            "so does the other end"
         );
+        let mut m = machine(false);
+        m.dialling();
+        m.connected(MS, &Records::default(), Opener::Peer, "boot");
+        m.closed(2 * MS);
+        assert_eq!(m.dial_at(), None, "not while a dial is under way");
+        m.dial_failed(3 * MS);
+        assert!(m.dial_at().is_some(), "after it failed");
     }
 
     #[test]
@@ -657,21 +757,21 @@ mod tests {
         for _ in 0..6 {
             m.dial_failed(Duration::ZERO);
         }
-        m.connected(Duration::ZERO, &records);
+        connect(&mut m, Duration::ZERO, &records);
         m.closed(Duration::from_secs(1));
         let short = m.dial_at().expect("a redial") - Duration::from_secs(1);
         assert!(short >= Duration::from_secs(1), "back-off kept: {short:?}");
-        m.connected(Duration::from_secs(2), &records);
+        connect(&mut m, Duration::from_secs(2), &records);
         m.closed(Duration::from_secs(8));
         let after_stable = m.dial_at().expect("a redial") - Duration::from_secs(8);
         assert!(after_stable <= 50 * MS, "back-off reset: {after_stable:?}");
     }
 
     #[test]
-    fn the_dialler_syncs_at_link_up_and_periodically_with_jitter() {
+    fn the_opener_syncs_at_link_up_and_periodically_with_jitter() {
         let records = Records::default();
         let mut m = machine(true);
-        m.connected(Duration::ZERO, &records);
+        connect(&mut m, Duration::ZERO, &records);
         assert!(matches!(
             drain(&mut m, true)[..],
             [Transmit::Repair(RepairMessage::Sync { .. })]
@@ -696,10 +796,10 @@ mod tests {
         );
         assert!(gaps.iter().any(|g| *g != gaps[0]), "jittered: {gaps:?}");
         let mut acceptor = machine(false);
-        acceptor.connected(Duration::ZERO, &records);
+        acceptor.connected(Duration::ZERO, &records, Opener::Peer, "boot");
         assert!(
             drain(&mut acceptor, true).is_empty(),
-            "the acceptor starts no round"
+            "the end that accepted starts no round"
         );
     }
 
@@ -707,7 +807,7 @@ mod tests {
     fn heartbeats_go_out_and_a_silent_link_is_closed() {
         let records = Records::default();
         let mut m = machine(false);
-        m.connected(Duration::ZERO, &records);
+        m.connected(Duration::ZERO, &records, Opener::Peer, "boot");
         assert_eq!(m.poll_timeout(), Some(Duration::ZERO), "one at once");
         assert_eq!(m.handle_timeout(Duration::ZERO, &records), None);
         assert_eq!(drain(&mut m, true), vec![Transmit::Ping]);
@@ -730,7 +830,7 @@ mod tests {
             ..LinkPolicy::default()
         };
         let mut m = LinkMachine::new(policy, false, true, Duration::ZERO, 1);
-        m.connected(Duration::ZERO, &records);
+        m.connected(Duration::ZERO, &records, Opener::Peer, "boot");
         m.push(Duration::ZERO, record("a", "1"));
         assert_eq!(m.push(Duration::ZERO, record("b", "1")), Push::Overflow);
         assert_eq!(m.poll_timeout(), Some(Duration::ZERO), "a round wanted now");
@@ -753,7 +853,7 @@ mod tests {
         let mut m = machine(true);
         m.push(Duration::ZERO, record("a", "1"));
         assert_eq!(m.poll_transmit(true), None, "nothing while not connected");
-        m.connected(Duration::ZERO, &records);
+        connect(&mut m, Duration::ZERO, &records);
         m.handle_timeout(500 * MS, &records);
         assert_eq!(m.poll_transmit(false), Some(Transmit::Ping));
         assert_eq!(m.poll_transmit(false), None, "no room for floods");
@@ -772,7 +872,7 @@ mod tests {
     fn a_cut_closes_stops_dialling_and_refuses_what_still_arrives() {
         let records = Records::default();
         let mut m = machine(true);
-        m.connected(Duration::ZERO, &records);
+        connect(&mut m, Duration::ZERO, &records);
         assert!(m.set_admin(MS, false));
         assert!(!m.is_connected());
         assert_eq!(m.dial_at(), None);
@@ -793,8 +893,8 @@ mod tests {
         }
         let empty = Records::default();
         let (mut a, mut b) = (machine(true), machine(false));
-        a.connected(Duration::ZERO, &records);
-        b.connected(Duration::ZERO, &empty);
+        a.connected(Duration::ZERO, &records, Opener::Me, "b");
+        b.connected(Duration::ZERO, &empty, Opener::Peer, "a");
         // Run the exchange to the end: b lacks everything.
         let mut machines = [a, b];
         let held = [&records, &empty];
@@ -822,5 +922,60 @@ mod tests {
             rounds_seen > 1,
             "a large repair goes in several counted rounds"
         );
+    }
+
+    #[test]
+    fn both_ends_keep_the_same_connection_whatever_order_two_dials_complete_in() {
+        // "a" and "b" dial each other at once: connection 1 opened by a, 2
+        // by b; b's name sorts last, so both must end on connection 2.
+        for a_sees_1_first in [true, false] {
+            for b_sees_1_first in [true, false] {
+                let mut kept = Vec::new();
+                for (me_wins, first_1) in [(false, a_sees_1_first), (true, b_sees_1_first)] {
+                    let mut m = machine(me_wins);
+                    m.dialling();
+                    // Which connection each end opened: a opened 1, b opened 2.
+                    let opener = |conn: u8| match (me_wins, conn) {
+                        (false, 1) | (true, 2) => Opener::Me,
+                        _ => Opener::Peer,
+                    };
+                    let order = if first_1 { [1, 2] } else { [2, 1] };
+                    let mut current = None;
+                    for conn in order {
+                        if opener(conn) == Opener::Me {
+                            m.dial_succeeded();
+                        }
+                        if m.prefers(opener(conn), "same process") {
+                            m.connected(MS, &Records::default(), opener(conn), "same process");
+                            current = Some(conn);
+                        }
+                    }
+                    kept.push(current);
+                }
+                assert_eq!(
+                    kept,
+                    [Some(2), Some(2)],
+                    "orders {a_sees_1_first} {b_sees_1_first}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_restarted_peer_or_the_same_opener_replaces_the_connection_and_a_cut_takes_none() {
+        let records = Records::default();
+        let mut m = machine(true);
+        m.connected(MS, &records, Opener::Me, "first");
+        assert!(
+            !m.prefers(Opener::Peer, "first"),
+            "a collision this end wins"
+        );
+        assert!(m.prefers(Opener::Peer, "second"), "the peer restarted");
+        assert!(
+            m.prefers(Opener::Me, "first"),
+            "this end gave the old one up"
+        );
+        m.set_admin(2 * MS, false);
+        assert!(!m.prefers(Opener::Peer, "third"), "cut: nothing is taken");
     }
 }

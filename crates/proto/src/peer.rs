@@ -2,7 +2,7 @@
 //! `\n`-terminated, so a stream of updates is a stream of AT lines:
 //!
 //! ```text
-//! HELLO HERD/2 <herd> <node> <boot-id>    handshake, both directions
+//! HELLO HERD/2-3 <herd> <node> <boot-id>  handshake, both directions
 //! REFUSED <reason...>                     handshake refused, then close
 //! AT <origin> <diff> <client> <pos> <time>  one update
 //! PING                                    heartbeat, every 500 ms
@@ -16,14 +16,63 @@ use crate::Record;
 use crate::record::BadAtLine;
 use crate::repair::{BadRepairLine, RepairMessage};
 
-/// The peer protocol version this build speaks: 2 added the repair
-/// messages (a node of version 1 would close the link on the first SYNC).
-pub const VERSION: u32 = 2;
+/// The peer protocol versions this build speaks. 2 added the repair
+/// messages (a node of version 1 would close the link on the first SYNC);
+/// 3 added the range in HELLO, and both ends of a link dial. The lines of
+/// a session are the same in both, so this build links with either.
+pub const VERSIONS: Versions = Versions { min: 2, max: 3 };
+
+/// A range of protocol versions, `min..=max`: written `HERD/2-3`, or
+/// `HERD/2` for one version (as nodes before ranges wrote it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl Versions {
+    /// The one version `v` (what an answering node writes: the version
+    /// agreed).
+    pub fn only(v: u32) -> Versions {
+        Versions { min: v, max: v }
+    }
+
+    /// The highest version both ranges hold, if they meet.
+    pub fn common(self, other: Versions) -> Option<u32> {
+        let highest = self.max.min(other.max);
+        (highest >= self.min.max(other.min)).then_some(highest)
+    }
+
+    fn parse(text: &str) -> Option<Versions> {
+        let number = |t: &str| {
+            (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<u32>().ok())
+                .flatten()
+        };
+        let (min, max) = match text.split_once('-') {
+            Some((min, max)) => (number(min)?, number(max)?),
+            None => (number(text)?, number(text)?),
+        };
+        (min <= max).then_some(Versions { min, max })
+    }
+}
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.min)
+        } else {
+            write!(f, "{}-{}", self.min, self.max)
+        }
+    }
+}
 
 /// A handshake greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello<'a> {
-    pub version: u32,
+    /// What the sender speaks (the dialling end), or the version agreed
+    /// (the answering end).
+    pub versions: Versions,
     pub herd: &'a str,
     pub node: &'a str,
     /// Random per process start, so a peer can tell a restart from a blip.
@@ -90,18 +139,18 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
         let parts: Vec<&str> = rest.split(' ').collect();
         let [protocol, herd, node, boot_id] = parts[..] else {
             return Err(BadPeerLine::Hello(
-                "expected HELLO HERD/<v> <herd> <node> <boot-id>",
+                "expected HELLO HERD/<versions> <herd> <node> <boot-id>",
             ));
         };
-        let version = protocol
+        let versions = protocol
             .strip_prefix("HERD/")
-            .and_then(|v| v.parse::<u32>().ok())
+            .and_then(Versions::parse)
             .ok_or(BadPeerLine::Hello("bad protocol tag"))?;
         if [herd, node, boot_id].iter().any(|s| s.is_empty()) {
             return Err(BadPeerLine::Hello("empty field"));
         }
         return Ok(PeerMessage::Hello(Hello {
-            version,
+            versions,
             herd,
             node,
             boot_id,
@@ -110,9 +159,9 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
     Err(BadPeerLine::Unknown)
 }
 
-/// `HELLO HERD/2 <herd> <node> <boot-id>\n`
-pub fn hello_line(herd: &str, node: &str, boot_id: &str) -> String {
-    format!("HELLO HERD/{VERSION} {herd} {node} {boot_id}\n")
+/// `HELLO HERD/<versions> <herd> <node> <boot-id>\n`
+pub fn hello_line(versions: Versions, herd: &str, node: &str, boot_id: &str) -> String {
+    format!("HELLO HERD/{versions} {herd} {node} {boot_id}\n")
 }
 
 /// `REFUSED <reason>\n`, with line breaks in the reason flattened.
@@ -129,12 +178,13 @@ mod tests {
 
     #[test]
     fn hello_round_trips() {
-        let line = hello_line("demo", "Clark", "a1b2");
+        let line = hello_line(VERSIONS, "demo", "Clark", "a1b2");
+        assert!(line.starts_with("HELLO HERD/2-3 "), "{line}");
         let parsed = parse_peer_line(line.trim_end()).expect("hello parses");
         assert_eq!(
             parsed,
             PeerMessage::Hello(Hello {
-                version: VERSION,
+                versions: VERSIONS,
                 herd: "demo",
                 node: "Clark",
                 boot_id: "a1b2"
@@ -145,10 +195,37 @@ mod tests {
     #[test]
     fn other_versions_are_recognised_so_they_can_be_refused_politely() {
         let parsed = parse_peer_line("HELLO HERD/7 demo Clark x").expect("parses");
-        assert!(matches!(
-            parsed,
-            PeerMessage::Hello(Hello { version: 7, .. })
-        ));
+        let PeerMessage::Hello(hello) = parsed else {
+            panic!("not a HELLO: {parsed:?}");
+        };
+        assert_eq!(hello.versions, Versions::only(7));
+        for bad in [
+            "HERD/3-2",
+            "HERD/-3",
+            "HERD/2-",
+            "HERD/+2",
+            "HERD/2-3-4",
+            "HERD/",
+        ] {
+            let line = format!("HELLO {bad} demo Clark x");
+            assert!(parse_peer_line(&line).is_err(), "{line}");
+        }
+    }
+
+    #[test]
+    fn ranges_meet_at_their_highest_common_version() {
+        let r = |min, max| Versions { min, max };
+        assert_eq!(
+            VERSIONS.common(Versions::only(2)),
+            Some(2),
+            "a node before ranges"
+        );
+        assert_eq!(VERSIONS.common(r(3, 4)), Some(3));
+        assert_eq!(VERSIONS.common(r(1, 7)), Some(3));
+        assert_eq!(VERSIONS.common(r(4, 5)), None);
+        assert_eq!(VERSIONS.common(Versions::only(1)), None);
+        assert_eq!(r(4, 5).to_string(), "4-5");
+        assert_eq!(Versions::only(2).to_string(), "2");
     }
 
     #[test]

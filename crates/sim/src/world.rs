@@ -5,15 +5,20 @@
 //! A link carries messages in order per direction (it is one TCP
 //! connection) with a random latency; "loss" is what loss is for TCP: the
 //! connection drops, everything in flight on it is gone, and it reconnects
-//! a little later. On top of that, update messages may be delivered twice
+//! a little later. Both ends dial, and a dial takes a handshake: the HELLO
+//! reaches the accepting end one latency later, its answer the dialling end
+//! one more, and each end decides then by the machine's collision rule
+//! which connection it keeps. Two ends dialling each other at once (after a
+//! drop, after a heal) is ordinary here, so the rule is exercised by every
+//! run. On top of that, update messages may be delivered twice
 //! or overtaken (updates are idempotent and commute, so the node must not
 //! care); repair messages never are, as on the real connection.
 //!
 //! Each link end is the node's own [`LinkMachine`]: the simulator only
 //! delivers its events (connected, closed, messages, timers) and carries
 //! out what it asks (dial, send, close), so every rule of the link policy
-//! (dialling and back-off, heartbeats, when repair rounds start, what goes
-//! on the wire first) is the one the node runs.
+//! (dialling and back-off, which connection wins, heartbeats, when repair
+//! rounds start, what goes on the wire first) is the one the node runs.
 //!
 //! A link takes only so many flood messages at a time (the socket's
 //! buffer): beyond that the machine's send queue holds them, and when that
@@ -28,8 +33,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herd_core::{
-    ClientDecision, Forward, LinkMachine, LinkPolicy, NodeCore, PeerDecision, Push, Received,
-    Records, Transmit,
+    ClientDecision, Forward, LinkMachine, LinkPolicy, NodeCore, Opener, PeerDecision, Push,
+    Received, Records, Transmit,
 };
 use herd_proto::peer::PeerMessage;
 use herd_proto::repair::RepairMessage;
@@ -73,10 +78,26 @@ enum Event {
     Deliver {
         link: usize,
         towards_b: bool,
-        epoch: u64,
+        conn: u64,
         message: Message,
         /// A flood message that holds a place in the link's window.
         windowed: bool,
+    },
+    /// A dial's HELLO reaches the accepting end.
+    HelloArrives {
+        link: usize,
+        conn: u64,
+        /// The dialling end: 0 is `a`, 1 is `b`.
+        dialler: usize,
+        dialler_boot: u64,
+    },
+    /// The accepting end's answer reaches the dialling end.
+    AnswerArrives {
+        link: usize,
+        conn: u64,
+        dialler: usize,
+        dialler_boot: u64,
+        acceptor_boot: u64,
     },
     /// A link machine's timeout, armed for `at`.
     LinkTimer {
@@ -107,12 +128,15 @@ struct Link {
     local: (usize, usize),
     /// Cut by the operator (both ends' admin state).
     cut: bool,
-    connected: bool,
-    /// A new connection gets a new epoch; messages of an old one are lost.
-    epoch: u64,
+    /// The connection each end (`a`, `b`) is on. The two differ for a
+    /// moment while a collision is being resolved.
+    attached: [Option<u64>; 2],
+    /// Connections not closed yet (attached, or their handshake under way).
+    open: Vec<u64>,
+    next_conn: u64,
     /// Latest arrival time per direction (a→b, b→a): keeps order.
     last_arrival: [Micros; 2],
-    /// Flood messages in flight per direction.
+    /// Flood messages in flight per direction, on the sender's connection.
     in_flight: [usize; 2],
 }
 
@@ -129,18 +153,22 @@ impl Link {
         if towards_b { (a, b) } else { (b, a) }
     }
 
-    /// A new connection, or none: whatever was in flight belongs to the
-    /// old one.
-    fn reconnect(&mut self, connected: bool) {
-        self.connected = connected;
-        self.epoch += 1;
-        self.in_flight = [0, 0];
+    /// Which end `node` is: 0 for `a`, 1 for `b`.
+    fn end_of(&self, node: usize) -> usize {
+        usize::from(node != self.a)
+    }
+
+    /// Both ends on the same connection: the link is up.
+    fn is_up(&self) -> bool {
+        self.attached[0].is_some() && self.attached[0] == self.attached[1]
     }
 }
 
 struct Node {
     core: NodeCore,
     alive: bool,
+    /// Which start of the process this is (the peer's "boot id").
+    boot: u64,
     links: Vec<usize>,
     /// This node's end of each of its links.
     machines: Vec<LinkMachine>,
@@ -160,6 +188,9 @@ pub struct World<'c> {
     oracle: Records,
     /// No more faults: the final heal happened.
     calm: bool,
+    /// Restarted nodes whose links are not all up yet: (node, boot, when
+    /// it started, the links still to come up).
+    relinking: Vec<(usize, u64, Micros, Vec<usize>)>,
     healed_at: Option<Micros>,
     report: Report,
 }
@@ -172,6 +203,7 @@ impl<'c> World<'c> {
             .map(|i| Node {
                 core: NodeCore::new(node_name(i), Nanos(3_600_000_000_000)),
                 alive: true,
+                boot: 0,
                 links: Vec::new(),
                 machines: Vec::new(),
                 armed: Vec::new(),
@@ -182,7 +214,8 @@ impl<'c> World<'c> {
         for (id, &(a, b)) in edges.iter().enumerate() {
             let local = (nodes[a].links.len(), nodes[b].links.len());
             for end in [a, b] {
-                let machine = new_machine(config, end == a, true, 0, &mut rng);
+                // Names sort in node order: `b` (the later) wins collisions.
+                let machine = new_machine(config, end == b, true, 0, &mut rng);
                 let node = &mut nodes[end];
                 node.links.push(id);
                 node.machines.push(machine);
@@ -193,8 +226,9 @@ impl<'c> World<'c> {
                 b,
                 local,
                 cut: false,
-                connected: false,
-                epoch: 0,
+                attached: [None, None],
+                open: Vec::new(),
+                next_conn: 0,
                 last_arrival: [0, 0],
                 in_flight: [0, 0],
             });
@@ -213,6 +247,7 @@ impl<'c> World<'c> {
             links,
             oracle: Records::default(),
             calm: false,
+            relinking: Vec::new(),
             healed_at: None,
             report,
         }
@@ -298,20 +333,33 @@ impl<'c> World<'c> {
             Event::Deliver {
                 link,
                 towards_b,
-                epoch,
+                conn,
                 message,
                 windowed,
             } => {
-                if windowed && self.links[link].epoch == epoch {
-                    let l = &mut self.links[link];
-                    let direction = usize::from(!towards_b);
+                let l = &mut self.links[link];
+                let direction = usize::from(!towards_b);
+                if windowed && l.attached[direction] == Some(conn) {
                     l.in_flight[direction] = l.in_flight[direction].saturating_sub(1);
                     // The socket took more: the sender's queue moves on.
                     let ((from, local), _) = l.sender_and_receiver(towards_b);
                     self.pump(from, local);
                 }
-                self.deliver(link, towards_b, epoch, message);
+                self.deliver(link, towards_b, conn, message);
             }
+            Event::HelloArrives {
+                link,
+                conn,
+                dialler,
+                dialler_boot,
+            } => self.hello_arrives(link, conn, dialler, dialler_boot),
+            Event::AnswerArrives {
+                link,
+                conn,
+                dialler,
+                dialler_boot,
+                acceptor_boot,
+            } => self.answer_arrives(link, conn, dialler, dialler_boot, acceptor_boot),
             Event::LinkTimer { node, local, at } => self.link_timer(node, local, at),
             Event::Cut { link } => {
                 if !self.calm {
@@ -406,8 +454,8 @@ impl<'c> World<'c> {
     /// timer.
     fn pump(&mut self, node: usize, local: usize) {
         let link = self.nodes[node].links[local];
-        let direction = usize::from(node != self.links[link].a);
-        while self.links[link].connected {
+        let direction = self.links[link].end_of(node);
+        while let Some(conn) = self.links[link].attached[direction] {
             let room = self.links[link].in_flight[direction] < WINDOW;
             let Some(transmit) = self.nodes[node].machines[local].poll_transmit(room) else {
                 break;
@@ -431,7 +479,7 @@ impl<'c> World<'c> {
                 }
                 Transmit::Ping => (Message::Ping, false),
             };
-            self.send(link, node, message, windowed);
+            self.send(link, node, conn, message, windowed);
         }
         self.arm(node, local);
     }
@@ -465,42 +513,145 @@ impl<'c> World<'c> {
         let machine = &mut n.machines[local];
         if machine.is_connected() {
             if machine.handle_timeout(now, n.core.records()).is_some() {
-                self.disconnect(link);
+                let end = self.links[link].end_of(node);
+                self.close_end(link, end);
             }
         } else if machine.dial_at().is_some_and(|due| due <= now) {
             machine.dialling();
-            self.dial(link);
+            self.dial(link, node);
         }
         self.pump(node, local);
     }
 
-    /// The dialling end of `link` connects, if the other end takes it.
-    fn dial(&mut self, link: usize) {
-        let [(a, la), (b, lb)] = self.links[link].ends();
-        let now = self.now();
-        let peer = &self.nodes[b];
-        if !peer.alive || !peer.machines[lb].accepts() {
-            self.nodes[a].machines[la].dial_failed(now);
+    /// `node` dials the other end of `link`: refused at once by a dead
+    /// host, else its HELLO is on its way.
+    fn dial(&mut self, link: usize, node: usize) {
+        let l = &mut self.links[link];
+        let dialler = l.end_of(node);
+        let [(a, _), (b, _)] = l.ends();
+        let peer = if dialler == 0 { b } else { a };
+        if !self.nodes[peer].alive {
+            let local = l.ends()[dialler].1;
+            let now = self.now();
+            self.nodes[node].machines[local].dial_failed(now);
             return;
         }
-        self.links[link].reconnect(true);
-        for (node, local) in [(b, lb), (a, la)] {
-            let n = &mut self.nodes[node];
-            n.machines[local].connected(now, n.core.records());
-        }
-        self.pump(b, lb);
+        let conn = l.next_conn;
+        l.next_conn += 1;
+        l.open.push(conn);
+        let latency = self.latency();
+        let dialler_boot = self.nodes[node].boot;
+        self.schedule.after(
+            latency,
+            Event::HelloArrives {
+                link,
+                conn,
+                dialler,
+                dialler_boot,
+            },
+        );
     }
 
-    /// The connection of `link` is gone, with everything in flight on it.
-    fn disconnect(&mut self, link: usize) {
+    /// The accepting end answers a HELLO (the node answers before its link
+    /// decides) and takes the connection if its machine prefers it.
+    fn hello_arrives(&mut self, link: usize, conn: u64, dialler: usize, dialler_boot: u64) {
+        let acceptor = 1 - dialler;
+        let (node, local) = self.links[link].ends()[acceptor];
+        let acceptor_boot = self.nodes[node].boot;
+        // The answer goes first: it travels on the connection ahead of
+        // whatever the accepting end writes on it next.
+        let arrival = self.schedule.now() + self.latency();
         let l = &mut self.links[link];
-        if !l.connected {
+        l.last_arrival[acceptor] = l.last_arrival[acceptor].max(arrival);
+        self.schedule.at(
+            l.last_arrival[acceptor],
+            Event::AnswerArrives {
+                link,
+                conn,
+                dialler,
+                dialler_boot,
+                acceptor_boot,
+            },
+        );
+        let machine = &self.nodes[node].machines[local];
+        if !self.nodes[node].alive || !self.links[link].open.contains(&conn) {
+            self.close(link, conn);
+        } else if machine.prefers(Opener::Peer, &boot(dialler_boot)) {
+            self.attach(link, acceptor, conn, Opener::Peer, dialler_boot);
+        } else {
+            if machine.accepts() {
+                self.report.collisions += 1;
+            }
+            self.close(link, conn);
+        }
+    }
+
+    /// The dialling end has its answer: its dial is over, and it takes the
+    /// connection if it is still open and its machine prefers it.
+    fn answer_arrives(
+        &mut self,
+        link: usize,
+        conn: u64,
+        dialler: usize,
+        dialler_boot: u64,
+        acceptor_boot: u64,
+    ) {
+        let (node, local) = self.links[link].ends()[dialler];
+        let now = self.now();
+        let n = &mut self.nodes[node];
+        if !n.alive || n.boot != dialler_boot {
+            return; // the dialling process is gone, and its dial with it
+        }
+        if !self.links[link].open.contains(&conn) {
+            // Refused, or closed on the way: to the dialler, a dial that
+            // came to nothing.
+            n.machines[local].dial_failed(now);
+            self.pump(node, local);
             return;
         }
-        l.reconnect(false);
-        let ends = l.ends();
+        n.machines[local].dial_succeeded();
+        if n.machines[local].prefers(Opener::Me, &boot(acceptor_boot)) {
+            self.attach(link, dialler, conn, Opener::Me, acceptor_boot);
+        } else {
+            self.report.collisions += 1;
+            self.close(link, conn);
+        }
+        self.pump(node, local);
+    }
+
+    /// End `end` of `link` moves to connection `conn`, leaving (and closing)
+    /// the one it was on.
+    fn attach(&mut self, link: usize, end: usize, conn: u64, opener: Opener, peer_boot: u64) {
+        if let Some(old) = self.links[link].attached[end] {
+            self.close(link, old);
+        }
+        let l = &mut self.links[link];
+        l.attached[end] = Some(conn);
+        l.in_flight[end] = 0;
+        let (node, local) = l.ends()[end];
         let now = self.now();
-        for (node, local) in ends {
+        let n = &mut self.nodes[node];
+        n.machines[local].connected(now, n.core.records(), opener, &boot(peer_boot));
+        if self.links[link].is_up() {
+            self.linked(link);
+        }
+        self.pump(node, local);
+    }
+
+    /// Connection `conn` of `link` is gone, with everything in flight on
+    /// it; an end that was on it learns so.
+    fn close(&mut self, link: usize, conn: u64) {
+        let l = &mut self.links[link];
+        l.open.retain(|&c| c != conn);
+        let now = self.now();
+        for end in 0..2 {
+            let l = &mut self.links[link];
+            if l.attached[end] != Some(conn) {
+                continue;
+            }
+            l.attached[end] = None;
+            l.in_flight[end] = 0;
+            let (node, local) = l.ends()[end];
             if self.nodes[node].alive {
                 self.nodes[node].machines[local].closed(now);
                 self.pump(node, local);
@@ -508,11 +659,55 @@ impl<'c> World<'c> {
         }
     }
 
+    /// Closes the connection `end` of `link` is on, if any.
+    fn close_end(&mut self, link: usize, end: usize) {
+        if let Some(conn) = self.links[link].attached[end] {
+            self.close(link, conn);
+        }
+    }
+
+    /// Every connection of `link`, the ones still in their handshake too.
+    fn disconnect(&mut self, link: usize) {
+        for conn in self.links[link].open.clone() {
+            self.close(link, conn);
+        }
+    }
+
+    /// A link came up: a restarted node waiting for it has one fewer to go.
+    fn linked(&mut self, link: usize) {
+        let now = self.schedule.now();
+        let nodes = &self.nodes;
+        let report = &mut self.report;
+        self.relinking.retain_mut(|(node, boot, since, waiting)| {
+            if nodes[*node].boot != *boot {
+                return false;
+            }
+            waiting.retain(|&l| l != link);
+            if !waiting.is_empty() {
+                return true;
+            }
+            let took = (now - *since) as f64 / 1_000.0;
+            report.relinks += 1;
+            report.relink_max_ms = Some(report.relink_max_ms.map_or(took, |max| max.max(took)));
+            false
+        });
+    }
+
+    /// A one-way latency.
+    fn latency(&mut self) -> Micros {
+        let (low, high) = self.config.latency_us;
+        self.rng.u64(low..=high.max(low))
+    }
+
     /// The operator cuts or restores `link` on both ends.
     fn set_cut(&mut self, link: usize, cut: bool) {
         self.links[link].cut = cut;
         if cut {
             self.disconnect(link);
+            // A restarted node does not wait for a link the operator cut.
+            for (_, _, _, waiting) in &mut self.relinking {
+                waiting.retain(|&l| l != link);
+            }
         }
         let now = self.now();
         for (node, local) in self.links[link].ends() {
@@ -524,20 +719,19 @@ impl<'c> World<'c> {
     }
 
     /// Puts a message on the wire from `from` over `link`.
-    fn send(&mut self, link: usize, from: usize, message: Message, windowed: bool) {
+    fn send(&mut self, link: usize, from: usize, conn: u64, message: Message, windowed: bool) {
         self.report.bytes += message.bytes();
         let now = self.schedule.now();
-        let (low, high) = self.config.latency_us;
-        let latency = self.rng.u64(low..=high.max(low));
+        let high = self.config.latency_us.1;
+        let latency = self.latency();
         if !self.calm && self.rng.f64() < self.config.loss {
             // The connection drops: this message and all in flight are lost.
-            self.disconnect(link);
+            self.close(link, conn);
             return;
         }
         let l = &mut self.links[link];
         let towards_b = from == l.a;
         let direction = usize::from(!towards_b);
-        let epoch = l.epoch;
         let is_update = matches!(message, Message::Update(_));
         let arrival = if is_update && self.rng.f64() < self.config.reorder {
             // Overtaken: arrives late without holding back what follows.
@@ -556,7 +750,7 @@ impl<'c> World<'c> {
                 Event::Deliver {
                     link,
                     towards_b,
-                    epoch,
+                    conn,
                     message: Message::Update(record.clone()),
                     windowed: false,
                 },
@@ -567,19 +761,19 @@ impl<'c> World<'c> {
             Event::Deliver {
                 link,
                 towards_b,
-                epoch,
+                conn,
                 message,
                 windowed,
             },
         );
     }
 
-    fn deliver(&mut self, link: usize, towards_b: bool, epoch: u64, message: Message) {
+    fn deliver(&mut self, link: usize, towards_b: bool, conn: u64, message: Message) {
         let l = &self.links[link];
-        if !l.connected || l.epoch != epoch {
-            return; // sent on a connection that is gone
-        }
         let (_, (to, local)) = l.sender_and_receiver(towards_b);
+        if l.attached[usize::from(towards_b)] != Some(conn) {
+            return; // sent on a connection that is gone, or not taken here
+        }
         let now = self.now();
         let n = &mut self.nodes[to];
         n.machines[local].input(now);
@@ -600,7 +794,7 @@ impl<'c> World<'c> {
                 n.machines[local].answer_repair(now, message, n.core.records());
             }
             Received::Nothing => {}
-            Received::Close(_) => self.disconnect(link),
+            Received::Close(_) => self.close(link, conn),
         }
         self.pump(to, local);
     }
@@ -614,6 +808,12 @@ impl<'c> World<'c> {
         for link in self.nodes[node].links.clone() {
             self.disconnect(link);
         }
+        // Nobody waits for a link to a node that is down.
+        let links = &self.nodes[node].links;
+        self.relinking.retain_mut(|(waiter, _, _, waiting)| {
+            waiting.retain(|l| !links.contains(l));
+            *waiter != node
+        });
     }
 
     fn restart(&mut self, node: usize) {
@@ -628,13 +828,28 @@ impl<'c> World<'c> {
         }
         n.core = core;
         n.alive = true;
+        n.boot += 1;
         // New link machines: queues, rounds and back-off start afresh; a
         // cut is remembered (the node saves it).
         let now = self.schedule.now();
+        let waiting: Vec<usize> = self.nodes[node]
+            .links
+            .iter()
+            .copied()
+            .filter(|&l| {
+                let link = &self.links[l];
+                let peer = if link.a == node { link.b } else { link.a };
+                !link.cut && self.nodes[peer].alive
+            })
+            .collect();
+        if !self.calm && !waiting.is_empty() {
+            self.relinking
+                .push((node, self.nodes[node].boot, now, waiting));
+        }
         for local in 0..self.nodes[node].links.len() {
             let link = &self.links[self.nodes[node].links[local]];
-            let (dials, up) = (link.a == node, !link.cut);
-            let machine = new_machine(self.config, dials, up, now, &mut self.rng);
+            let (wins, up) = (link.b == node, !link.cut);
+            let machine = new_machine(self.config, wins, up, now, &mut self.rng);
             let n = &mut self.nodes[node];
             n.machines[local] = machine;
             n.armed[local] = None;
@@ -690,7 +905,7 @@ impl<'c> World<'c> {
 /// and repair period.
 fn new_machine(
     config: &SimConfig,
-    dials: bool,
+    wins_collisions: bool,
     admin_up: bool,
     now: Micros,
     rng: &mut fastrand::Rng,
@@ -703,9 +918,14 @@ fn new_machine(
     };
     LinkMachine::new(
         policy,
-        dials,
+        wins_collisions,
         admin_up,
         Duration::from_micros(now),
         rng.u64(..),
     )
+}
+
+/// A node's start as the boot id its peers see.
+fn boot(start: u64) -> String {
+    format!("{start:016x}")
 }

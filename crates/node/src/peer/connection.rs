@@ -1,16 +1,28 @@
-//! What a completed handshake hands to its link, and how peer lines are
-//! read.
+//! What reaches a link's task from its dials and from the peer listener,
+//! and how peer lines are read.
 
+use herd_core::Opener;
 use tokio::net::TcpStream;
 
+use super::error::DialError;
 use crate::line_reader::LineReader;
 
 /// A connection that completed its handshake: the stream, the bytes already
-/// read past the HELLO, and the peer's boot id.
+/// read past the HELLO, who opened it, and the peer's boot id.
 pub struct Connected {
     pub stream: TcpStream,
     pub lines: LineReader,
+    pub opener: Opener,
     pub peer_boot_id: String,
+    /// The protocol version the two ends agreed on.
+    pub version: u32,
+}
+
+/// What a link's task is handed: a connection, from its own dial or the
+/// peer's, or the news that its own dial failed.
+pub enum Arrival {
+    Connected(Connected),
+    DialFailed(DialError),
 }
 
 /// Longest peer line: an AT line holds a 256-byte client id and fields a

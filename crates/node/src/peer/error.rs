@@ -1,7 +1,7 @@
 //! What can go wrong on a peer connection, as values. The texts are what
 //! the log, the admin snapshot's `last_error` and a REFUSED line say.
 
-use herd_proto::peer::BadPeerLine;
+use herd_proto::peer::{BadPeerLine, Versions};
 
 /// Reading or writing a handshake line.
 #[derive(Debug, thiserror::Error)]
@@ -19,16 +19,14 @@ pub enum WireError {
 /// A HELLO that does not fit this node.
 #[derive(Debug, thiserror::Error)]
 pub enum HelloMismatch {
-    #[error("peer speaks protocol version {theirs}, this node speaks {ours}")]
-    Version { theirs: u32, ours: u32 },
+    #[error("peer speaks protocol versions {theirs}, this node speaks {ours}")]
+    Version { theirs: Versions, ours: Versions },
     #[error("peer belongs to herd {theirs:?}, this node to herd {ours:?}")]
     Herd { theirs: String, ours: String },
     #[error("expected node {expected:?} but {found:?} answered")]
     Node { expected: String, found: String },
     #[error("node {peer:?} is not linked to {me:?} in this herd's config")]
     NotLinked { peer: String, me: String },
-    #[error("{me} dials {peer}, not the other way round")]
-    WrongDirection { me: String, peer: String },
     #[error("the link {me}-{peer} is cut by the operator")]
     Cut { me: String, peer: String },
 }

@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use herd_admin::{AdminState, EventKind, LinkChange};
-use herd_proto::peer::{Hello, PeerMessage, VERSION, hello_line, parse_peer_line};
+use herd_core::Opener;
+use herd_proto::peer::{Hello, PeerMessage, VERSIONS, Versions, hello_line, parse_peer_line};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tracing::{info, warn};
 
 use super::auth::{Parties, authenticate};
-use super::connection::{Connected, peer_line_reader};
+use super::connection::{Arrival, Connected, peer_line_reader};
 use super::error::{DialError, HelloMismatch};
 use super::link::Link;
 use super::wire::{read_line, refuse};
@@ -84,7 +85,7 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
     let _ = stream.set_nodelay(true);
     let me = &node.settings;
     stream
-        .write_all(hello_line(&me.herd, &me.name, &me.boot_id).as_bytes())
+        .write_all(hello_line(VERSIONS, &me.herd, &me.name, &me.boot_id).as_bytes())
         .await?;
     let mut lines = peer_line_reader();
     let line = timeout(
@@ -95,7 +96,8 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
     .map_err(|_| DialError::ReplyTimeout)??;
     match parse_peer_line(&line) {
         Ok(PeerMessage::Hello(hello)) => {
-            check_hello(node, &hello, Some(&link.peer))?;
+            // The answer names the one version agreed.
+            let version = check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
             if let Some(parties) = Parties::of(me, &link.peer, true)
                 && let Err(reason) = authenticate(
@@ -115,7 +117,9 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
             Ok(Connected {
                 stream,
                 lines,
+                opener: Opener::Me,
                 peer_boot_id,
+                version,
             })
         }
         Ok(PeerMessage::Refused(reason)) => Err(DialError::Refused(reason.to_owned())),
@@ -124,20 +128,21 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
     }
 }
 
-/// Checks a peer's HELLO: same protocol version, same herd, and (when we
-/// know whom we dialled) the expected node.
+/// Checks a peer's HELLO: protocol versions that meet, the same herd, and
+/// (when we know whom we dialled) the expected node. Returns the version
+/// agreed: the highest both speak.
 fn check_hello(
     node: &Node,
     hello: &Hello<'_>,
     expected: Option<&str>,
-) -> Result<(), HelloMismatch> {
+) -> Result<u32, HelloMismatch> {
     let me = &node.settings;
-    if hello.version != VERSION {
+    let Some(version) = VERSIONS.common(hello.versions) else {
         return Err(HelloMismatch::Version {
-            theirs: hello.version,
-            ours: VERSION,
+            theirs: hello.versions,
+            ours: VERSIONS,
         });
-    }
+    };
     if hello.herd != me.herd {
         return Err(HelloMismatch::Herd {
             theirs: hello.herd.to_owned(),
@@ -152,7 +157,7 @@ fn check_hello(
             found: hello.node.to_owned(),
         });
     }
-    Ok(())
+    Ok(version)
 }
 
 pub(super) async fn accept(node: Arc<Node>, stream: TcpStream, remote: SocketAddr) {
@@ -203,7 +208,7 @@ async fn accept_handshake(
             return refuse(stream, "expected HELLO").await;
         }
     };
-    let verdict = check_hello(&node, &hello, None).and_then(|()| {
+    let verdict = check_hello(&node, &hello, None).and_then(|version| {
         let link = node
             .links
             .iter()
@@ -212,22 +217,16 @@ async fn accept_handshake(
                 peer: hello.node.to_owned(),
                 me: node.name().to_owned(),
             })?;
-        if link.dials {
-            return Err(HelloMismatch::WrongDirection {
-                me: node.name().to_owned(),
-                peer: link.peer.clone(),
-            });
-        }
         if link.admin_state() == AdminState::Down {
             return Err(HelloMismatch::Cut {
                 me: node.name().to_owned(),
                 peer: link.peer.clone(),
             });
         }
-        Ok(link.clone())
+        Ok((link.clone(), version))
     });
-    let link = match verdict {
-        Ok(link) => link,
+    let (link, version) = match verdict {
+        Ok(agreed) => agreed,
         Err(reason) => {
             let reason = reason.to_string();
             report_refusal(&node, remote, hello.node, &reason);
@@ -235,10 +234,10 @@ async fn accept_handshake(
         }
     };
     let me = &node.settings;
-    if let Err(err) = stream
-        .write_all(hello_line(&me.herd, &me.name, &me.boot_id).as_bytes())
-        .await
-    {
+    // The answer names only the version agreed, so that a node from before
+    // version ranges (which reads one number) understands it too.
+    let answer = hello_line(Versions::only(version), &me.herd, &me.name, &me.boot_id);
+    if let Err(err) = stream.write_all(answer.as_bytes()).await {
         warn!("peer connection from {remote} lost during the handshake: {err}");
         return;
     }
@@ -253,13 +252,17 @@ async fn accept_handshake(
     drop(pending);
     info!(peer = %link.peer, "accepted peer connection from {remote}");
     let peer_boot_id = hello.boot_id.to_owned();
+    // The link's task decides whether it takes it (a connection of its own
+    // may have come up meanwhile: LinkMachine::prefers).
     let _ = link
         .incoming
-        .send(Connected {
+        .send(Arrival::Connected(Connected {
             stream,
             lines,
+            opener: Opener::Peer,
             peer_boot_id,
-        })
+            version,
+        }))
         .await;
 }
 

@@ -3,9 +3,10 @@
 //! and what the admin snapshot shows. The tasks around it (supervisor,
 //! session) only carry out what the machine asks.
 //!
-//! Exactly one side dials: the node whose name sorts first. The other side
-//! accepts, so a link never has two competing connections; a new accepted
-//! connection replaces the old one (the peer restarted).
+//! Both ends dial (so a node that starts is linked at once, whichever end
+//! it is); when two connections complete, the machine's collision rule
+//! says which one the link keeps ([`Link::prefers`]), the same on both
+//! ends.
 //!
 //! Locks, always in this order when more than one is held: the read side,
 //! the node's records, the link's `end` (machine and outbox), its status.
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use herd_admin::{AdminState, ConnectionState, LinkStatus};
-use herd_core::{LinkId, LinkMachine, LinkPolicy, Push, Received};
+use herd_core::{LinkId, LinkMachine, LinkPolicy, Opener, Push, Received};
 use herd_proto::Record;
 use herd_proto::peer::parse_peer_line;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -24,7 +25,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::connection::Connected;
+use super::connection::{Arrival, Connected};
 use super::error::PeerLineError;
 use super::inbox::{Inbox, ReadVia};
 use super::outbox::{Flush, Outbox};
@@ -41,8 +42,6 @@ pub struct Link {
     pub id: LinkId,
     pub peer: String,
     pub peer_addr: SocketAddr,
-    /// True when this node dials the peer, false when it waits for it.
-    pub dials: bool,
     pub policy: LinkPolicy,
     /// The machine's clock starts here.
     origin: Instant,
@@ -52,8 +51,9 @@ pub struct Link {
     /// Wakes the session's timer when the machine's next timeout moved
     /// earlier (a queue overflow wants a repair round now).
     pub(super) timers: Notify,
-    /// Accepted connections for this link, from the peer listener.
-    pub(super) incoming: mpsc::Sender<Connected>,
+    /// Connections for this link, from the peer listener and from its own
+    /// dials, and its dials' failures.
+    pub(super) incoming: mpsc::Sender<Arrival>,
     /// The operator's wish, for the tasks to wait on (the machine has its
     /// own copy, changed under the same call).
     admin: watch::Sender<AdminState>,
@@ -107,12 +107,14 @@ impl Link {
         peer_addr: SocketAddr,
         policy: LinkPolicy,
         admin: AdminState,
-    ) -> (Arc<Link>, mpsc::Receiver<Connected>) {
+    ) -> (Arc<Link>, mpsc::Receiver<Arrival>) {
         let (incoming, accepted) = mpsc::channel(1);
-        let dials = me < peer;
+        // Of two connections between the same processes, the one opened by
+        // the name that sorts last survives (the machine's collision rule).
+        let wins_collisions = me > peer;
         let machine = LinkMachine::new(
             policy.clone(),
-            dials,
+            wins_collisions,
             admin == AdminState::Up,
             Duration::ZERO,
             fastrand::u64(..),
@@ -125,7 +127,6 @@ impl Link {
             id,
             peer: peer.to_owned(),
             peer_addr,
-            dials,
             policy,
             origin: Instant::now(),
             end: Mutex::new(End {
@@ -242,12 +243,13 @@ impl Link {
 
     /// The link's state for the admin snapshot.
     pub fn snapshot(&self) -> LinkStatus {
-        let (stats, queue, bytes_out) = {
+        let (stats, queue, bytes_out, opener) = {
             let end = self.end();
             (
                 end.machine.stats(),
                 end.machine.queued(),
                 end.outbox.bytes_out(),
+                end.machine.opener(),
             )
         };
         let status = self.status();
@@ -258,7 +260,7 @@ impl Link {
             state: status.state,
             connected: status.state == ConnectionState::Connected,
             since_us: status.since_us,
-            dials: self.dials,
+            dials: opener == Some(Opener::Me),
             remote: status.remote.clone(),
             peer_boot_id: status.peer_boot_id.clone(),
             queue,
@@ -326,6 +328,24 @@ impl Link {
         self.end().machine.dial_failed(now);
     }
 
+    /// A dial's task is gone without an outcome (its link task restarted).
+    pub(super) fn dial_abandoned(&self) {
+        let now = self.now();
+        self.end().machine.dial_abandoned(now);
+    }
+
+    /// Should `connected`, which just completed its handshake, become the
+    /// link's connection (replacing the current one, if any)? A dial of
+    /// this node's own is over either way.
+    pub(super) fn prefers(&self, connected: &Connected) -> bool {
+        let mut end = self.end();
+        if connected.opener == Opener::Me {
+            end.machine.dial_succeeded();
+        }
+        end.machine
+            .prefers(connected.opener, &connected.peer_boot_id)
+    }
+
     /// Does what the machine has due; a reason to close the connection if
     /// it says so.
     pub(super) fn handle_timeout(&self, node: &Node) -> Option<String> {
@@ -349,6 +369,7 @@ impl Link {
         connection: Arc<OwnedWriteHalf>,
         inbox: Inbox,
         remote: &str,
+        opener: Opener,
         peer_boot_id: &str,
     ) -> bool {
         let now = self.now();
@@ -357,7 +378,7 @@ impl Link {
             if !end.machine.admin_up() {
                 return false;
             }
-            end.machine.connected(now, records);
+            end.machine.connected(now, records, opener, peer_boot_id);
             end.outbox.attach(connection);
             self.set_state(
                 ConnectionState::Connected,
@@ -372,8 +393,8 @@ impl Link {
         attached
     }
 
-    /// Forgets the connection: the machine's session ends (the dialling
-    /// side redials after its back-off), the outbox drops a half-sent line.
+    /// Forgets the connection: the machine's session ends (it redials after
+    /// its back-off), the outbox drops a half-sent line.
     pub(super) fn detach(&self) {
         *self.inbox() = None;
         let now = self.now();

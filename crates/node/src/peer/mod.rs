@@ -33,7 +33,7 @@ mod wire;
 #[cfg(test)]
 mod restart_tests;
 
-pub use connection::Connected;
+pub use connection::{Arrival, Connected};
 pub use link::Link;
 pub use listener::serve_peers;
 pub use supervisor::run_link;

@@ -33,7 +33,7 @@ impl PlacesBackend for NoPlaces {
 struct Started {
     node: Arc<Node>,
     link: Arc<Link>,
-    receiver: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<super::Connected>>>,
+    receiver: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<super::connection::Arrival>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -103,7 +103,7 @@ async fn a_link_task_that_panics_is_reported_and_its_link_comes_back() {
         listener_a.local_addr().expect("addr"),
         listener_b.local_addr().expect("addr"),
     );
-    // Alpha sorts first, so it dials.
+    // Both dial; the collision rule keeps one connection.
     let a = start("Alpha", "Beta", &listener_a, addr_b).await;
     let b = start("Beta", "Alpha", &listener_b, addr_a).await;
     let tasks = Supervisor::new();
@@ -136,14 +136,16 @@ async fn a_link_task_that_panics_is_reported_and_its_link_comes_back() {
         }
     });
 
+    // A connection is told by its two ends' remote addresses: whichever
+    // end dialled it, the other sees the dialler's ephemeral port.
+    let ends = || (a.link.snapshot().remote, b.link.snapshot().remote);
     until("the link is up", || b.link.snapshot().connected).await;
-    let first_connection = b.link.snapshot().remote;
+    let first_connection = ends();
     until("the panic is counted", || tasks.panics() == 1).await;
-    // A new connection (Beta sees another remote port), not the old one
-    // left behind by the task that died.
+    // A new connection, not the old one left behind by the task that died.
     until("the link is connected again", || {
         let (a, b) = (a.link.snapshot(), b.link.snapshot());
-        a.connected && b.connected && b.remote != first_connection
+        a.connected && b.connected && ends() != first_connection
     })
     .await;
     // The restarted link carries updates both ways.

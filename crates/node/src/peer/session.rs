@@ -1,17 +1,18 @@
 //! One connected period of a link: what the peer sends read and handled,
 //! the machine's lines written, its timers (heartbeats, the dead-link
 //! timeout, repair rounds) kept. Ends when the connection breaks, goes
-//! silent, misbehaves, or is replaced by a newer one.
+//! silent, misbehaves, or is replaced by one the link machine prefers.
 
 use std::sync::Arc;
 
 use herd_admin::{AdminState, EventKind, LinkChange};
+use herd_core::Opener;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
-use tracing::info;
+use tracing::{debug, info};
 
-use super::connection::Connected;
+use super::connection::{Arrival, Connected};
 use super::inbox::{Inbox, ReadVia};
 use super::link::{Drained, Link, until};
 use super::outbox::Flush;
@@ -31,13 +32,15 @@ pub(super) async fn run_session(
     node: &Arc<Node>,
     link: &Arc<Link>,
     connected: Connected,
-    accepted: &mut mpsc::Receiver<Connected>,
+    arrivals: &mut mpsc::Receiver<Arrival>,
     admin: &mut watch::Receiver<AdminState>,
 ) -> SessionEnd {
     let Connected {
         stream,
         lines,
+        opener,
         peer_boot_id,
+        version,
     } = connected;
     let remote = stream
         .peer_addr()
@@ -46,12 +49,25 @@ pub(super) async fn run_session(
     let (reader, writer) = stream.into_split();
     let reader = Arc::new(reader);
     let inbox = Inbox::new(reader.clone(), lines);
-    if !link.attach(node, Arc::new(writer), inbox, &remote, &peer_boot_id) {
+    if !link.attach(
+        node,
+        Arc::new(writer),
+        inbox,
+        &remote,
+        opener,
+        &peer_boot_id,
+    ) {
         return SessionEnd::Cut;
     }
     // Logged once the link can carry updates (tests and operators rely on it).
-    let how = if link.dials { "dialled" } else { "accepted" };
-    info!(peer = %link.peer, "link up ({how}, {remote}, peer boot {peer_boot_id})");
+    let how = match opener {
+        Opener::Me => "dialled",
+        Opener::Peer => "accepted",
+    };
+    info!(
+        peer = %link.peer,
+        "link up ({how}, {remote}, peer boot {peer_boot_id}, protocol {version})"
+    );
     node.events.publish_with(|| EventKind::Link {
         peer: link.peer.clone(),
         change: LinkChange::Up,
@@ -59,14 +75,33 @@ pub(super) async fn run_session(
     });
     // Send what queued up while the link was down.
     link.wake.notify_one();
-    let end = tokio::select! {
-        // A cut wins over anything else that is ready.
-        biased;
-        _ = until(admin, AdminState::Down) => SessionEnd::Cut,
-        reason = read_input(node, link, &reader) => SessionEnd::Lost(reason),
-        reason = write_output(link) => SessionEnd::Lost(reason),
-        reason = keep_timers(node, link) => SessionEnd::Lost(reason),
-        Some(newer) = accepted.recv() => SessionEnd::Replaced(newer),
+    let reading = read_input(node, link, &reader);
+    let writing = write_output(link);
+    let timing = keep_timers(node, link);
+    tokio::pin!(reading, writing, timing);
+    let end = loop {
+        tokio::select! {
+            // A cut wins over anything else that is ready.
+            biased;
+            _ = until(admin, AdminState::Down) => break SessionEnd::Cut,
+            reason = &mut reading => break SessionEnd::Lost(reason),
+            reason = &mut writing => break SessionEnd::Lost(reason),
+            reason = &mut timing => break SessionEnd::Lost(reason),
+            Some(arrival) = arrivals.recv() => match arrival {
+                Arrival::Connected(other) if link.prefers(&other) => {
+                    break SessionEnd::Replaced(other);
+                }
+                Arrival::Connected(other) => {
+                    // Dropped, so closed: this one stays (collision rule).
+                    debug!(peer = %link.peer, "kept the link's connection; closed one {}", match other.opener {
+                        Opener::Me => "this node dialled",
+                        Opener::Peer => "the peer dialled",
+                    });
+                }
+                // A dial that was under way when the peer's connection came.
+                Arrival::DialFailed(_) => link.dial_failed(),
+            },
+        }
     };
     link.detach();
     end

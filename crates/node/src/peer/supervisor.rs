@@ -1,16 +1,20 @@
 //! The task that keeps one link connected for as long as the node runs,
 //! except while the operator has it down: it dials when the link machine
-//! says so (or takes the connection the peer made), runs the session, and
-//! reports what happened.
+//! says so (in a task of its own, so that a connection the peer opens
+//! meanwhile is not held up), takes the connections the machine prefers,
+//! from its dials or the peer's, runs the session, and reports what
+//! happened.
 
 use std::sync::Arc;
 
 use herd_admin::{AdminState, ConnectionState, EventKind, LinkChange};
+use herd_core::Opener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
-use super::connection::Connected;
+use super::connection::{Arrival, Connected};
 use super::error::DialError;
 use super::handshake::dial;
 use super::link::{Link, until};
@@ -20,23 +24,27 @@ use crate::node::Node;
 pub async fn run_link(
     node: Arc<Node>,
     link: Arc<Link>,
-    accepted: Arc<tokio::sync::Mutex<mpsc::Receiver<Connected>>>,
+    arrivals: Arc<tokio::sync::Mutex<mpsc::Receiver<Arrival>>>,
 ) {
-    let mut accepted = accepted.lock().await;
-    let accepted = &mut *accepted;
+    let mut arrivals = arrivals.lock().await;
+    let arrivals = &mut *arrivals;
     // After a restart (the last run panicked) the machine may still think
-    // it is connected: start from no connection.
+    // it is connected, or dialling with a task that died with that run:
+    // start from nothing.
     link.detach();
+    link.dial_abandoned();
     if link.admin_state() == AdminState::Up {
         link.set_state(ConnectionState::Connecting, None, None);
     }
     let mut admin = link.watch_admin();
     let mut failures: u32 = 0;
+    let mut dialling = Dialling::default();
     let mut next: Option<Connected> = None;
     loop {
         if *admin.borrow_and_update() == AdminState::Down {
+            dialling.abort();
             link.set_state(ConnectionState::Down, None, None);
-            stay_down(&link, &mut admin, accepted).await;
+            stay_down(&link, &mut admin, arrivals).await;
             link.set_state(ConnectionState::Connecting, None, None);
             failures = 0;
             next = None;
@@ -44,42 +52,37 @@ pub async fn run_link(
         }
         let connected = match next.take() {
             Some(connected) => connected,
-            None if link.dials => {
-                // The machine says when (at once, or after its back-off).
-                if let Some(at) = link.dial_at() {
-                    tokio::select! {
-                        () = sleep_until(link.instant(at)) => {}
-                        _ = until(&mut admin, AdminState::Down) => continue,
-                    }
-                }
-                link.dialling();
-                let attempt = tokio::select! {
-                    attempt = dial(&node, &link) => attempt,
-                    _ = until(&mut admin, AdminState::Down) => continue,
-                };
-                match attempt {
-                    Ok(connected) => {
-                        failures = 0;
-                        connected
-                    }
-                    Err(err) => {
-                        failures += 1;
-                        link.dial_failed();
-                        report_dial_failure(&node, &link, &err, failures);
+            None => {
+                let dial_at = link.dial_at();
+                tokio::select! {
+                    arrival = arrivals.recv() => match arrival {
+                        Some(Arrival::Connected(connected)) => {
+                            if !link.prefers(&connected) {
+                                continue;
+                            }
+                            connected
+                        }
+                        Some(Arrival::DialFailed(err)) => {
+                            failures += 1;
+                            link.dial_failed();
+                            report_dial_failure(&node, &link, &err, failures);
+                            continue;
+                        }
+                        None => return,
+                    },
+                    // The machine says when (at once, or after its back-off).
+                    () = sleep_until(link.instant(dial_at.unwrap_or_default())), if dial_at.is_some() => {
+                        link.dialling();
+                        dialling.start(&node, &link);
                         continue;
                     }
+                    _ = until(&mut admin, AdminState::Down) => continue,
                 }
             }
-            None => tokio::select! {
-                connected = accepted.recv() => match connected {
-                    Some(connected) => connected,
-                    None => return,
-                },
-                _ = until(&mut admin, AdminState::Down) => continue,
-            },
         };
+        failures = 0;
         let cuts = link.cuts();
-        let mut end = run_session(&node, &link, connected, accepted, &mut admin).await;
+        let mut end = run_session(&node, &link, connected, arrivals, &mut admin).await;
         if link.cuts() != cuts && matches!(end, SessionEnd::Lost(_)) {
             // The cut detached the connection, so the writer may have failed
             // before the session saw the cut (or the link is up again).
@@ -99,12 +102,42 @@ pub async fn run_link(
                 });
             }
             SessionEnd::Replaced(connected) => {
-                info!(peer = %link.peer, "link replaced by a new connection from the peer");
+                let why = match connected.opener {
+                    Opener::Me => "a connection this node dialled",
+                    Opener::Peer => "a new connection from the peer",
+                };
+                info!(peer = %link.peer, "link replaced by {why}");
                 next = Some(connected);
             }
             SessionEnd::Cut => {
                 info!(peer = %link.peer, "link closed: cut by the operator");
             }
+        }
+    }
+}
+
+/// The link's dial under way, in a task of its own whose outcome arrives
+/// like any other connection; aborted when the link is cut and when the
+/// link's task ends.
+#[derive(Default)]
+struct Dialling(Option<AbortOnDropHandle<()>>);
+
+impl Dialling {
+    fn start(&mut self, node: &Arc<Node>, link: &Arc<Link>) {
+        let (node, link) = (node.clone(), link.clone());
+        self.0 = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            let arrival = match dial(&node, &link).await {
+                Ok(connected) => Arrival::Connected(connected),
+                Err(err) => Arrival::DialFailed(err),
+            };
+            // The link's task is gone only when the node stops.
+            let _ = link.incoming.send(arrival).await;
+        })));
+    }
+
+    fn abort(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
         }
     }
 }
@@ -126,12 +159,12 @@ fn report_dial_failure(node: &Node, link: &Link, err: &DialError, failures: u32)
     }
 }
 
-/// Waits until the operator restores the link. Connections the listener
-/// handed over just before the cut are closed unused.
+/// Waits until the operator restores the link. Connections that arrive
+/// meanwhile (handed over just before the cut) are closed unused.
 async fn stay_down(
     link: &Link,
     admin: &mut watch::Receiver<AdminState>,
-    accepted: &mut mpsc::Receiver<Connected>,
+    arrivals: &mut mpsc::Receiver<Arrival>,
 ) {
     loop {
         tokio::select! {
@@ -142,9 +175,10 @@ async fn stay_down(
                 }
                 return;
             }
-            Some(connected) = accepted.recv() => {
-                debug!(peer = %link.peer, "closing a connection accepted as the link was cut");
-                drop(connected);
+            Some(arrival) = arrivals.recv() => {
+                if let Arrival::Connected(_) = arrival {
+                    debug!(peer = %link.peer, "closing a connection that arrived as the link was cut");
+                }
             }
         }
     }
