@@ -20,7 +20,8 @@ mod snapshot;
 pub use event::{Event, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
 pub use response::{
-    AuthResult, ErrorCode, LinkResult, RecordEntry, RecordsPage, Response, SubscribeResult,
+    AuthResult, ErrorCode, LinkResult, RecordEntry, RecordsPage, ReloadResult, Response,
+    SubscribeResult,
 };
 pub use snapshot::{
     AdminState, ConnectionState, Counters, LinkStatus, NodeAddresses, PlacesCounters, Snapshot,

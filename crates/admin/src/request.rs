@@ -35,6 +35,9 @@ pub enum Command {
     Subscribe,
     /// Cuts (`down`) or restores (`up`) the link to `peer`.
     Link { peer: String, state: AdminState },
+    /// Re-reads the config file the node started with and applies what
+    /// changed, or refuses it and keeps the old (as SIGHUP does).
+    Reload,
 }
 
 /// A request line that could not be understood; `id` is set when the line

@@ -106,6 +106,18 @@ pub struct SubscribeResult {
     pub node: String,
 }
 
+/// The result of `reload`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReloadResult {
+    /// False: refused, and the node keeps the config it had.
+    pub applied: bool,
+    /// What changed, or why it was refused.
+    pub detail: String,
+    /// The config the node runs now (`Snapshot::config_generation`).
+    pub generation: String,
+}
+
 /// The result of `link`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkResult {

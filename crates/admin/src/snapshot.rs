@@ -26,6 +26,10 @@ pub struct Snapshot {
     pub store: String,
     pub links: Vec<LinkStatus>,
     pub counters: Counters,
+    /// The config the node runs: the first 16 hex digits of the SHA-256 of
+    /// its file (empty from a node too old to say).
+    #[serde(default)]
+    pub config_generation: String,
     /// The online places backend's counters; absent with the offline one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub places: Option<PlacesCounters>,

@@ -8,6 +8,7 @@
 mod error;
 mod model;
 mod raw;
+pub mod reload;
 mod secret;
 mod validate;
 

@@ -14,6 +14,10 @@ pub struct Config {
     pub links: Vec<LinkSpec>,
     /// Problems worth a warning but not an error (a disconnected graph).
     pub warnings: Vec<String>,
+    /// Which config this is: the first 16 hex digits of the SHA-256 of the
+    /// file's text, so nodes and herdctl can tell whether they run the
+    /// same one.
+    pub generation: String,
 }
 
 #[derive(Debug, Clone)]
@@ -47,7 +51,7 @@ pub enum PlacesBackendKind {
     Google,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlacesSettings {
     pub backend: PlacesBackendKind,
     /// Offline backend: a places file to use instead of the embedded one.

@@ -170,6 +170,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         nodes,
         links,
         warnings,
+        generation: generation(text),
     })
 }
 
@@ -447,4 +448,13 @@ fn connectivity_warnings(nodes: &[NodeSpec], links: &[LinkSpec]) -> Vec<String> 
             cut_off.join(", ")
         )]
     }
+}
+
+/// The first 16 hex digits of the SHA-256 of the config's text.
+fn generation(text: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

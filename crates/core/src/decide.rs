@@ -6,7 +6,8 @@ use herd_proto::{IAmAt, Nanos, Record};
 
 use crate::Records;
 
-/// Index of a configured link of this node.
+/// A link of this node: its index in the simulator, a number never reused
+/// in the node (whose links come and go with reloads).
 pub type LinkId = usize;
 
 /// Which links an accepted update goes to: all of them but the one it came
@@ -18,8 +19,14 @@ pub struct Forward {
 }
 
 impl Forward {
+    /// Links `0..links` that get the update.
     pub fn targets(self, links: usize) -> impl Iterator<Item = LinkId> {
-        (0..links).filter(move |&link| Some(link) != self.except)
+        (0..links).filter(move |&link| self.includes(link))
+    }
+
+    /// Does link `link` get the update?
+    pub fn includes(self, link: LinkId) -> bool {
+        Some(link) != self.except
     }
 }
 
@@ -67,6 +74,11 @@ impl NodeCore {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A reload's new bound on client times ahead of this node's clock.
+    pub fn set_max_future_skew(&mut self, max_future_skew: Nanos) {
+        self.max_future_skew = max_future_skew;
     }
 
     pub fn records(&self) -> &Records {

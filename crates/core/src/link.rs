@@ -303,6 +303,12 @@ impl LinkMachine {
         self.stats
     }
 
+    /// A reload's new bound on the flood queue.
+    pub fn set_queue_capacity(&mut self, capacity: usize) {
+        self.policy.queue_capacity = capacity;
+        self.queue.set_capacity(capacity);
+    }
+
     /// Updates waiting in the flood queue.
     pub fn queued(&self) -> usize {
         self.queue.len()

@@ -65,6 +65,12 @@ impl SendQueue {
         Push::Queued
     }
 
+    /// A new bound (a reload of `[limits] peer_queue`). A queue already
+    /// longer drains before it takes new clients again.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+    }
+
     pub fn pop(&mut self) -> Option<Arc<Record>> {
         let record = self.queue.pop_front()?;
         self.head += 1;

@@ -13,10 +13,12 @@ use tracing::{error, info, warn};
 
 use crate::admin::serve_admin;
 use crate::cli::Cli;
-use crate::link_states;
+use crate::link_set::LinkSet;
+use crate::live::Live;
 use crate::log_store::LogStore;
 use crate::node::{Node, Settings};
-use crate::peer::{Link, run_link, serve_peers};
+use crate::peer::serve_peers;
+use crate::reload::{ConfigSource, Reloader, serve_reloads};
 use crate::store::RecordStore;
 use crate::supervisor::{Restart, Supervisor};
 use crate::{client, logging};
@@ -34,7 +36,13 @@ pub const TOO_LONG_PREFIX: usize = 256;
 const STOP_TASKS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A start-up failure: what to print and how to exit.
-struct Fatal(u8, String);
+pub(crate) struct Fatal(u8, String);
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
 
 pub fn main() -> ExitCode {
     main_with(Cli::parse())
@@ -112,7 +120,7 @@ async fn serve(
     me: &herd_config::NodeSpec,
     dir: std::path::PathBuf,
     log_path: std::path::PathBuf,
-    stop: StopSignals,
+    mut stop: StopSignals,
 ) -> Result<(), Fatal> {
     let mut warnings = config.warnings.clone();
     if config.herd.admin_token.is_none() && !me.admin.ip().is_loopback() {
@@ -145,53 +153,30 @@ async fn serve(
         eprintln!("herd-node: warning: {warning}");
     }
 
-    let places = load_places(cli, config)?;
+    let places = load_places(cli.places_file.as_deref(), config)?;
     let client_listener = bind("client", me.client).await?;
     let peer_listener = bind("peer", me.peer).await?;
     let admin_listener = bind("admin", me.admin).await?;
 
-    let peers = config.peers_of(&me.name);
-    let cut = load_link_states(&dir, &peers);
-    let mut links = Vec::with_capacity(peers.len());
-    let mut accepted = Vec::with_capacity(peers.len());
-    for (id, peer) in peers.iter().enumerate() {
-        let admin = if cut.contains(&peer.name) {
-            AdminState::Down
-        } else {
-            AdminState::Up
-        };
-        let (link, receiver) = Link::new(
-            id,
-            &me.name,
-            &peer.name,
-            peer.peer,
-            herd_core::LinkPolicy {
-                queue_capacity: config.limits.peer_queue,
-                ..herd_core::LinkPolicy::default()
-            },
-            admin,
-        );
-        links.push(link);
-        accepted.push(receiver);
-    }
     let settings = Settings {
         name: me.name.clone(),
         herd: config.herd.name.clone(),
         boot_id: format!("{:016x}", fastrand::u64(..)),
-        max_future_skew: Nanos(
-            u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX),
-        ),
-        max_line: config.limits.max_line,
-        limits: config.limits,
         too_long_prefix: TOO_LONG_PREFIX,
         client_addr: me.client,
         peer_addr: me.peer,
         admin_addr: me.admin,
         data_dir: dir.clone(),
-        admin_token: config.herd.admin_token.clone(),
         fsync: config.herd.fsync,
-        secret: config.herd.secret.clone(),
     };
+    let live = Live {
+        limits: config.limits,
+        secret: config.herd.secret.clone(),
+        admin_token: config.herd.admin_token.clone(),
+        generation: config.generation.clone(),
+    };
+    let max_future_skew =
+        Nanos(u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX));
     let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
         Fatal(
             EXIT_RUNTIME,
@@ -204,12 +189,23 @@ async fn serve(
         "loading records from {}",
         dir.join(crate::log_store::LOG_FILE).display()
     );
-    let node = Node::new(settings, store, links, places.clone())
-        .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
+    let node = Node::new(
+        settings,
+        live,
+        max_future_skew,
+        store,
+        Vec::new(),
+        places.clone(),
+    )
+    .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Arc::new(node);
+    let tasks = Supervisor::new();
+    // The links, each with its task: they dial at once.
+    let mut links = LinkSet::new(node.clone(), tasks.clone());
+    links.apply(config);
 
     let peer_names: Vec<String> = node
-        .links
+        .links()
         .iter()
         .map(|l| {
             let cut = if l.admin_state() == AdminState::Down {
@@ -217,11 +213,11 @@ async fn serve(
             } else {
                 ""
             };
-            format!("{}@{}{cut}", l.peer, l.peer_addr)
+            format!("{}@{}{cut}", l.peer, l.peer_addr())
         })
         .collect();
     let banner = format!(
-        "node {} of herd {:?}: client {}, peer {}, admin {}{}; links to {}; {}; {}; log {}",
+        "node {} of herd {:?}: client {}, peer {}, admin {}{}; links to {}; {}; {}; config {} (generation {}); log {}",
         me.name,
         config.herd.name,
         me.client,
@@ -239,6 +235,11 @@ async fn serve(
         },
         places.describe(),
         node.store_description(),
+        cli.config.as_deref().map_or_else(
+            || "<default herd>".to_owned(),
+            |path| path.display().to_string()
+        ),
+        config.generation,
         log_path.display(),
     );
     info!(
@@ -248,7 +249,6 @@ async fn serve(
     );
     eprintln!("herd-node: {banner}");
 
-    let tasks = Supervisor::new();
     let n = node.clone();
     tasks.spawn("group commit", Restart::OnPanic, move || {
         n.group_commit.clone().run()
@@ -269,17 +269,23 @@ async fn serve(
     tasks.spawn("admin port", Restart::OnPanic, move || {
         serve_admin(n.clone(), l.clone())
     });
-    for (link, receiver) in node.links.iter().zip(accepted) {
-        let (n, link) = (node.clone(), link.clone());
-        // Shared, so that a restarted link task takes connections from the
-        // same listener hand-over.
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        tasks.spawn(
-            format!("link to {}", link.peer),
-            Restart::OnPanic,
-            move || run_link(n.clone(), link.clone(), receiver.clone()),
-        );
-    }
+    let (requests, received) = tokio::sync::mpsc::channel(8);
+    node.take_reloads_from(requests);
+    let source = ConfigSource {
+        path: cli.config.clone(),
+        places_file: cli.places_file.clone(),
+    };
+    let reloader = Arc::new(tokio::sync::Mutex::new(Reloader::new(
+        node.clone(),
+        source,
+        config.clone(),
+        links,
+    )));
+    let received = Arc::new(tokio::sync::Mutex::new(received));
+    let hangups = Arc::new(tokio::sync::Mutex::new(stop.take_hangups()));
+    tasks.spawn("reload", Restart::OnPanic, move || {
+        serve_reloads(reloader.clone(), received.clone(), hangups.clone())
+    });
 
     let signal = stop.wait().await;
     info!(
@@ -292,37 +298,6 @@ async fn serve(
     Ok(())
 }
 
-/// The links the operator left cut, from the node's links.json. A file that
-/// cannot be read is reported and ignored (all links up) rather than keeping
-/// the node from starting.
-fn load_link_states(dir: &std::path::Path, peers: &[&herd_config::NodeSpec]) -> Vec<String> {
-    let path = link_states::path_in(dir);
-    match link_states::load(&path) {
-        Ok(down) => {
-            for name in &down {
-                if peers.iter().any(|peer| &peer.name == name) {
-                    info!(
-                        "link to {name} stays cut by the operator (from {})",
-                        path.display()
-                    );
-                } else {
-                    warn!(
-                        "{} names {name:?}, which is not a peer of this node; ignored",
-                        path.display()
-                    );
-                }
-            }
-            down
-        }
-        Err(err) => {
-            let message = format!("cannot read {}: {err}; all links start up", path.display());
-            warn!("{message}");
-            eprintln!("herd-node: warning: {message}");
-            Vec::new()
-        }
-    }
-}
-
 async fn bind(role: &str, address: std::net::SocketAddr) -> Result<TcpListener, Fatal> {
     TcpListener::bind(address).await.map_err(|err| {
         Fatal(
@@ -332,7 +307,12 @@ async fn bind(role: &str, address: std::net::SocketAddr) -> Result<TcpListener, 
     })
 }
 
-fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fatal> {
+/// The places backend `config` asks for; `places_file` (`--places-file`)
+/// wins over `[places] file`. A reload builds a new one the same way.
+pub(crate) fn load_places(
+    places_file: Option<&std::path::Path>,
+    config: &Config,
+) -> Result<Arc<dyn PlacesBackend>, Fatal> {
     let settings = &config.places;
     if settings.backend == PlacesBackendKind::Google {
         let Some(key) = &settings.google_key else {
@@ -355,7 +335,7 @@ fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fat
         .map_err(|err| Fatal(EXIT_RUNTIME, err.to_string()))?;
         return Ok(Arc::new(google));
     }
-    let file = cli.places_file.as_deref().or(config.places.file.as_deref());
+    let file = places_file.or(config.places.file.as_deref());
     let places = match file {
         Some(path) => OfflinePlaces::from_file(path),
         None => OfflinePlaces::embedded(),
@@ -371,6 +351,9 @@ fn load_places(cli: &Cli, config: &Config) -> Result<Arc<dyn PlacesBackend>, Fat
 struct StopSignals {
     term: Option<tokio::signal::unix::Signal>,
     int: Option<tokio::signal::unix::Signal>,
+    /// SIGHUP (a reload), caught from the start too: its default action
+    /// would end the process.
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl StopSignals {
@@ -379,7 +362,13 @@ impl StopSignals {
         StopSignals {
             term: signal(SignalKind::terminate()).ok(),
             int: signal(SignalKind::interrupt()).ok(),
+            hangup: signal(SignalKind::hangup()).ok(),
         }
+    }
+
+    /// SIGHUP, for the reload task.
+    fn take_hangups(&mut self) -> Option<tokio::signal::unix::Signal> {
+        self.hangup.take()
     }
 
     /// Waits for either; returns which.

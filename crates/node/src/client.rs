@@ -34,7 +34,7 @@ async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: Socket
     // Counted open until this task ends, however it ends (a panic too).
     let open_guard = OpenConnection::count(&counters.client_connections_open);
     let open = open_guard.before;
-    if open >= node.settings.limits.max_clients as u64 {
+    if open >= node.live().limits.max_clients as u64 {
         let refused = counters.client_refused.fetch_add(1, Ordering::Relaxed) + 1;
         if refused.is_power_of_two() {
             warn!(target: "client", "{refused} client connections refused so far: {open} open, the limit is max_clients");
@@ -61,8 +61,10 @@ async fn serve_connection(node: Arc<Node>, mut stream: TcpStream, remote: Socket
 }
 
 async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Result<()> {
-    let settings = &node.settings;
-    let mut lines = LineReader::new(settings.max_line, settings.too_long_prefix);
+    // The limits the connection started with, whatever a reload does.
+    let live = node.live();
+    let limits = &live.limits;
+    let mut lines = LineReader::new(limits.max_line, node.settings.too_long_prefix);
     let mut out = Vec::with_capacity(256);
     // When the line now in the buffer began arriving.
     let mut line_started: Option<tokio::time::Instant> = None;
@@ -72,19 +74,18 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
             // A line ended: whatever is left is a new one.
             line_started = None;
             if answer_frame(node, frame, id, &mut out).await {
-                write_in_time(stream, &out, settings.limits.line_deadline).await?;
+                write_in_time(stream, &out, limits.line_deadline).await?;
                 stream.shutdown().await?;
                 linger(stream).await;
                 return Ok(());
             }
         }
         if !out.is_empty() {
-            write_in_time(stream, &out, settings.limits.line_deadline).await?;
+            write_in_time(stream, &out, limits.line_deadline).await?;
             out.clear();
         }
         // Idle with nothing started, or in the middle of a line: each has
         // its own limit, so idle or crawling clients cannot pile up.
-        let limits = &settings.limits;
         let wait = if lines.buffered() == 0 {
             limits.client_idle
         } else {
@@ -107,7 +108,7 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
             // Half-closed: a last line without `\n` is still a line.
             if let Some(last) = lines.take_rest() {
                 answer_frame(node, last, id, &mut out).await;
-                write_in_time(stream, &out, settings.limits.line_deadline).await?;
+                write_in_time(stream, &out, limits.line_deadline).await?;
             }
             return stream.shutdown().await;
         }

@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use herd_admin::{AdminState, ErrorCode, EventKind, LinkChange};
-use herd_config::{FsyncPolicy, Secret};
+use herd_config::FsyncPolicy;
 use herd_core::{ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records};
 use herd_places::{NearbyQuery, PlacesBackend};
 use herd_proto::fields::is_blank;
@@ -17,7 +17,9 @@ use crate::counters::{Counters, bump};
 use crate::events::{EventHub, now_us};
 use crate::group_commit::GroupCommit;
 use crate::link_states;
+use crate::live::Live;
 use crate::peer::Link;
+use crate::reload_request::{ReloadOutcome, ReloadRequest};
 use crate::store::RecordStore;
 
 /// Limits and identity a node runs with.
@@ -26,9 +28,6 @@ pub struct Settings {
     pub name: String,
     pub herd: String,
     pub boot_id: String,
-    pub max_future_skew: Nanos,
-    /// Longest client line, in bytes, without its ending.
-    pub max_line: usize,
     /// Bytes of an over-long line echoed back after `? `.
     pub too_long_prefix: usize,
     pub client_addr: SocketAddr,
@@ -36,14 +35,8 @@ pub struct Settings {
     pub admin_addr: SocketAddr,
     /// DIR/NAME: the node's own files.
     pub data_dir: PathBuf,
-    /// When set, admin connections must present it first.
-    pub admin_token: Option<Secret>,
     /// When the record log is synced to disk.
     pub fsync: FsyncPolicy,
-    /// What one client may cost (`[limits]`).
-    pub limits: herd_config::Limits,
-    /// The herd secret: peers must prove they know it (peer/auth.rs).
-    pub secret: Option<Secret>,
 }
 
 struct State {
@@ -53,9 +46,12 @@ struct State {
 
 pub struct Node {
     pub settings: Settings,
+    /// What a reload may change (live.rs).
+    live: RwLock<Arc<Live>>,
     state: Mutex<State>,
-    pub links: Vec<Arc<Link>>,
-    places: Arc<dyn PlacesBackend>,
+    /// The links of the config in force; a reload adds and removes some.
+    links: RwLock<Arc<Vec<Arc<Link>>>>,
+    places: RwLock<Arc<dyn PlacesBackend>>,
     pub counters: Counters,
     pub events: EventHub,
     pub started: std::time::Instant,
@@ -64,16 +60,20 @@ pub struct Node {
     link_admin: Mutex<()>,
     /// fsyncs of the record log, by the `fsync` policy.
     pub group_commit: Arc<GroupCommit>,
+    /// Where admin `reload` requests go (the reload task, reload.rs).
+    reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
 
 impl Node {
     pub fn new(
         settings: Settings,
+        live: Live,
+        max_future_skew: Nanos,
         mut store: Box<dyn RecordStore>,
         links: Vec<Arc<Link>>,
         places: Arc<dyn PlacesBackend>,
     ) -> std::io::Result<Node> {
-        let mut core = NodeCore::new(settings.name.clone(), settings.max_future_skew);
+        let mut core = NodeCore::new(settings.name.clone(), max_future_skew);
         for record in store.load()? {
             core.restore(record);
         }
@@ -81,21 +81,78 @@ impl Node {
         let group_commit = Arc::new(GroupCommit::new(settings.fsync, store.sync_handle()));
         Ok(Node {
             settings,
+            live: RwLock::new(Arc::new(live)),
             state: Mutex::new(State { core, store }),
-            links,
-            places,
+            links: RwLock::new(Arc::new(links)),
+            places: RwLock::new(places),
             counters: Counters::default(),
             events: EventHub::default(),
             started: std::time::Instant::now(),
             started_us: now_us(),
             link_admin: Mutex::new(()),
             group_commit,
+            reloads: std::sync::OnceLock::new(),
         })
     }
 
     /// The online places backend's counters, if it has any.
     pub fn places_stats(&self) -> Option<herd_places::PlacesStats> {
-        self.places.stats()
+        self.places().stats()
+    }
+
+    /// The places backend in force.
+    pub fn places(&self) -> Arc<dyn PlacesBackend> {
+        read(&self.places).clone()
+    }
+
+    /// Admin `reload` requests go to `reloads` from now on.
+    pub fn take_reloads_from(&self, reloads: tokio::sync::mpsc::Sender<ReloadRequest>) {
+        let _ = self.reloads.set(reloads);
+    }
+
+    /// Re-reads the config, as SIGHUP does; waits for the outcome.
+    pub async fn request_reload(&self) -> ReloadOutcome {
+        let stopping = || ReloadOutcome::Refused("the node is stopping".to_owned());
+        let Some(reloads) = self.reloads.get() else {
+            return ReloadOutcome::Refused("this node does not reload".to_owned());
+        };
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        if reloads.send(ReloadRequest { reply }).await.is_err() {
+            return stopping();
+        }
+        outcome.await.unwrap_or_else(|_| stopping())
+    }
+
+    /// The settings a reload may change, as they are now.
+    pub fn live(&self) -> Arc<Live> {
+        read(&self.live).clone()
+    }
+
+    /// The node's links, as they are now.
+    pub fn links(&self) -> Arc<Vec<Arc<Link>>> {
+        read(&self.links).clone()
+    }
+
+    /// The link to `peer`, if this node has one.
+    pub fn link_to(&self, peer: &str) -> Option<Arc<Link>> {
+        self.links().iter().find(|link| link.peer == peer).cloned()
+    }
+
+    /// A reload's new settings (reload.rs). The skew bound is the core's.
+    pub fn set_live(&self, live: Live, max_future_skew: Nanos) {
+        self.state().core.set_max_future_skew(max_future_skew);
+        *write(&self.live) = Arc::new(live);
+    }
+
+    /// A reload's new places backend.
+    pub fn set_places(&self, places: Arc<dyn PlacesBackend>) {
+        *write(&self.places) = places;
+    }
+
+    /// A reload's links: `links` replaces the list (the caller starts and
+    /// stops their tasks).
+    pub fn set_links(&self, links: Vec<Arc<Link>>) {
+        *write(&self.links) = Arc::new(links);
     }
 
     /// Record count and digest, taken together.
@@ -129,8 +186,9 @@ impl Node {
         wanted: AdminState,
     ) -> Result<bool, (ErrorCode, String)> {
         let _serial = self.link_admin.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(link) = self.links.iter().find(|link| link.peer == peer) else {
-            let peers: Vec<&str> = self.links.iter().map(|link| link.peer.as_str()).collect();
+        let links = self.links();
+        let Some(link) = links.iter().find(|link| link.peer == peer) else {
+            let peers: Vec<&str> = links.iter().map(|link| link.peer.as_str()).collect();
             let peers = if peers.is_empty() {
                 "none".to_owned()
             } else {
@@ -145,8 +203,7 @@ impl Node {
         if link.admin_state() == wanted {
             return Ok(false);
         }
-        let down = self
-            .links
+        let down = links
             .iter()
             .filter(|l| {
                 let state = if l.peer == peer {
@@ -238,12 +295,12 @@ impl Node {
     async fn answer_text(&self, text: &str, out: &mut Vec<u8>) {
         match parse_request(text) {
             Some(Request::IAmAt(request))
-                if request.client.len() > self.settings.limits.max_client_id =>
+                if request.client.len() > self.live().limits.max_client_id =>
             {
                 question(text.as_bytes(), out)
             }
             Some(Request::WhatsAt(request))
-                if request.client.len() > self.settings.limits.max_client_id =>
+                if request.client.len() > self.live().limits.max_client_id =>
             {
                 bump(&self.counters.whatsat);
                 question(text.as_bytes(), out)
@@ -298,7 +355,8 @@ impl Node {
                     radius_m: request.radius_km * 1000.0,
                     bound: request.bound,
                 };
-                let json = self.places.nearby(query).await;
+                let places = self.places();
+                let json = places.nearby(query).await;
                 push_line(out, record.at_line());
                 out.extend_from_slice(json.trim_end().as_bytes());
                 out.extend_from_slice(b"\n\n");
@@ -312,7 +370,7 @@ impl Node {
     /// answered its client is then found here by that client, whichever
     /// task the runtime happened to run first (contract, IAMAT).
     fn catch_up_with_peers(&self) {
-        for link in &self.links {
+        for link in self.links().iter() {
             link.catch_up(self);
         }
     }
@@ -344,8 +402,8 @@ impl Node {
         }
     }
 
-    /// An update that arrived from the peer on `link`.
-    pub fn on_peer_update(&self, record: Record, link: LinkId) {
+    /// An update that arrived from `peer` on its link `link`.
+    pub fn on_peer_update(&self, record: Record, link: LinkId, peer: &str) {
         bump(&self.counters.floods_in);
         let record = Arc::new(record);
         let decision = {
@@ -354,7 +412,7 @@ impl Node {
             let won = matches!(decision, PeerDecision::Won { .. });
             // Published under the lock so that it precedes the records event.
             self.events.publish_with(|| EventKind::FloodIn {
-                peer: self.links[link].peer.clone(),
+                peer: peer.to_owned(),
                 client: record.client().to_owned(),
                 at: record.at_line().to_owned(),
                 won,
@@ -387,21 +445,20 @@ impl Node {
     }
 
     fn flood(&self, record: &Arc<Record>, forward: Forward) {
-        if forward.targets(self.links.len()).next().is_none() {
+        let links = self.links();
+        let targets = || links.iter().filter(|link| forward.includes(link.id));
+        if targets().next().is_none() {
             return;
         }
         // Published first: an idle link writes the update inline, and the
         // peer's `flood_in` should not be stamped before this node's send.
         self.events.publish_with(|| EventKind::FloodOut {
-            peers: forward
-                .targets(self.links.len())
-                .map(|link| self.links[link].peer.clone())
-                .collect(),
+            peers: targets().map(|link| link.peer.clone()).collect(),
             client: record.client().to_owned(),
             at: record.at_line().to_owned(),
         });
-        for link in forward.targets(self.links.len()) {
-            self.links[link].enqueue(record.clone());
+        for link in targets() {
+            link.enqueue(record.clone());
         }
     }
 
@@ -416,6 +473,16 @@ impl Node {
             }
         });
     }
+}
+
+fn read<T: ?Sized>(lock: &RwLock<Arc<T>>) -> std::sync::RwLockReadGuard<'_, Arc<T>> {
+    // Only ever replaced whole: a panic cannot leave it half written.
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T: ?Sized>(lock: &RwLock<Arc<T>>) -> std::sync::RwLockWriteGuard<'_, Arc<T>> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A line for the log: quoted text, or its bytes escaped when it is not

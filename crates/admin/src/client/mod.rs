@@ -44,7 +44,9 @@ use lines::{BoundedLines, Line};
 
 use crate::event::{Event, EventKind};
 use crate::request::{AdminRequest, Command};
-use crate::response::{AuthResult, LinkResult, RecordsPage, Response, SubscribeResult};
+use crate::response::{
+    AuthResult, LinkResult, RecordsPage, ReloadResult, Response, SubscribeResult,
+};
 use crate::snapshot::{AdminState, Snapshot};
 
 /// Longest line read from a node by default: a page of 10,000 records
@@ -112,6 +114,7 @@ pub enum Reply {
     Records(RecordsPage),
     Subscribed(SubscribeResult),
     Link(LinkResult),
+    Reload(ReloadResult),
 }
 
 /// What [`AdminClient::next`] reads.
@@ -133,6 +136,7 @@ enum Asked {
     Records,
     Subscribe,
     Link,
+    Reload,
 }
 
 impl Asked {
@@ -143,6 +147,7 @@ impl Asked {
             Command::Records { .. } => Asked::Records,
             Command::Subscribe => Asked::Subscribe,
             Command::Link { .. } => Asked::Link,
+            Command::Reload => Asked::Reload,
         }
     }
 }
@@ -332,6 +337,14 @@ impl AdminClient {
         }
     }
 
+    /// Makes the node re-read its config file (as SIGHUP does).
+    pub async fn reload(&mut self) -> Result<ReloadResult, ClientError> {
+        match self.request(Command::Reload).await? {
+            Reply::Reload(result) => Ok(result),
+            other => Err(mismatched(other)),
+        }
+    }
+
     /// The next event, after `subscribe`; replies that come meanwhile are
     /// dropped (use [`AdminClient::next`] to pipeline requests too). No time
     /// limit: events come when the node has them.
@@ -416,6 +429,7 @@ impl AdminClient {
             Asked::Records => decode(result).map(Reply::Records),
             Asked::Subscribe => decode(result).map(Reply::Subscribed),
             Asked::Link => decode(result).map(Reply::Link),
+            Asked::Reload => decode(result).map(Reply::Reload),
         };
         if let Ok(reply) = &reply
             && let Some(found) = identity_in(reply)

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{records_page, snapshot};
 use crate::node::Node;
+use crate::reload_request::ReloadOutcome;
 
 /// What the connection does after writing the response.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub(super) struct Conversation {
 impl Conversation {
     pub(super) fn new(node: &Node) -> Conversation {
         Conversation {
-            authenticated: node.settings.admin_token.is_none(),
+            authenticated: node.live().admin_token.is_none(),
         }
     }
 
@@ -107,11 +108,23 @@ impl Conversation {
                 };
                 (response, After::Continue)
             }
+            Command::Reload => {
+                let (applied, detail) = match node.request_reload().await {
+                    ReloadOutcome::Applied(what) => (true, what),
+                    ReloadOutcome::Refused(why) => (false, why),
+                };
+                let result = json!({
+                    "applied": applied,
+                    "detail": detail,
+                    "generation": node.live().generation,
+                });
+                (Response::ok(id, result), After::Continue)
+            }
         }
     }
 
     fn authenticate(&mut self, node: &Node, id: Value, token: &str) -> (Response, After) {
-        let accepted = match &node.settings.admin_token {
+        let accepted = match &node.live().admin_token {
             None => true,
             Some(expected) => same_secret(expected.expose().as_bytes(), token.as_bytes()),
         };

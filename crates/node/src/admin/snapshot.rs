@@ -9,7 +9,7 @@ use crate::node::Node;
 pub fn snapshot(node: &Node) -> Snapshot {
     let settings = &node.settings;
     let (records, digest) = node.records_summary();
-    let links: Vec<_> = node.links.iter().map(|link| link.snapshot()).collect();
+    let links: Vec<_> = node.links().iter().map(|link| link.snapshot()).collect();
     let c = &node.counters;
     let counters = Counters {
         client_connections: read(&c.client_connections),
@@ -51,6 +51,7 @@ pub fn snapshot(node: &Node) -> Snapshot {
         store: node.store_description(),
         links,
         counters,
+        config_generation: node.live().generation.clone(),
         places: node.places_stats().map(|stats| PlacesCounters {
             backend: stats.backend.to_owned(),
             requests: stats.requests,

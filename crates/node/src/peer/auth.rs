@@ -103,10 +103,11 @@ impl<'a> Parties<'a> {
     /// authentication).
     pub(super) fn of(
         settings: &'a crate::node::Settings,
+        secret: Option<&'a herd_config::Secret>,
         peer: &'a str,
         i_dial: bool,
     ) -> Option<Parties<'a>> {
-        settings.secret.as_ref().map(|secret| Parties {
+        secret.map(|secret| Parties {
             secret: secret.expose().as_bytes(),
             herd: &settings.herd,
             me: &settings.name,

@@ -79,9 +79,12 @@ impl Drop for Pending {
 /// Connects to the link's peer and completes the handshake.
 pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialError> {
     let settings = &link.policy;
-    let mut stream = timeout(settings.connect_timeout, TcpStream::connect(link.peer_addr))
-        .await
-        .map_err(|_| DialError::ConnectTimeout)??;
+    let mut stream = timeout(
+        settings.connect_timeout,
+        TcpStream::connect(link.peer_addr()),
+    )
+    .await
+    .map_err(|_| DialError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);
     let me = &node.settings;
     stream
@@ -99,7 +102,8 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
             // The answer names the one version agreed.
             let version = check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
-            if let Some(parties) = Parties::of(me, &link.peer, true)
+            let live = node.live();
+            if let Some(parties) = Parties::of(me, live.secret.as_ref(), &link.peer, true)
                 && let Err(reason) = authenticate(
                     &mut stream,
                     &mut lines,
@@ -110,7 +114,7 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
             {
                 refuse(stream, "authentication failed").await;
                 return Err(DialError::Auth {
-                    addr: link.peer_addr,
+                    addr: link.peer_addr(),
                     reason,
                 });
             }
@@ -177,11 +181,7 @@ async fn accept_handshake(
     pending: Pending,
 ) {
     let _ = stream.set_nodelay(true);
-    let handshake_timeout = node
-        .links
-        .first()
-        .map(|link| link.policy.handshake_timeout)
-        .unwrap_or(std::time::Duration::from_secs(5));
+    let handshake_timeout = herd_core::LinkPolicy::default().handshake_timeout;
     let mut lines = peer_line_reader();
     let line = match timeout(handshake_timeout, read_line(&mut stream, &mut lines)).await {
         Ok(Ok(line)) => line,
@@ -210,9 +210,7 @@ async fn accept_handshake(
     };
     let verdict = check_hello(&node, &hello, None).and_then(|version| {
         let link = node
-            .links
-            .iter()
-            .find(|link| link.peer == hello.node)
+            .link_to(hello.node)
             .ok_or_else(|| HelloMismatch::NotLinked {
                 peer: hello.node.to_owned(),
                 me: node.name().to_owned(),
@@ -223,7 +221,7 @@ async fn accept_handshake(
                 peer: link.peer.clone(),
             });
         }
-        Ok((link.clone(), version))
+        Ok((link, version))
     });
     let (link, version) = match verdict {
         Ok(agreed) => agreed,
@@ -241,7 +239,8 @@ async fn accept_handshake(
         warn!("peer connection from {remote} lost during the handshake: {err}");
         return;
     }
-    if let Some(parties) = Parties::of(me, &link.peer, false)
+    let live = node.live();
+    if let Some(parties) = Parties::of(me, live.secret.as_ref(), &link.peer, false)
         && let Err(reason) =
             authenticate(&mut stream, &mut lines, &parties, handshake_timeout).await
     {

@@ -13,7 +13,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use herd_admin::{AdminState, ConnectionState, LinkStatus};
@@ -23,6 +23,7 @@ use herd_proto::peer::parse_peer_line;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::connection::{Arrival, Connected};
@@ -41,8 +42,11 @@ const CATCH_UP_BUDGET: usize = 256 * 1024;
 pub struct Link {
     pub id: LinkId,
     pub peer: String,
-    pub peer_addr: SocketAddr,
+    /// Where the peer is dialled; a reload may move it.
+    peer_addr: RwLock<SocketAddr>,
     pub policy: LinkPolicy,
+    /// Cancelled when a reload removes the link: its task ends.
+    pub retired: CancellationToken,
     /// The machine's clock starts here.
     origin: Instant,
     end: Mutex<End>,
@@ -126,8 +130,9 @@ impl Link {
         let link = Link {
             id,
             peer: peer.to_owned(),
-            peer_addr,
+            peer_addr: RwLock::new(peer_addr),
             policy,
+            retired: CancellationToken::new(),
             origin: Instant::now(),
             end: Mutex::new(End {
                 machine,
@@ -182,6 +187,36 @@ impl Link {
 
     pub fn admin_state(&self) -> AdminState {
         *self.admin.borrow()
+    }
+
+    /// Where the peer is dialled.
+    pub fn peer_addr(&self) -> SocketAddr {
+        *self.peer_addr.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A reload moved the peer: the next dial goes there (a connection up
+    /// now stays until it breaks).
+    pub fn set_peer_addr(&self, addr: SocketAddr) {
+        *self.peer_addr.write().unwrap_or_else(|p| p.into_inner()) = addr;
+    }
+
+    /// A reload's new bound on the flood queue.
+    pub fn set_queue_capacity(&self, capacity: usize) {
+        self.end().machine.set_queue_capacity(capacity);
+    }
+
+    /// A reload removed the link: its task ends, its connection is closed
+    /// and no other is taken or dialled (like a cut, but not saved).
+    pub fn retire(&self) {
+        self.retired.cancel();
+        let now = self.now();
+        {
+            let mut end = self.end();
+            end.machine.set_admin(now, false);
+            end.outbox.detach();
+        }
+        *self.inbox() = None;
+        self.set_state(ConnectionState::Down, None, None);
     }
 
     /// Applies the operator's wish. The link's task notices and closes or
@@ -255,7 +290,7 @@ impl Link {
         let status = self.status();
         LinkStatus {
             peer: self.peer.clone(),
-            peer_addr: self.peer_addr.to_string(),
+            peer_addr: self.peer_addr().to_string(),
             admin: self.admin_state(),
             state: status.state,
             connected: status.state == ConnectionState::Connected,
@@ -472,7 +507,7 @@ impl Link {
         let message = parse_peer_line(text).map_err(PeerLineError::Protocol)?;
         let received = self.end().machine.receive(message);
         match received {
-            Received::Merge(record) => node.on_peer_update(record, self.id),
+            Received::Merge(record) => node.on_peer_update(record, self.id, &self.peer),
             Received::Repair(message) => {
                 let now = self.now();
                 // Answered from the records as they are now; written once

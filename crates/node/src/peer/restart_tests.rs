@@ -14,6 +14,7 @@ use herd_proto::{Nanos, Record};
 use tokio::net::TcpListener;
 
 use super::{Link, run_link, serve_peers};
+use crate::live::Live;
 use crate::log_store::LogStore;
 use crate::node::{Node, Settings};
 use crate::supervisor::{Restart, Supervisor};
@@ -57,21 +58,24 @@ async fn start(
         name: name.to_owned(),
         herd: "test".to_owned(),
         boot_id: format!("{name}-boot"),
-        max_future_skew: Nanos(3_600_000_000_000),
-        max_line: 8192,
         too_long_prefix: 256,
         client_addr: addr,
         peer_addr: addr,
         admin_addr: addr,
         data_dir: dir.path().to_owned(),
-        admin_token: None,
         fsync: FsyncPolicy::Off,
+    };
+    let live = Live {
         limits: Limits::default(),
         secret: None,
+        admin_token: None,
+        generation: "test".to_owned(),
     };
     let store = LogStore::open(dir.path()).expect("a record log");
     let node = Node::new(
         settings,
+        live,
+        Nanos(3_600_000_000_000),
         Box::new(store),
         vec![link.clone()],
         Arc::new(NoPlaces),

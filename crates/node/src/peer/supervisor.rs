@@ -153,7 +153,7 @@ fn report_dial_failure(node: &Node, link: &Link, err: &DialError, failures: u32)
     }
     // The first failure is news; the retries every ~2 s are not.
     if failures == 1 {
-        warn!(peer = %link.peer, "cannot connect to {}: {err}; retrying", link.peer_addr);
+        warn!(peer = %link.peer, "cannot connect to {}: {err}; retrying", link.peer_addr());
     } else {
         debug!(peer = %link.peer, "connect attempt {failures} failed: {err}");
     }

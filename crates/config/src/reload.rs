@@ -1,0 +1,208 @@
+//! What a reload of the config changes for one node, and what it may not
+//! change while the node runs (contract section 7). Pure: the node reads
+//! the file and applies the changes; this says what they are.
+
+use std::fmt;
+
+use crate::Config;
+
+/// Why a node keeps its old config: the key that cannot change live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadRefused {
+    pub key: String,
+    pub why: String,
+}
+
+impl fmt::Display for ReloadRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.why)
+    }
+}
+
+impl std::error::Error for ReloadRefused {}
+
+/// One change a reload brings to node `me`, in words an operator reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    NodesAdded(Vec<String>),
+    NodesRemoved(Vec<String>),
+    /// This node's links to these peers.
+    LinksAdded(Vec<String>),
+    LinksRemoved(Vec<String>),
+    /// Peers of this node whose peer address changed.
+    PeerAddresses(Vec<String>),
+    /// Other links or addresses elsewhere in the herd.
+    Elsewhere,
+    Limits,
+    Places,
+    Secret,
+    AdminToken,
+    MaxFutureSkew,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, what: &str, names: &[String]| {
+            write!(f, "{what} {}", names.join(", "))
+        };
+        match self {
+            Change::NodesAdded(names) => list(f, "nodes added:", names),
+            Change::NodesRemoved(names) => list(f, "nodes removed:", names),
+            Change::LinksAdded(names) => list(f, "links added to", names),
+            Change::LinksRemoved(names) => list(f, "links removed to", names),
+            Change::PeerAddresses(names) => list(f, "new peer address of", names),
+            Change::Elsewhere => f.write_str("links or addresses of other nodes"),
+            Change::Limits => f.write_str("[limits]"),
+            Change::Places => f.write_str("[places]"),
+            Change::Secret => f.write_str("herd secret"),
+            Change::AdminToken => f.write_str("admin token"),
+            Change::MaxFutureSkew => f.write_str("max_future_skew"),
+        }
+    }
+}
+
+/// The changes from `old` to `new` for node `me`, or why `new` cannot be
+/// applied while `me` runs. No change at all is an empty list.
+pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, ReloadRefused> {
+    let refuse = |key: String, why: &str| ReloadRefused {
+        key,
+        why: why.to_owned(),
+    };
+    let (Some(was), Some(now)) = (old.node(me), new.node(me)) else {
+        return Err(refuse(
+            "[[node]] name".to_owned(),
+            &format!(
+                "no node named {me:?} in the new config; a node's name cannot change while it runs"
+            ),
+        ));
+    };
+    if old.herd.name != new.herd.name {
+        return Err(refuse(
+            "[herd] name".to_owned(),
+            "the herd's name cannot change while its nodes run",
+        ));
+    }
+    for (key, same) in [
+        ("client", was.client == now.client),
+        ("peer", was.peer == now.peer),
+        ("admin", was.admin == now.admin),
+    ] {
+        if !same {
+            return Err(refuse(
+                format!("[[node]] {me:?} {key}"),
+                "a node's own listen address cannot change while it runs; restart it",
+            ));
+        }
+    }
+    if old.herd.fsync != new.herd.fsync {
+        return Err(refuse(
+            "[herd] fsync".to_owned(),
+            "the store's sync policy is set at start-up; restart the node",
+        ));
+    }
+
+    let mut changes = Vec::new();
+    let names =
+        |config: &Config| -> Vec<String> { config.nodes.iter().map(|n| n.name.clone()).collect() };
+    let (old_names, new_names) = (names(old), names(new));
+    let added: Vec<String> = new_names
+        .iter()
+        .filter(|n| !old_names.contains(n))
+        .cloned()
+        .collect();
+    let removed: Vec<String> = old_names
+        .iter()
+        .filter(|n| !new_names.contains(n))
+        .cloned()
+        .collect();
+    if !added.is_empty() {
+        changes.push(Change::NodesAdded(added));
+    }
+    if !removed.is_empty() {
+        changes.push(Change::NodesRemoved(removed));
+    }
+
+    // Addresses compared as written: a name is looked up at each dial.
+    let peers = |config: &Config| -> Vec<(String, String)> {
+        config
+            .peers_of(me)
+            .iter()
+            .map(|peer| (peer.name.clone(), peer.peer.to_string()))
+            .collect()
+    };
+    let (old_peers, new_peers) = (peers(old), peers(new));
+    let has = |list: &[(String, String)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, addr)| addr.clone())
+    };
+    let linked: Vec<String> = new_peers
+        .iter()
+        .filter(|(name, _)| has(&old_peers, name).is_none())
+        .map(|(name, _)| name.clone())
+        .collect();
+    let unlinked: Vec<String> = old_peers
+        .iter()
+        .filter(|(name, _)| has(&new_peers, name).is_none())
+        .map(|(name, _)| name.clone())
+        .collect();
+    let moved: Vec<String> = new_peers
+        .iter()
+        .filter(|(name, addr)| has(&old_peers, name).is_some_and(|was| was != *addr))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mine = !linked.is_empty() || !unlinked.is_empty() || !moved.is_empty();
+    if !linked.is_empty() {
+        changes.push(Change::LinksAdded(linked));
+    }
+    if !unlinked.is_empty() {
+        changes.push(Change::LinksRemoved(unlinked));
+    }
+    if !moved.is_empty() {
+        changes.push(Change::PeerAddresses(moved));
+    }
+    let graph = |config: &Config| -> Vec<(String, String)> {
+        let mut links: Vec<(String, String)> = config
+            .links
+            .iter()
+            .map(|l| {
+                let (a, b) = (&config.nodes[l.0].name, &config.nodes[l.1].name);
+                (a.min(b).clone(), a.max(b).clone())
+            })
+            .collect();
+        links.sort();
+        links
+    };
+    let nodes_changed = old.nodes != new.nodes;
+    if !mine && (graph(old) != graph(new) || nodes_changed) && changes.is_empty() {
+        changes.push(Change::Elsewhere);
+    }
+    if old.limits != new.limits {
+        changes.push(Change::Limits);
+    }
+    if old.places != new.places {
+        changes.push(Change::Places);
+    }
+    if old.herd.secret != new.herd.secret {
+        changes.push(Change::Secret);
+    }
+    if old.herd.admin_token != new.herd.admin_token {
+        changes.push(Change::AdminToken);
+    }
+    if old.herd.max_future_skew != new.herd.max_future_skew {
+        changes.push(Change::MaxFutureSkew);
+    }
+    Ok(changes)
+}
+
+/// "applied: ..." words for a list of changes.
+pub fn describe(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return "nothing changed".to_owned();
+    }
+    changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
