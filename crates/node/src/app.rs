@@ -1,5 +1,6 @@
 //! Start-up and shutdown of a node.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use crate::node::{Node, Settings};
 use crate::peer::{Link, run_link, serve_peers};
 use crate::store::RecordStore;
 use crate::supervisor::{Restart, Supervisor};
-use crate::{client, logging};
+use crate::{client, logging, resolve};
 
 /// Exit status for configuration and usage errors (clap uses it too).
 const EXIT_CONFIG: u8 = 2;
@@ -114,16 +115,25 @@ async fn serve(
     log_path: std::path::PathBuf,
     stop: StopSignals,
 ) -> Result<(), Fatal> {
+    // Where the node listens: resolved once, here; the warnings look at
+    // these, since they are what is exposed.
+    let client_at = listen_addr(me, "client", &me.client).await?;
+    let peer_at = listen_addr(me, "peer", &me.peer).await?;
+    let admin_at = listen_addr(me, "admin", &me.admin).await?;
     let mut warnings = config.warnings.clone();
-    if config.herd.admin_token.is_none() && !me.admin.ip().is_loopback() {
+    if config.herd.admin_token.is_none() && !admin_at.ip().is_loopback() {
         warnings.push(format!(
             "admin address {} is not on loopback and no admin_token is set: anyone who can reach it can cut links",
-            me.admin
+            shown(&me.admin, admin_at)
         ));
     }
-    let exposed_peers = std::iter::once(me.peer)
-        .chain(config.peers_of(&me.name).iter().map(|peer| peer.peer))
-        .any(|addr| !addr.ip().is_loopback());
+    // A peer given by name counts as off loopback (unless it is localhost):
+    // what a name resolves to can change after start-up.
+    let exposed_peers = !peer_at.ip().is_loopback()
+        || config
+            .peers_of(&me.name)
+            .iter()
+            .any(|peer| !resolve::surely_loopback(&peer.peer));
     if config
         .herd
         .secret
@@ -137,7 +147,7 @@ async fn serve(
     if config.herd.secret.is_none() && exposed_peers {
         warnings.push(format!(
             "peer address {} or a peer's is not on loopback and no herd secret is set: anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET)",
-            me.peer
+            shown(&me.peer, peer_at)
         ));
     }
     for warning in &warnings {
@@ -146,9 +156,9 @@ async fn serve(
     }
 
     let places = load_places(cli, config)?;
-    let client_listener = bind("client", me.client).await?;
-    let peer_listener = bind("peer", me.peer).await?;
-    let admin_listener = bind("admin", me.admin).await?;
+    let client_listener = bind("client", &me.client, client_at).await?;
+    let peer_listener = bind("peer", &me.peer, peer_at).await?;
+    let admin_listener = bind("admin", &me.admin, admin_at).await?;
 
     let peers = config.peers_of(&me.name);
     let cut = load_link_states(&dir, &peers);
@@ -164,7 +174,7 @@ async fn serve(
             id,
             &me.name,
             &peer.name,
-            peer.peer,
+            peer.peer.clone(),
             herd_core::LinkPolicy {
                 queue_capacity: config.limits.peer_queue,
                 ..herd_core::LinkPolicy::default()
@@ -184,9 +194,9 @@ async fn serve(
         max_line: config.limits.max_line,
         limits: config.limits,
         too_long_prefix: TOO_LONG_PREFIX,
-        client_addr: me.client,
-        peer_addr: me.peer,
-        admin_addr: me.admin,
+        client_addr: me.client.clone(),
+        peer_addr: me.peer.clone(),
+        admin_addr: me.admin.clone(),
         data_dir: dir.clone(),
         admin_token: config.herd.admin_token.clone(),
         fsync: config.herd.fsync,
@@ -224,9 +234,9 @@ async fn serve(
         "node {} of herd {:?}: client {}, peer {}, admin {}{}; links to {}; {}; {}; log {}",
         me.name,
         config.herd.name,
-        me.client,
-        me.peer,
-        me.admin,
+        shown(&me.client, client_at),
+        shown(&me.peer, peer_at),
+        shown(&me.admin, admin_at),
         if config.herd.admin_token.is_some() {
             " (token required)"
         } else {
@@ -323,11 +333,45 @@ fn load_link_states(dir: &std::path::Path, peers: &[&herd_config::NodeSpec]) -> 
     }
 }
 
-async fn bind(role: &str, address: std::net::SocketAddr) -> Result<TcpListener, Fatal> {
-    TcpListener::bind(address).await.map_err(|err| {
+/// Where the node listens for one of its addresses (`bind`, or the address
+/// resolved now); a name that does not resolve stops the start, as a port
+/// in use does.
+async fn listen_addr(
+    me: &herd_config::NodeSpec,
+    role: &str,
+    address: &herd_config::Address,
+) -> Result<SocketAddr, Fatal> {
+    resolve::listen_addr(me.bind, address).await.map_err(|err| {
         Fatal(
             EXIT_RUNTIME,
             format!("cannot listen on {role} address {address}: {err}"),
+        )
+    })
+}
+
+/// An address as configured, and where the node listens for it when that
+/// is another text (`bind`, or a name resolved): `clark:12003 (on
+/// 0.0.0.0:12003)`.
+fn shown(address: &herd_config::Address, listening: SocketAddr) -> String {
+    if address.socket_addr() == Some(listening) {
+        address.to_string()
+    } else {
+        format!("{address} (on {listening})")
+    }
+}
+
+async fn bind(
+    role: &str,
+    address: &herd_config::Address,
+    at: SocketAddr,
+) -> Result<TcpListener, Fatal> {
+    TcpListener::bind(at).await.map_err(|err| {
+        Fatal(
+            EXIT_RUNTIME,
+            format!(
+                "cannot listen on {role} address {}: {err}",
+                shown(address, at)
+            ),
         )
     })
 }

@@ -16,5 +16,6 @@ pub mod log_store;
 pub mod logging;
 pub mod node;
 pub mod peer;
+pub mod resolve;
 pub mod store;
 pub mod supervisor;

@@ -10,7 +10,6 @@
 //! Locks, always in this order when more than one is held: the read side,
 //! the node's records, the link's `end` (machine and outbox), its status.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,7 +39,7 @@ const CATCH_UP_BUDGET: usize = 256 * 1024;
 pub struct Link {
     pub id: LinkId,
     pub peer: String,
-    pub peer_addr: SocketAddr,
+    pub peer_addr: herd_config::Address,
     /// True when this node dials the peer, false when it waits for it.
     pub dials: bool,
     pub policy: LinkPolicy,
@@ -104,7 +103,7 @@ impl Link {
         id: LinkId,
         me: &str,
         peer: &str,
-        peer_addr: SocketAddr,
+        peer_addr: herd_config::Address,
         policy: LinkPolicy,
         admin: AdminState,
     ) -> (Arc<Link>, mpsc::Receiver<Connected>) {
