@@ -20,7 +20,7 @@ use crate::node::{Node, Settings};
 use crate::peer::{Link, run_link, serve_peers};
 use crate::store::RecordStore;
 use crate::supervisor::{Restart, Supervisor};
-use crate::{client, logging, resolve};
+use crate::{client, logging, name, resolve};
 
 /// Exit status for configuration and usage errors (clap uses it too).
 const EXIT_CONFIG: u8 = 2;
@@ -71,13 +71,24 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     let mut config =
         Config::load(cli.config.as_deref()).map_err(|err| Fatal(EXIT_CONFIG, err.to_string()))?;
     config.apply_env(|var| std::env::var(var).ok());
-    let Some(me) = config.node(&cli.name).cloned() else {
-        let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    let (name, source) = name::node_name(
+        cli.name.as_deref(),
+        std::env::var_os(name::NAME_ENV),
+        cli.name_from_hostname,
+        name::host_name,
+        &names,
+    )
+    .map_err(|err| Fatal(EXIT_CONFIG, err.to_string()))?;
+    let Some(me) = config.node(&name).cloned() else {
+        let from = match source {
+            name::NameSource::Argument => String::new(),
+            other => format!(" (the name is from {other})"),
+        };
         return Err(Fatal(
             EXIT_CONFIG,
             format!(
-                "no node named {:?} in the config (nodes: {})",
-                cli.name,
+                "no node named {name:?} in the config (nodes: {}){from}",
                 names.join(", ")
             ),
         ));

@@ -14,6 +14,7 @@ pub mod line_reader;
 pub mod link_states;
 pub mod log_store;
 pub mod logging;
+pub mod name;
 pub mod node;
 pub mod peer;
 pub mod resolve;
