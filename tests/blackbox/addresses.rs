@@ -87,7 +87,7 @@ fn herd_node_takes_its_name_from_herd_node_or_the_host_name() {
     herd.start_by_env("by-env");
     assert_eq!(herd.snapshot("by-env")["node"], "by-env");
     if names.len() == 2 {
-        herd.launch(&label, &["--name-from-hostname"], &[]);
+        herd.start_by_host_name(&label);
         assert_eq!(herd.snapshot(&label)["node"], label.as_str());
     } else {
         eprintln!("--name-from-hostname not tried: no usable host name ({host:?})");

@@ -77,6 +77,8 @@ pub struct Herd {
     pub nodes: Vec<NodeAddrs>,
     pub links: Vec<(String, String)>,
     children: Vec<(String, Child)>,
+    /// Nodes started without NAME: the arguments that name them instead.
+    name_args: std::collections::HashMap<String, Vec<String>>,
 }
 
 fn free_loopback_ip() -> Ipv4Addr {
@@ -206,7 +208,17 @@ impl Herd {
                 .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
                 .collect(),
             children: Vec::new(),
+            name_args: std::collections::HashMap::new(),
         }
+    }
+
+    /// How `name` is named on its command line: NAME unless a test chose
+    /// `HERD_NODE` or the host name.
+    fn name_args(&self, name: &str) -> Vec<String> {
+        self.name_args
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| vec![name.to_owned()])
     }
 
     pub fn node(&self, name: &str) -> &NodeAddrs {
@@ -246,18 +258,6 @@ impl Herd {
 
     /// Starts one node with extra environment variables.
     pub fn start_with_env(&mut self, name: &str, env: &[(&str, &str)]) {
-        self.launch(name, &[name], env);
-    }
-
-    /// Starts one node named by `HERD_NODE` only, without the NAME
-    /// argument.
-    pub fn start_by_env(&mut self, name: &str) {
-        self.launch(name, &[], &[("HERD_NODE", name)]);
-    }
-
-    /// Starts the node `name` with `args` after the config and data
-    /// options, and waits until it listens and has printed its banner.
-    pub fn launch(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) {
         let stderr = std::fs::File::create(self.dir.path().join(format!("{name}.stderr")))
             .expect("stderr file");
         let child = Command::new(binary("herd-node"))
@@ -265,7 +265,7 @@ impl Herd {
             .arg(&self.config)
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(args)
+            .args(self.name_args(name))
             .env_remove("HERD_NODE")
             .env_remove("HERD_ADMIN_TOKEN")
             .env_remove("GOOGLE_PLACES_API_KEY")
@@ -302,6 +302,21 @@ impl Herd {
         for name in &names {
             self.start(name);
         }
+    }
+
+    /// Starts one node named by `HERD_NODE` only, without the NAME
+    /// argument.
+    pub fn start_by_env(&mut self, name: &str) {
+        self.name_args.insert(name.to_owned(), Vec::new());
+        self.start_with_env(name, &[("HERD_NODE", name)]);
+    }
+
+    /// Starts the node `name`, which must be this machine's host name's
+    /// first label, with `--name-from-hostname` instead of NAME.
+    pub fn start_by_host_name(&mut self, name: &str) {
+        self.name_args
+            .insert(name.to_owned(), vec!["--name-from-hostname".to_owned()]);
+        self.start_with_env(name, &[]);
     }
 
     /// Starts every node and waits until an update from every node has
