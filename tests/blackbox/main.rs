@@ -2,6 +2,7 @@
 //! over TCP, one binary so that CI links once. One module per area;
 //! the shared support code is `herd_blackbox` (tests/support).
 
+mod addresses;
 mod admin_port;
 mod bench_smoke;
 mod client_protocol;

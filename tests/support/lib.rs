@@ -45,9 +45,16 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Runs `herd-node` with `args` to completion (for start-up failures).
 pub fn run_node(args: &[&str], cwd: &Path) -> Output {
+    run_node_env(args, &[], cwd)
+}
+
+/// [`run_node`] with extra environment variables.
+pub fn run_node_env(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
     Command::new(binary("herd-node"))
         .args(args)
         .env_remove("GOOGLE_PLACES_API_KEY")
+        .env_remove("HERD_NODE")
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .stdin(Stdio::null())
         .output()
@@ -70,6 +77,8 @@ pub struct Herd {
     pub nodes: Vec<NodeAddrs>,
     pub links: Vec<(String, String)>,
     children: Vec<(String, Child)>,
+    /// Nodes started without NAME: the arguments that name them instead.
+    name_args: std::collections::HashMap<String, Vec<String>>,
 }
 
 fn free_loopback_ip() -> Ipv4Addr {
@@ -96,8 +105,6 @@ impl Herd {
     /// Any herd; `extra_herd_toml` lines go into the `[herd]` table.
     pub fn with_topology(names: &[&str], links: &[(&str, &str)], extra_herd_toml: &str) -> Herd {
         let ip = free_loopback_ip();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let herd_name = format!("test-{}", fastrand::u32(..));
         let nodes: Vec<NodeAddrs> = names
             .iter()
             .enumerate()
@@ -111,6 +118,69 @@ impl Herd {
                 }
             })
             .collect();
+        Herd::write(
+            nodes,
+            links,
+            extra_herd_toml,
+            |node| [node.client, node.peer, node.admin].map(|addr| addr.to_string()),
+            |_| String::new(),
+        )
+    }
+
+    /// A herd whose addresses are written by name, `localhost:PORT`, at
+    /// free ports of the address `localhost` resolves to first here (where
+    /// a node without `bind` listens); `node_toml(name)` adds lines to a
+    /// node's table (such as `bind = "127.0.0.1"`).
+    pub fn by_host_name(
+        names: &[&str],
+        links: &[(&str, &str)],
+        node_toml: impl Fn(&str) -> String,
+    ) -> Herd {
+        use std::net::ToSocketAddrs;
+        let ip = ("localhost", 1)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut found| found.next())
+            .expect("localhost resolves")
+            .ip();
+        let free = || {
+            TcpListener::bind((ip, 0))
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port on localhost")
+        };
+        let nodes: Vec<NodeAddrs> = names
+            .iter()
+            .map(|name| NodeAddrs {
+                name: (*name).to_owned(),
+                client: free(),
+                peer: free(),
+                admin: free(),
+            })
+            .collect();
+        Herd::write(
+            nodes,
+            links,
+            "",
+            |node| {
+                [node.client, node.peer, node.admin]
+                    .map(|addr| format!("localhost:{}", addr.port()))
+            },
+            |node| node_toml(&node.name),
+        )
+    }
+
+    /// Writes the config of `nodes`: `written` gives a node's client, peer
+    /// and admin address as the file says them, `node_toml` more lines of
+    /// its table.
+    fn write(
+        nodes: Vec<NodeAddrs>,
+        links: &[(&str, &str)],
+        extra_herd_toml: &str,
+        written: impl Fn(&NodeAddrs) -> [String; 3],
+        node_toml: impl Fn(&NodeAddrs) -> String,
+    ) -> Herd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let herd_name = format!("test-{}", fastrand::u32(..));
         let mut toml = String::from("links = [\n");
         for (a, b) in links {
             toml.push_str(&format!("  [\"{a}\", \"{b}\"],\n"));
@@ -119,9 +189,11 @@ impl Herd {
             "]\n\n[herd]\nname = \"{herd_name}\"\n{extra_herd_toml}\n"
         ));
         for node in &nodes {
+            let [client, peer, admin] = written(node);
             toml.push_str(&format!(
-                "\n[[node]]\nname = \"{}\"\nclient = \"{}\"\npeer = \"{}\"\nadmin = \"{}\"\n",
-                node.name, node.client, node.peer, node.admin
+                "\n[[node]]\nname = \"{}\"\nclient = \"{client}\"\npeer = \"{peer}\"\nadmin = \"{admin}\"\n{}",
+                node.name,
+                node_toml(node)
             ));
         }
         let config = dir.path().join("herd.toml");
@@ -136,7 +208,17 @@ impl Herd {
                 .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
                 .collect(),
             children: Vec::new(),
+            name_args: std::collections::HashMap::new(),
         }
+    }
+
+    /// How `name` is named on its command line: NAME unless a test chose
+    /// `HERD_NODE` or the host name.
+    fn name_args(&self, name: &str) -> Vec<String> {
+        self.name_args
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| vec![name.to_owned()])
     }
 
     pub fn node(&self, name: &str) -> &NodeAddrs {
@@ -189,7 +271,8 @@ impl Herd {
             .arg(&self.config)
             .arg("--data-dir")
             .arg(self.data_dir())
-            .arg(name)
+            .args(self.name_args(name))
+            .env_remove("HERD_NODE")
             .env_remove("HERD_ADMIN_TOKEN")
             .env_remove("GOOGLE_PLACES_API_KEY")
             .envs(env.iter().copied())
@@ -228,6 +311,21 @@ impl Herd {
         for name in &names {
             self.start(name);
         }
+    }
+
+    /// Starts one node named by `HERD_NODE` only, without the NAME
+    /// argument.
+    pub fn start_by_env(&mut self, name: &str) {
+        self.name_args.insert(name.to_owned(), Vec::new());
+        self.start_with_env(name, &[("HERD_NODE", name)]);
+    }
+
+    /// Starts the node `name`, which must be this machine's host name's
+    /// first label, with `--name-from-hostname` instead of NAME.
+    pub fn start_by_host_name(&mut self, name: &str) {
+        self.name_args
+            .insert(name.to_owned(), vec!["--name-from-hostname".to_owned()]);
+        self.start_with_env(name, &[]);
     }
 
     /// Starts every node and waits until an update from every node has

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use herd_admin::client::{AdminClient, Identity, Options};
 use herd_admin::{AdminState, EventKind};
-use herd_config::Config;
+use herd_config::{Address, Config};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -171,7 +171,7 @@ async fn admin_of(config: &Config, args: &HerdArgs, node: &str) -> anyhow::Resul
             .as_ref()
             .map(|t| t.expose().to_owned())
     });
-    let options = Options::new(spec.admin)
+    let options = Options::new(&spec.admin)
         .token(token.as_deref())
         .expecting(Identity::in_herd(node, &config.herd.name))
         .timeout(ADMIN_LIMIT);
@@ -220,10 +220,13 @@ pub async fn propagate(
 ) -> anyhow::Result<()> {
     let config = load_config(args)?;
     let hops = hops_from(&config, from);
-    let source = config
-        .node(from)
-        .with_context(|| format!("no node {from:?} in the config"))?
-        .client;
+    let source = resolved(
+        &config
+            .node(from)
+            .with_context(|| format!("no node {from:?} in the config"))?
+            .client,
+    )
+    .await?;
     let prefix = format!("prop{}-", fastrand::u32(..));
     let total = rate.max(1) * seconds.max(1);
     let started = Instant::now();
@@ -437,6 +440,17 @@ async fn set_links(
     Ok(())
 }
 
+/// A node's address from the config, resolved once: a run's many
+/// connections all go to the same node, and resolving each would be
+/// measured too.
+async fn resolved(address: &Address) -> anyhow::Result<SocketAddr> {
+    tokio::net::lookup_host(address.host_port())
+        .await
+        .with_context(|| format!("cannot resolve {address}"))?
+        .next()
+        .with_context(|| format!("{address} resolves to no address"))
+}
+
 /// Loads `count` clients named `prefix-N` into the node at `addr`, pipelined
 /// over 8 connections.
 async fn load_clients(addr: SocketAddr, prefix: &str, count: usize) -> anyhow::Result<()> {
@@ -476,10 +490,13 @@ async fn load_clients(addr: SocketAddr, prefix: &str, count: usize) -> anyhow::R
 
 pub async fn heal(args: &HerdArgs, node: &str, records: usize, json: bool) -> anyhow::Result<()> {
     let config = load_config(args)?;
-    let addr = config
-        .node(node)
-        .with_context(|| format!("no node {node:?} in the config"))?
-        .client;
+    let addr = resolved(
+        &config
+            .node(node)
+            .with_context(|| format!("no node {node:?} in the config"))?
+            .client,
+    )
+    .await?;
     if !wait_converged(&config, args, Duration::from_secs(30)).await? {
         bail!("the herd is not converged to start with");
     }
@@ -532,10 +549,13 @@ fn rss_bytes(pid: u64) -> anyhow::Result<u64> {
 
 pub async fn memory(args: &HerdArgs, node: &str, records: usize, json: bool) -> anyhow::Result<()> {
     let config = load_config(args)?;
-    let addr = config
-        .node(node)
-        .with_context(|| format!("no node {node:?} in the config"))?
-        .client;
+    let addr = resolved(
+        &config
+            .node(node)
+            .with_context(|| format!("no node {node:?} in the config"))?
+            .client,
+    )
+    .await?;
     let mut admin = admin_of(&config, args, node).await?;
     let snapshot = admin.snapshot().await?;
     if snapshot.pid == 0 {

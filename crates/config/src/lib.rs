@@ -5,6 +5,7 @@
 //! Environment overrides (`HERD_SECRET`, `HERD_ADMIN_TOKEN`,
 //! `GOOGLE_PLACES_API_KEY`) are applied by [`Config::apply_env`].
 
+mod address;
 mod error;
 mod model;
 mod raw;
@@ -12,6 +13,7 @@ pub mod reload;
 mod secret;
 mod validate;
 
+pub use address::{Address, AddressError};
 pub use error::ConfigError;
 pub use model::{
     Config, FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, NodeSpec, PlacesBackendKind,

@@ -1,8 +1,8 @@
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::Secret;
+use crate::{Address, Secret};
 
 /// A validated herd configuration.
 #[derive(Debug, Clone)]
@@ -119,9 +119,15 @@ pub enum GoogleApi {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
     pub name: String,
-    pub client: SocketAddr,
-    pub peer: SocketAddr,
-    pub admin: SocketAddr,
+    /// Where clients, peers and herdctl reach the node; a host name in
+    /// them is resolved by whoever connects, when it connects.
+    pub client: Address,
+    pub peer: Address,
+    pub admin: Address,
+    /// `bind`: the IP the node listens on for all three ports (each port
+    /// from its own address), e.g. `0.0.0.0` while the addresses name the
+    /// host. Without it the node listens on its addresses themselves.
+    pub bind: Option<IpAddr>,
 }
 
 /// An undirected link, as indices into [`Config::nodes`].

@@ -59,4 +59,5 @@ pub struct RawNode {
     pub client: Spanned<String>,
     pub peer: Spanned<String>,
     pub admin: Spanned<String>,
+    pub bind: Option<Spanned<String>>,
 }

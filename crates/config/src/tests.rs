@@ -35,7 +35,8 @@ fn default_herd_is_valid_and_matches_the_contract() {
         assert_eq!(node.client.port(), 12000 + i as u16);
         assert_eq!(node.peer.port(), 12100 + i as u16);
         assert_eq!(node.admin.port(), 12200 + i as u16);
-        assert!(node.client.ip().is_loopback());
+        assert!(node.client.ip().is_some_and(|ip| ip.is_loopback()));
+        assert_eq!(node.bind, None);
     }
     let peers = |n: &str| -> Vec<String> {
         let mut p: Vec<String> = config.peers_of(n).iter().map(|p| p.name.clone()).collect();
@@ -169,7 +170,7 @@ fn semantic_errors_name_the_line_and_the_problem() {
         ),
         (
             TWO_NODES.replace("127.0.0.1:4", "localhost"),
-            "line 15: node \"B\": client address \"localhost\" is not IP:PORT",
+            "line 15: node \"B\": client address \"localhost\" is not IP:PORT or HOST:PORT (it has no port)",
         ),
         (
             TWO_NODES.replace("name = \"B\"", "name = \"B x\""),
@@ -238,6 +239,151 @@ fn semantic_errors_name_the_line_and_the_problem() {
         assert!(err.contains(expected), "expected {expected:?} in {err:?}");
         assert!(!err.contains('\n'), "one line: {err:?}");
     }
+}
+
+/// B's client address replaced by `address` (line 15).
+fn with_b_client(address: &str) -> String {
+    TWO_NODES.replace("\"127.0.0.1:4\"", &format!("\"{address}\""))
+}
+
+#[test]
+fn addresses_by_ip_or_name() {
+    for (text, shown, ip) in [
+        ("127.0.0.1:12003", "127.0.0.1:12003", true),
+        ("[::1]:12003", "[::1]:12003", true),
+        ("[0::1]:12003", "[::1]:12003", true),
+        ("localhost:12003", "localhost:12003", false),
+        (
+            "clark.herd.internal:12003",
+            "clark.herd.internal:12003",
+            false,
+        ),
+        (
+            "Clark.Herd.Internal.:12003",
+            "Clark.Herd.Internal.:12003",
+            false,
+        ),
+        ("herd-2:12003", "herd-2:12003", false),
+    ] {
+        let config = Config::parse(&with_b_client(text), "t").expect(text);
+        let client = &config.nodes[1].client;
+        assert_eq!(client.to_string(), shown);
+        assert_eq!(client.port(), 12003);
+        assert_eq!(client.ip().is_some(), ip, "{text}");
+    }
+    let config = Config::parse(&with_b_client("Clark.Herd:9"), "t").expect("valid");
+    assert_eq!(config.nodes[1].client.host(), "Clark.Herd");
+}
+
+#[test]
+fn bad_addresses_name_the_line() {
+    for (text, why) in [
+        ("clark:", "the port is missing after ':'"),
+        ("clark", "it has no port"),
+        ("clark:0", "port \"0\" is not a number from 1 to 65535"),
+        ("clark:65536", "port \"65536\" is not a number"),
+        ("clark:http", "port \"http\" is not a number"),
+        (":12003", "the host is missing"),
+        ("::1:12003", "an IPv6 address needs brackets"),
+        ("[127.0.0.1]:1", "[127.0.0.1] is not an IPv6 address"),
+        ("bad_name!:1200", "\"bad_name!\" is not a valid host name"),
+        ("-clark:1", "\"-clark\" is not a valid host name"),
+        ("127.0.0.01:1", "\"127.0.0.01\" is not a valid host name"),
+    ] {
+        let err = error_of(&with_b_client(text));
+        let expected = format!(
+            "config t.toml line 15: node \"B\": client address {text:?} is not IP:PORT or HOST:PORT ({why}"
+        );
+        assert!(
+            err.starts_with(&expected),
+            "expected {expected:?}, got {err:?}"
+        );
+        assert!(!err.contains('\n'), "one line: {err:?}");
+    }
+}
+
+#[test]
+fn bind_is_an_ip_literal() {
+    for (text, ip) in [
+        ("0.0.0.0", "0.0.0.0"),
+        ("::", "::"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("::1", "::1"),
+    ] {
+        let toml = TWO_NODES.replace(
+            "admin = \"127.0.0.1:6\"",
+            &format!("admin = \"127.0.0.1:6\"\nbind = \"{text}\""),
+        );
+        let config = Config::parse(&toml, "t").expect(text);
+        assert_eq!(config.nodes[1].bind, ip.parse().ok(), "{text}");
+        assert_eq!(config.nodes[0].bind, None);
+    }
+    for text in ["localhost", "0.0.0.0:1", "[::]", "", "*"] {
+        let toml = TWO_NODES.replace(
+            "admin = \"127.0.0.1:6\"",
+            &format!("admin = \"127.0.0.1:6\"\nbind = \"{text}\""),
+        );
+        let err = error_of(&toml);
+        let expected =
+            format!("config t.toml line 18: node \"B\": bind {text:?} is not an IP address");
+        assert!(
+            err.starts_with(&expected),
+            "expected {expected:?}, got {err:?}"
+        );
+    }
+}
+
+#[test]
+fn with_bind_a_node_needs_three_ports() {
+    // Different names but one port: both would listen on bind:4.
+    let toml = TWO_NODES
+        .replace("\"127.0.0.1:4\"", "\"b-client.example:4\"")
+        .replace("\"127.0.0.1:5\"", "\"b-peer.example:4\"")
+        .replace(
+            "admin = \"127.0.0.1:6\"",
+            "admin = \"127.0.0.1:6\"\nbind = \"0.0.0.0\"",
+        );
+    let err = error_of(&toml);
+    assert!(
+        err.contains("line 16: node \"B\": peer port 4 is also its client port, and both listen on bind 0.0.0.0"),
+        "{err}"
+    );
+    // Without bind they are two addresses, possibly two interfaces.
+    let toml = TWO_NODES
+        .replace("\"127.0.0.1:4\"", "\"b-client.example:4\"")
+        .replace("\"127.0.0.1:5\"", "\"b-peer.example:4\"");
+    assert!(Config::parse(&toml, "t").is_ok());
+}
+
+#[test]
+fn duplicate_addresses_compare_what_they_can() {
+    // The same name in another case, or the same IP spelt otherwise.
+    let toml = TWO_NODES
+        .replace("\"127.0.0.1:1\"", "\"clark.example:1\"")
+        .replace("\"127.0.0.1:4\"", "\"CLARK.example:1\"");
+    let err = error_of(&toml);
+    assert!(
+        err.contains(
+            "line 15: address CLARK.example:1 of node \"B\" (client) is already used by A client"
+        ),
+        "{err}"
+    );
+    let toml = TWO_NODES
+        .replace("\"127.0.0.1:1\"", "\"[::1]:1\"")
+        .replace("\"127.0.0.1:5\"", "\"[0:0::1]:1\"");
+    let err = error_of(&toml);
+    assert!(
+        err.contains("line 16: address [::1]:1 of node \"B\" (peer) is already used by A client"),
+        "{err}"
+    );
+    // A name and an IP are not compared: localhost may or may not be it.
+    let toml = TWO_NODES.replace("\"127.0.0.1:4\"", "\"localhost:1\"");
+    assert!(Config::parse(&toml, "t").is_ok());
+    // Same name, other port: fine.
+    let toml = TWO_NODES
+        .replace("\"127.0.0.1:1\"", "\"clark.example:1\"")
+        .replace("\"127.0.0.1:4\"", "\"clark.example:4\"");
+    assert!(Config::parse(&toml, "t").is_ok());
 }
 
 #[test]

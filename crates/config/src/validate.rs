@@ -1,7 +1,7 @@
 //! From the raw TOML to a [`Config`], checking everything a node relies on.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use crate::raw::{RawConfig, RawHerd, RawLimits, RawPlaces};
 use crate::{
-    Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, NodeSpec,
-    PlacesBackendKind, PlacesSettings, Secret,
+    Address, AddressError, Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, Limits,
+    LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings, Secret,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -66,12 +66,24 @@ impl Checker<'_> {
         node: &str,
         role: &str,
         text: &Spanned<String>,
-    ) -> Result<SocketAddr, ConfigError> {
+    ) -> Result<Address, ConfigError> {
+        text.get_ref().parse().map_err(|why: AddressError| {
+            self.error(
+                Some(text.span()),
+                format!(
+                    "node {node:?}: {role} address {:?} is not IP:PORT or HOST:PORT ({why})",
+                    text.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn bind(&self, node: &str, text: &Spanned<String>) -> Result<IpAddr, ConfigError> {
         text.get_ref().parse().map_err(|_| {
             self.error(
                 Some(text.span()),
                 format!(
-                    "node {node:?}: {role} address {:?} is not IP:PORT",
+                    "node {node:?}: bind {:?} is not an IP address (write e.g. \"0.0.0.0\" or \"::\")",
                     text.get_ref()
                 ),
             )
@@ -96,7 +108,10 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
     }
     let mut nodes = Vec::with_capacity(raw.node.len());
     let mut index_of: HashMap<String, usize> = HashMap::new();
-    let mut addresses: HashMap<SocketAddr, String> = HashMap::new();
+    // Compares what it can without resolving: the same host text (any
+    // case) and port, or equal IP literals. A name and an IP that may be
+    // the same host are not compared.
+    let mut addresses: HashMap<Address, String> = HashMap::new();
     for node in &raw.node {
         let node = node.get_ref();
         let name = check.name("node name", &node.name)?;
@@ -106,13 +121,32 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
                 format!("duplicate node name {name:?}"),
             ));
         }
-        let mut spec = |role: &str, text: &Spanned<String>| -> Result<SocketAddr, ConfigError> {
+        let bind = match &node.bind {
+            Some(text) => Some(check.bind(&name, text)?),
+            None => None,
+        };
+        // With `bind`, the node's three ports share one IP: they must differ.
+        let mut ports: HashMap<u16, &str> = HashMap::new();
+        let mut spec = |role: &'static str,
+                        text: &Spanned<String>|
+         -> Result<Address, ConfigError> {
             let addr = check.address(&name, role, text)?;
             let owner = format!("{name} {role}");
-            if let Some(other) = addresses.insert(addr, owner) {
+            if let Some(other) = addresses.insert(addr.clone(), owner) {
                 return Err(check.error(
                     Some(text.span()),
                     format!("address {addr} of node {name:?} ({role}) is already used by {other}"),
+                ));
+            }
+            if let Some(bind) = bind
+                && let Some(other) = ports.insert(addr.port(), role)
+            {
+                return Err(check.error(
+                    Some(text.span()),
+                    format!(
+                        "node {name:?}: {role} port {} is also its {other} port, and both listen on bind {bind}",
+                        addr.port()
+                    ),
                 ));
             }
             Ok(addr)
@@ -125,6 +159,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
             client,
             peer,
             admin,
+            bind,
         });
     }
 

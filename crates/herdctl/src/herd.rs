@@ -49,7 +49,7 @@ impl Herd {
     /// How to reach `node`'s admin port: its address, the token, and the
     /// name (and herd) that must answer there.
     pub fn admin_options(&self, node: &NodeSpec, timeout: Duration) -> Options {
-        Options::new(node.admin)
+        Options::new(&node.admin)
             .token(self.token.as_deref())
             .expecting(Identity::in_herd(&node.name, self.name()))
             .timeout(timeout)

@@ -32,7 +32,8 @@ pub fn run(launch: Launch) -> ExitCode {
         config: launch.config,
         data_dir: launch.data_dir,
         places_file: launch.places_file,
-        name: launch.name,
+        name: Some(launch.name),
+        name_from_hostname: false,
     })
 }
 

@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use herd_config::Address;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -29,7 +30,7 @@ pub async fn run(
     limit: Duration,
 ) -> Result<(), Failure> {
     let spec = herd.node(node)?;
-    let reply = exchange_within(spec.client, lines, limit)
+    let reply = exchange_within(&spec.client, lines, limit)
         .await
         .map_err(|err| match err {
             SendError::NoReply(_) => {
@@ -51,18 +52,14 @@ pub async fn run(
 
 /// One line and its whole reply (lossy UTF-8), within `limit`: the
 /// dashboard's console.
-pub async fn ask(
-    addr: std::net::SocketAddr,
-    line: &str,
-    limit: Duration,
-) -> Result<String, SendError> {
-    let reply = exchange_within(addr, &[line.to_owned()], limit).await?;
+pub async fn ask(addr: Address, line: &str, limit: Duration) -> Result<String, SendError> {
+    let reply = exchange_within(&addr, &[line.to_owned()], limit).await?;
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
 /// [`exchange`] within `limit`.
 pub async fn exchange_within(
-    addr: std::net::SocketAddr,
+    addr: &Address,
     lines: &[String],
     limit: Duration,
 ) -> Result<Vec<u8>, SendError> {
@@ -72,9 +69,10 @@ pub async fn exchange_within(
     }
 }
 
-/// Sends every line, half-closes, reads until the node closes.
-pub async fn exchange(addr: std::net::SocketAddr, lines: &[String]) -> std::io::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(addr).await?;
+/// Sends every line, half-closes, reads until the node closes. A host
+/// name is resolved now (within the caller's limit).
+pub async fn exchange(addr: &Address, lines: &[String]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(addr.host_port()).await?;
     let mut request = Vec::new();
     for line in lines {
         request.extend_from_slice(line.as_bytes());

@@ -1,5 +1,6 @@
 //! Start-up and shutdown of a node.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use crate::peer::serve_peers;
 use crate::reload::{ConfigSource, Reloader, serve_reloads};
 use crate::store::RecordStore;
 use crate::supervisor::{Restart, Supervisor};
-use crate::{client, logging};
+use crate::{client, logging, name, resolve};
 
 /// Exit status for configuration and usage errors (clap uses it too).
 const EXIT_CONFIG: u8 = 2;
@@ -78,13 +79,24 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     let mut config =
         Config::load(cli.config.as_deref()).map_err(|err| Fatal(EXIT_CONFIG, err.to_string()))?;
     config.apply_env(|var| std::env::var(var).ok());
-    let Some(me) = config.node(&cli.name).cloned() else {
-        let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    let (name, source) = name::node_name(
+        cli.name.as_deref(),
+        std::env::var_os(name::NAME_ENV),
+        cli.name_from_hostname,
+        name::host_name,
+        &names,
+    )
+    .map_err(|err| Fatal(EXIT_CONFIG, err.to_string()))?;
+    let Some(me) = config.node(&name).cloned() else {
+        let from = match source {
+            name::NameSource::Argument => String::new(),
+            other => format!(" (the name is from {other})"),
+        };
         return Err(Fatal(
             EXIT_CONFIG,
             format!(
-                "no node named {:?} in the config (nodes: {})",
-                cli.name,
+                "no node named {name:?} in the config (nodes: {}){from}",
                 names.join(", ")
             ),
         ));
@@ -122,16 +134,25 @@ async fn serve(
     log_path: std::path::PathBuf,
     mut stop: StopSignals,
 ) -> Result<(), Fatal> {
+    // Where the node listens: resolved once, here; the warnings look at
+    // these, since they are what is exposed.
+    let client_at = listen_addr(me, "client", &me.client).await?;
+    let peer_at = listen_addr(me, "peer", &me.peer).await?;
+    let admin_at = listen_addr(me, "admin", &me.admin).await?;
     let mut warnings = config.warnings.clone();
-    if config.herd.admin_token.is_none() && !me.admin.ip().is_loopback() {
+    if config.herd.admin_token.is_none() && !admin_at.ip().is_loopback() {
         warnings.push(format!(
             "admin address {} is not on loopback and no admin_token is set: anyone who can reach it can cut links",
-            me.admin
+            shown(&me.admin, admin_at)
         ));
     }
-    let exposed_peers = std::iter::once(me.peer)
-        .chain(config.peers_of(&me.name).iter().map(|peer| peer.peer))
-        .any(|addr| !addr.ip().is_loopback());
+    // A peer given by name counts as off loopback (unless it is localhost):
+    // what a name resolves to can change after start-up.
+    let exposed_peers = !peer_at.ip().is_loopback()
+        || config
+            .peers_of(&me.name)
+            .iter()
+            .any(|peer| !resolve::surely_loopback(&peer.peer));
     if config
         .herd
         .secret
@@ -145,7 +166,7 @@ async fn serve(
     if config.herd.secret.is_none() && exposed_peers {
         warnings.push(format!(
             "peer address {} or a peer's is not on loopback and no herd secret is set: anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET)",
-            me.peer
+            shown(&me.peer, peer_at)
         ));
     }
     for warning in &warnings {
@@ -154,18 +175,18 @@ async fn serve(
     }
 
     let places = load_places(cli.places_file.as_deref(), config)?;
-    let client_listener = bind("client", me.client).await?;
-    let peer_listener = bind("peer", me.peer).await?;
-    let admin_listener = bind("admin", me.admin).await?;
+    let client_listener = bind("client", &me.client, client_at).await?;
+    let peer_listener = bind("peer", &me.peer, peer_at).await?;
+    let admin_listener = bind("admin", &me.admin, admin_at).await?;
 
     let settings = Settings {
         name: me.name.clone(),
         herd: config.herd.name.clone(),
         boot_id: format!("{:016x}", fastrand::u64(..)),
         too_long_prefix: TOO_LONG_PREFIX,
-        client_addr: me.client,
-        peer_addr: me.peer,
-        admin_addr: me.admin,
+        client_addr: me.client.clone(),
+        peer_addr: me.peer.clone(),
+        admin_addr: me.admin.clone(),
         data_dir: dir.clone(),
         fsync: config.herd.fsync,
     };
@@ -220,9 +241,9 @@ async fn serve(
         "node {} of herd {:?}: client {}, peer {}, admin {}{}; links to {}; {}; {}; config {} (generation {}); log {}",
         me.name,
         config.herd.name,
-        me.client,
-        me.peer,
-        me.admin,
+        shown(&me.client, client_at),
+        shown(&me.peer, peer_at),
+        shown(&me.admin, admin_at),
         if config.herd.admin_token.is_some() {
             " (token required)"
         } else {
@@ -298,11 +319,45 @@ async fn serve(
     Ok(())
 }
 
-async fn bind(role: &str, address: std::net::SocketAddr) -> Result<TcpListener, Fatal> {
-    TcpListener::bind(address).await.map_err(|err| {
+/// Where the node listens for one of its addresses (`bind`, or the address
+/// resolved now); a name that does not resolve stops the start, as a port
+/// in use does.
+async fn listen_addr(
+    me: &herd_config::NodeSpec,
+    role: &str,
+    address: &herd_config::Address,
+) -> Result<SocketAddr, Fatal> {
+    resolve::listen_addr(me.bind, address).await.map_err(|err| {
         Fatal(
             EXIT_RUNTIME,
             format!("cannot listen on {role} address {address}: {err}"),
+        )
+    })
+}
+
+/// An address as configured, and where the node listens for it when that
+/// is another text (`bind`, or a name resolved): `clark:12003 (on
+/// 0.0.0.0:12003)`.
+fn shown(address: &herd_config::Address, listening: SocketAddr) -> String {
+    if address.socket_addr() == Some(listening) {
+        address.to_string()
+    } else {
+        format!("{address} (on {listening})")
+    }
+}
+
+async fn bind(
+    role: &str,
+    address: &herd_config::Address,
+    at: SocketAddr,
+) -> Result<TcpListener, Fatal> {
+    TcpListener::bind(at).await.map_err(|err| {
+        Fatal(
+            EXIT_RUNTIME,
+            format!(
+                "cannot listen on {role} address {}: {err}",
+                shown(address, at)
+            ),
         )
     })
 }

@@ -23,7 +23,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub places_file: Option<PathBuf>,
 
-    /// The node to run: a `[[node]]` name from the configuration.
+    /// Take the node's name from the first label of this machine's host
+    /// name (a Kubernetes StatefulSet pod `herd-2` runs node `herd-2`),
+    /// when neither NAME nor HERD_NODE gives one.
+    #[arg(long, conflicts_with = "name")]
+    pub name_from_hostname: bool,
+
+    /// The node to run: a `[[node]]` name from the configuration. Without
+    /// it, the environment variable HERD_NODE, then --name-from-hostname.
     #[arg(value_name = "NAME")]
-    pub name: String,
+    pub name: Option<String>,
 }

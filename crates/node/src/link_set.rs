@@ -59,7 +59,7 @@ impl LinkSet {
             if let Some(link) = current.iter().find(|link| link.peer == peer.name) {
                 if link.peer_addr() != peer.peer {
                     info!(peer = %link.peer, "peer address now {} (was {})", peer.peer, link.peer_addr());
-                    link.set_peer_addr(peer.peer);
+                    link.set_peer_addr(peer.peer.clone());
                 }
                 link.set_queue_capacity(config.limits.peer_queue);
                 links.push(link.clone());
@@ -74,7 +74,7 @@ impl LinkSet {
                 self.next_id,
                 &me,
                 &peer.name,
-                peer.peer,
+                peer.peer.clone(),
                 LinkPolicy {
                     queue_capacity: config.limits.peer_queue,
                     ..LinkPolicy::default()

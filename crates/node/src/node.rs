@@ -1,12 +1,11 @@
 //! The running node's shared state and the glue between the client and peer
 //! protocols and the decisions of `herd-core`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use herd_admin::{AdminState, ErrorCode, EventKind, LinkChange};
-use herd_config::FsyncPolicy;
+use herd_config::{Address, FsyncPolicy};
 use herd_core::{ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records};
 use herd_places::{NearbyQuery, PlacesBackend};
 use herd_proto::fields::is_blank;
@@ -30,9 +29,10 @@ pub struct Settings {
     pub boot_id: String,
     /// Bytes of an over-long line echoed back after `? `.
     pub too_long_prefix: usize,
-    pub client_addr: SocketAddr,
-    pub peer_addr: SocketAddr,
-    pub admin_addr: SocketAddr,
+    /// The addresses as configured (a host name stays a name).
+    pub client_addr: Address,
+    pub peer_addr: Address,
+    pub admin_addr: Address,
     /// DIR/NAME: the node's own files.
     pub data_dir: PathBuf,
     /// When the record log is synced to disk.

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 
 use serde_json::Value;
 
@@ -58,7 +57,8 @@ pub enum ClientError {
     /// No connection could be made.
     #[error("unreachable: {source}")]
     Connect {
-        addr: SocketAddr,
+        /// As given to [`Options`](super::Options).
+        addr: String,
         #[source]
         source: io::Error,
     },

@@ -28,8 +28,8 @@ mod lines;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -60,7 +60,9 @@ pub const SET_ASIDE_EVENTS: usize = 10_000;
 /// How to reach a node.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub addr: SocketAddr,
+    /// `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`: a host name is resolved
+    /// at every connect, so a node that moved is found at its new address.
+    pub addr: String,
     pub token: Option<String>,
     /// The node that should answer; None takes whoever does.
     pub expect: Option<Identity>,
@@ -70,9 +72,10 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new(addr: SocketAddr) -> Options {
+    /// `addr` as text: a `SocketAddr`, or a config address by name.
+    pub fn new(addr: impl fmt::Display) -> Options {
         Options {
-            addr,
+            addr: addr.to_string(),
             token: None,
             expect: None,
             timeout: DEFAULT_TIMEOUT,
@@ -185,13 +188,12 @@ impl AdminClient {
     }
 
     async fn open(options: Options) -> Result<AdminClient, ClientError> {
-        let stream =
-            TcpStream::connect(options.addr)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    addr: options.addr,
-                    source,
-                })?;
+        let stream = TcpStream::connect(options.addr.as_str())
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: options.addr.clone(),
+                source,
+            })?;
         // Small requests and answers: no Nagle delay.
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();

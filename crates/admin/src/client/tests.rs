@@ -1,5 +1,6 @@
 //! The client against a small in-process stand-in for a node's admin port.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};

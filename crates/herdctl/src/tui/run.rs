@@ -166,7 +166,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                 let Ok(spec) = herd.node(&node) else {
                     continue;
                 };
-                let (addr, msgs) = (spec.client, msgs_tx.clone());
+                let (addr, msgs) = (spec.client.clone(), msgs_tx.clone());
                 tokio::spawn(async move {
                     let reply = crate::send::ask(addr, &line, SEND_LIMIT).await;
                     let _ = msgs.send(Msg::Reply { node, line, reply }).await;

@@ -87,7 +87,7 @@ fn record(client: &str, time: &str, by: &str) -> RecordEntry {
 /// What a node that is not running answers.
 fn refused() -> ClientError {
     ClientError::Connect {
-        addr: ([127, 0, 0, 1], 12202).into(),
+        addr: "127.0.0.1:12202".to_owned(),
         source: std::io::ErrorKind::ConnectionRefused.into(),
     }
 }

@@ -62,6 +62,9 @@ pub enum DialError {
     Refused(String),
     #[error("connect timed out")]
     ConnectTimeout,
+    /// The peer's host name gave no address at this dial.
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
     #[error("no handshake reply in time")]
     ReplyTimeout,
     #[error("unexpected handshake reply")]
@@ -72,11 +75,21 @@ pub enum DialError {
     Hello(#[from] HelloMismatch),
     #[error("{addr}: {reason}")]
     Auth {
-        addr: std::net::SocketAddr,
+        addr: herd_config::Address,
         reason: AuthError,
     },
     #[error(transparent)]
     Wire(#[from] WireError),
+}
+
+impl From<crate::resolve::ConnectError> for DialError {
+    fn from(err: crate::resolve::ConnectError) -> Self {
+        use crate::resolve::ConnectError;
+        match err {
+            ConnectError::Resolve(err) => DialError::Resolve(err),
+            ConnectError::Io(err) => DialError::Wire(WireError::Io(err)),
+        }
+    }
 }
 
 impl From<std::io::Error> for DialError {

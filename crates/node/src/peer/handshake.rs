@@ -22,6 +22,7 @@ use super::error::{DialError, HelloMismatch};
 use super::link::Link;
 use super::wire::{read_line, refuse};
 use crate::node::Node;
+use crate::resolve::connect;
 
 /// Handshakes under way at once: a stranger opening connections by the
 /// thousand is cut off at the door instead of holding descriptors and
@@ -79,12 +80,11 @@ impl Drop for Pending {
 /// Connects to the link's peer and completes the handshake.
 pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialError> {
     let settings = &link.policy;
-    let mut stream = timeout(
-        settings.connect_timeout,
-        TcpStream::connect(link.peer_addr()),
-    )
-    .await
-    .map_err(|_| DialError::ConnectTimeout)??;
+    // Resolved at every dial (a peer that moved is found again), within
+    // the connect timeout: a resolver that hangs is a failed dial too.
+    let mut stream = timeout(settings.connect_timeout, connect(&link.peer_addr()))
+        .await
+        .map_err(|_| DialError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);
     let me = &node.settings;
     stream

@@ -11,7 +11,6 @@
 //! Locks, always in this order when more than one is held: the read side,
 //! the node's records, the link's `end` (machine and outbox), its status.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -43,7 +42,7 @@ pub struct Link {
     pub id: LinkId,
     pub peer: String,
     /// Where the peer is dialled; a reload may move it.
-    peer_addr: RwLock<SocketAddr>,
+    peer_addr: RwLock<herd_config::Address>,
     pub policy: LinkPolicy,
     /// Cancelled when a reload removes the link: its task ends.
     pub retired: CancellationToken,
@@ -108,7 +107,7 @@ impl Link {
         id: LinkId,
         me: &str,
         peer: &str,
-        peer_addr: SocketAddr,
+        peer_addr: herd_config::Address,
         policy: LinkPolicy,
         admin: AdminState,
     ) -> (Arc<Link>, mpsc::Receiver<Arrival>) {
@@ -190,13 +189,16 @@ impl Link {
     }
 
     /// Where the peer is dialled.
-    pub fn peer_addr(&self) -> SocketAddr {
-        *self.peer_addr.read().unwrap_or_else(|p| p.into_inner())
+    pub fn peer_addr(&self) -> herd_config::Address {
+        self.peer_addr
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A reload moved the peer: the next dial goes there (a connection up
     /// now stays until it breaks).
-    pub fn set_peer_addr(&self, addr: SocketAddr) {
+    pub fn set_peer_addr(&self, addr: herd_config::Address) {
         *self.peer_addr.write().unwrap_or_else(|p| p.into_inner()) = addr;
     }
 

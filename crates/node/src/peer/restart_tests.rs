@@ -50,7 +50,7 @@ async fn start(
         0,
         name,
         peer,
-        peer_addr,
+        peer_addr.into(),
         LinkPolicy::default(),
         AdminState::Up,
     );
@@ -59,9 +59,9 @@ async fn start(
         herd: "test".to_owned(),
         boot_id: format!("{name}-boot"),
         too_long_prefix: 256,
-        client_addr: addr,
-        peer_addr: addr,
-        admin_addr: addr,
+        client_addr: addr.into(),
+        peer_addr: addr.into(),
+        admin_addr: addr.into(),
         data_dir: dir.path().to_owned(),
         fsync: FsyncPolicy::Off,
     };
