@@ -59,6 +59,13 @@ pub enum Command {
         #[arg(ignore_case = true)]
         state: LinkState,
     },
+    /// Make nodes re-read their config file and apply what changed, as
+    /// SIGHUP does (every node when none is named). One line per node;
+    /// exits non-zero if any refused or could not be reached.
+    Reload {
+        #[arg(value_name = "NODE")]
+        nodes: Vec<String>,
+    },
     /// Send lines to a node's client port and print the replies.
     Send {
         node: String,
@@ -120,6 +127,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             };
             crate::link::run(&herd, &a, &b, admin).await
         }
+        Some(Command::Reload { nodes }) => crate::reload::run(&herd, &nodes).await,
         Some(Command::Send {
             node,
             lines,

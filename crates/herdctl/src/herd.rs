@@ -9,6 +9,7 @@ use herd_config::{Config, NodeSpec};
 
 use crate::Failure;
 
+#[derive(Clone)]
 pub struct Herd {
     pub config: Config,
     /// HERD_ADMIN_TOKEN, else the config's `admin_token`.

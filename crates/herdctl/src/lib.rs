@@ -18,6 +18,7 @@ pub mod health;
 pub mod herd;
 pub mod link;
 pub mod records;
+pub mod reload;
 pub mod reorder;
 pub mod run_node;
 pub mod send;

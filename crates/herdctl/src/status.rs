@@ -21,6 +21,8 @@ pub struct NodeReport {
 /// Everything `status` shows.
 pub struct HerdReport {
     pub herd: String,
+    /// The generation of the config file herdctl read.
+    pub generation: String,
     pub nodes: Vec<NodeReport>,
     /// Configured links, as indices into `nodes`.
     pub links: Vec<(usize, usize)>,
@@ -99,6 +101,7 @@ pub async fn collect(herd: &Herd, limit: Duration) -> HerdReport {
         .collect();
     HerdReport {
         herd: herd.name().to_owned(),
+        generation: herd.config.generation.clone(),
         nodes,
         links: herd.config.links.iter().map(|l| (l.0, l.1)).collect(),
     }
@@ -140,6 +143,8 @@ pub fn to_json(report: &HerdReport) -> Value {
                 "uptime_s": snapshot.uptime_s,
                 "schema": snapshot.schema,
                 "version": snapshot.version,
+                "config_generation": snapshot.config_generation,
+                "config_current": snapshot.config_generation == report.generation,
                 "links": snapshot.links,
                 "counters": snapshot.counters,
             }),
@@ -154,6 +159,7 @@ pub fn to_json(report: &HerdReport) -> Value {
         .collect();
     json!({
         "herd": report.herd,
+        "config_generation": report.generation,
         "converged": report.converged(),
         "reachable": report.reachable(),
         "links_connected": report.connected_links(),
@@ -216,6 +222,20 @@ pub fn to_table(report: &HerdReport) -> String {
                     node.name, node.admin
                 ));
             }
+        }
+    }
+    // A node that has not reloaded (or refused to) runs another config.
+    for node in &report.nodes {
+        if let Ok(snapshot) = &node.snapshot
+            && snapshot.config_generation != report.generation
+        {
+            out.push_str(&format!(
+                "note: {} runs config generation {}, not this file's {} (reload it: herdctl reload {})\n",
+                node.name,
+                if snapshot.config_generation.is_empty() { "?" } else { &snapshot.config_generation },
+                report.generation,
+                node.name
+            ));
         }
     }
     // The schema tells an older or newer node apart: say so, as its

@@ -325,6 +325,14 @@ impl App {
             // The reply shows on the bottom line (and in the console).
             Ok(Command::Send { node, line }) => self.send(node, line),
             Ok(Command::Links(links)) => self.change(Effect::SetLinks(links)),
+            Ok(Command::Reload(nodes)) => {
+                if self.readonly {
+                    self.say(("read-only: no reload".to_owned(), true));
+                    return None;
+                }
+                self.say(("reloading the config…".to_owned(), false));
+                Some(Effect::Reload(nodes))
+            }
             Err(error) => {
                 self.say((error.to_string(), true));
                 None

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! link A B up|down        partition A,B | C,D,E        heal
-//! send NODE LINE          quit
+//! send NODE LINE          reload [NODE...]          quit
 //! ```
 
 use herd_admin::AdminState;
@@ -12,6 +12,8 @@ use herd_admin::AdminState;
 pub enum Command {
     /// Set these configured links (as node names) to a state.
     Links(Vec<(String, String, AdminState)>),
+    /// Make these nodes (all when none) re-read their config.
+    Reload(Vec<String>),
     Send {
         node: String,
         line: String,
@@ -34,9 +36,9 @@ pub enum CommandError {
     NoLinkBetween,
     #[error("{0:?} is not up or down")]
     NotUpOrDown(String),
-    #[error("type a command: link, partition, heal, send, quit")]
+    #[error("type a command: link, partition, heal, send, reload, quit")]
     Empty,
-    #[error("unknown command {0:?} (link, partition, heal, send, quit)")]
+    #[error("unknown command {0:?} (link, partition, heal, send, reload, quit)")]
     Unknown(String),
 }
 
@@ -145,6 +147,11 @@ pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, CommandErro
                 line: line.trim_start().to_owned(),
             })
         }
+        "reload" => Ok(Command::Reload(
+            rest.split_whitespace()
+                .map(|name| topology.node(name))
+                .collect::<Result<_, _>>()?,
+        )),
         "" => Err(CommandError::Empty),
         other => Err(CommandError::Unknown(other.to_owned())),
     }
@@ -201,11 +208,11 @@ mod tests {
         );
         assert_eq!(
             run("").err().as_deref(),
-            Some("type a command: link, partition, heal, send, quit")
+            Some("type a command: link, partition, heal, send, reload, quit")
         );
         assert_eq!(
             run("reboot").err().as_deref(),
-            Some("unknown command \"reboot\" (link, partition, heal, send, quit)")
+            Some("unknown command \"reboot\" (link, partition, heal, send, reload, quit)")
         );
     }
 
@@ -272,6 +279,12 @@ mod tests {
         );
         assert!(run("send Bona").is_err());
         assert_eq!(run("quit"), Ok(Command::Quit));
+        assert_eq!(run("reload"), Ok(Command::Reload(Vec::new())));
+        assert_eq!(
+            run("reload Clark  Bona"),
+            Ok(Command::Reload(vec!["Clark".to_owned(), "Bona".to_owned()]))
+        );
+        assert!(run("reload Nobody").is_err());
         assert!(run("reboot").is_err_and(|e| e.contains("unknown")));
     }
 }

@@ -6,5 +6,10 @@ use herd_admin::AdminState;
 pub enum Effect {
     Quit,
     SetLinks(Vec<(String, String, AdminState)>),
-    Send { node: String, line: String },
+    Send {
+        node: String,
+        line: String,
+    },
+    /// Re-read the config on these nodes (all when none).
+    Reload(Vec<String>),
 }

@@ -162,6 +162,22 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                     let _ = msgs.send(Msg::LinkResult(text, failed)).await;
                 });
             }
+            Some(Effect::Reload(nodes)) => {
+                let (herd, msgs) = (herd.clone(), msgs_tx.clone());
+                tokio::spawn(async move {
+                    let (text, failed) = match crate::reload::reload_nodes(&herd, &nodes).await {
+                        Ok(said) => (
+                            said.iter()
+                                .map(|one| format!("{}: {}", one.node, one.line))
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                            said.iter().any(|one| !one.ok),
+                        ),
+                        Err(err) => (err.message, true),
+                    };
+                    let _ = msgs.send(Msg::LinkResult(text, failed)).await;
+                });
+            }
             Some(Effect::Send { node, line }) => {
                 let Ok(spec) = herd.node(&node) else {
                     continue;
