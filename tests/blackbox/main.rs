@@ -14,6 +14,7 @@ mod limits;
 mod multi_host;
 mod node_cli;
 mod places_google;
+mod reload;
 mod repair;
 mod restarts;
 mod security;

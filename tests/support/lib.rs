@@ -212,6 +212,80 @@ impl Herd {
         }
     }
 
+    /// Rewrites the config file in place (atomically, as an operator's
+    /// tooling would) for another set of nodes and links: nodes kept keep
+    /// their addresses, new ones get the next ports on the herd's loopback
+    /// address. For herds made by [`Herd::with_topology`].
+    pub fn rewrite_config(
+        &mut self,
+        names: &[&str],
+        links: &[(&str, &str)],
+        extra_herd_toml: &str,
+    ) {
+        let ip = self.nodes[0].client.ip();
+        let mut next = self.nodes.len() as u16;
+        let nodes: Vec<NodeAddrs> = names
+            .iter()
+            .map(|name| {
+                self.nodes
+                    .iter()
+                    .find(|n| n.name == *name)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        let index = next;
+                        next += 1;
+                        let at = |base: u16| SocketAddr::new(ip, base + index);
+                        NodeAddrs {
+                            name: (*name).to_owned(),
+                            client: at(12000),
+                            peer: at(12100),
+                            admin: at(12200),
+                        }
+                    })
+            })
+            .collect();
+        let mut toml = String::from("links = [\n");
+        for (a, b) in links {
+            toml.push_str(&format!("  [\"{a}\", \"{b}\"],\n"));
+        }
+        toml.push_str(&format!(
+            "]\n\n[herd]\nname = \"{}\"\n{extra_herd_toml}\n",
+            self.herd_name
+        ));
+        for node in &nodes {
+            toml.push_str(&format!(
+                "\n[[node]]\nname = \"{}\"\nclient = \"{}\"\npeer = \"{}\"\nadmin = \"{}\"\n",
+                node.name, node.client, node.peer, node.admin
+            ));
+        }
+        self.write_config_text(&toml);
+        self.nodes = nodes;
+        self.links = links
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect();
+    }
+
+    /// Replaces the config file's text atomically (a node reading it on
+    /// SIGHUP sees the old file or the new, never half of one).
+    pub fn write_config_text(&self, text: &str) {
+        let staged = self.dir.path().join("herd.toml.new");
+        std::fs::write(&staged, text).expect("write config");
+        std::fs::rename(&staged, &self.config).expect("replace config");
+    }
+
+    /// Sends SIGHUP to a running node.
+    pub fn hangup(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid(name).to_string())
+            .status();
+        assert!(
+            status.map(|s| s.success()).unwrap_or(false),
+            "kill -HUP failed"
+        );
+    }
+
     /// How `name` is named on its command line: NAME unless a test chose
     /// `HERD_NODE` or the host name.
     fn name_args(&self, name: &str) -> Vec<String> {
