@@ -86,6 +86,7 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
         ("client", was.client == now.client),
         ("peer", was.peer == now.peer),
         ("admin", was.admin == now.admin),
+        ("bind", was.bind == now.bind),
     ] {
         if !same {
             return Err(refuse(
@@ -205,4 +206,111 @@ pub fn describe(changes: &[Change]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+links = [["A", "B"], ["B", "C"]]
+[herd]
+name = "h"
+[[node]]
+name = "A"
+client = "127.0.0.1:1"
+peer = "127.0.0.1:2"
+admin = "127.0.0.1:3"
+[[node]]
+name = "B"
+client = "127.0.0.1:4"
+peer = "127.0.0.1:5"
+admin = "127.0.0.1:6"
+[[node]]
+name = "C"
+client = "127.0.0.1:7"
+peer = "127.0.0.1:8"
+admin = "127.0.0.1:9"
+"#;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, "test").expect("a valid config")
+    }
+
+    fn changed(new: &str, me: &str) -> Result<Vec<Change>, ReloadRefused> {
+        changes(&config(BASE), &config(new), me)
+    }
+
+    #[test]
+    fn the_same_file_changes_nothing_and_keeps_its_generation() {
+        assert_eq!(changed(BASE, "A"), Ok(Vec::new()));
+        assert_eq!(config(BASE).generation, config(BASE).generation);
+        assert_ne!(
+            config(BASE).generation,
+            config(&BASE.replace("\"h\"", "\"g\"")).generation
+        );
+        assert_eq!(config(BASE).generation.len(), 16);
+    }
+
+    #[test]
+    fn links_and_nodes_and_addresses_are_told_apart_per_node() {
+        let new = BASE.replace(r#"["B", "C"]]"#, r#"["A", "C"], ["C", "D"]]"#)
+            + "[[node]]\nname = \"D\"\nclient = \"127.0.0.1:10\"\npeer = \"127.0.0.1:11\"\nadmin = \"127.0.0.1:12\"\n";
+        let for_a = changed(&new, "A").expect("applies");
+        assert_eq!(
+            for_a,
+            [
+                Change::NodesAdded(vec!["D".to_owned()]),
+                Change::LinksAdded(vec!["C".to_owned()])
+            ]
+        );
+        let for_b = changed(&new, "B").expect("applies");
+        assert!(
+            for_b.contains(&Change::LinksRemoved(vec!["C".to_owned()])),
+            "{for_b:?}"
+        );
+        let moved = BASE.replace("127.0.0.1:5", "127.0.0.1:50");
+        assert_eq!(
+            changed(&moved, "A"),
+            Ok(vec![Change::PeerAddresses(vec!["B".to_owned()])])
+        );
+        assert_eq!(
+            changed(&moved, "C"),
+            Ok(vec![Change::PeerAddresses(vec!["B".to_owned()])])
+        );
+        let limits = format!("{BASE}[limits]\nmax_clients = 5\n");
+        assert_eq!(changed(&limits, "A"), Ok(vec![Change::Limits]));
+        assert_eq!(
+            describe(&[Change::Limits, Change::Secret]),
+            "[limits]; herd secret"
+        );
+    }
+
+    #[test]
+    fn what_cannot_change_while_running_is_refused_by_key() {
+        let key = |new: &str, me: &str| changed(new, me).map_err(|refused| refused.key).err();
+        assert_eq!(
+            key(&BASE.replace("\"A\"", "\"Z\""), "A").as_deref(),
+            Some("[[node]] name")
+        );
+        assert_eq!(
+            key(&BASE.replace("\"h\"", "\"g\""), "A").as_deref(),
+            Some("[herd] name")
+        );
+        assert_eq!(
+            key(&BASE.replace("127.0.0.1:2\"", "127.0.0.1:20\""), "A").as_deref(),
+            Some("[[node]] \"A\" peer")
+        );
+        let bound = BASE.replace(
+            "admin = \"127.0.0.1:3\"",
+            "admin = \"127.0.0.1:3\"\nbind = \"0.0.0.0\"",
+        );
+        assert_eq!(key(&bound, "A").as_deref(), Some("[[node]] \"A\" bind"));
+        assert_eq!(
+            key(&BASE.replace("[herd]", "[herd]\nfsync = \"always\""), "B").as_deref(),
+            Some("[herd] fsync")
+        );
+        // Another node's address is not this node's business to refuse.
+        assert!(key(&BASE.replace("127.0.0.1:2\"", "127.0.0.1:20\""), "C").is_none());
+    }
 }

@@ -66,6 +66,7 @@ impl LinkSet {
                 continue;
             }
             let admin = if cut.contains(&peer.name) {
+                info!(peer = %peer.name, "link stays cut by the operator (links.json)");
                 AdminState::Down
             } else {
                 AdminState::Up
