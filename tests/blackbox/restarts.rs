@@ -61,3 +61,112 @@ fn a_restarted_node_that_used_to_only_accept_has_its_neighbours_updates_every_ti
         linked_after.len(),
     );
 }
+
+/// A rolling restart (contract section 7): every node of the default herd
+/// restarted one at a time while clients keep sending IAMATs to the others.
+#[test]
+fn a_rolling_restart_under_load_loses_nothing_and_converges_at_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, RwLock};
+
+    let mut herd = Herd::default_topology();
+    herd.start_all_connected();
+    let clients: Vec<(String, std::net::SocketAddr)> = DEFAULT_NODES
+        .iter()
+        .map(|name| ((*name).to_owned(), herd.client_addr(name)))
+        .collect();
+    // The node being restarted: a sender holds the read lock for the whole
+    // of a request, so once the restart holds the write lock no request to
+    // that node is under way.
+    let avoid: Arc<RwLock<Option<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let unanswered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let senders: Vec<_> = (0..2)
+        .map(|sender| {
+            let (clients, avoid, stop) = (clients.clone(), avoid.clone(), stop.clone());
+            let (acked, unanswered) = (acked.clone(), unanswered.clone());
+            std::thread::spawn(move || {
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let held = avoid.read().unwrap_or_else(|p| p.into_inner());
+                    let (name, addr) = &clients[(n + sender) % clients.len()];
+                    n += 1;
+                    if held.as_deref() == Some(name.as_str()) {
+                        continue;
+                    }
+                    let client = format!("roll-{sender}-{n}");
+                    let request = iamat(&client, "+34.068930-118.445127", now_text());
+                    let reply = std::panic::catch_unwind(|| one_shot(*addr, &request));
+                    match reply {
+                        Ok(reply) if reply.starts_with("AT ") => acked
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((client, reply.trim_end().to_owned())),
+                        other => unanswered
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(format!("{name} {client}: {other:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    for name in DEFAULT_NODES {
+        *avoid.write().unwrap_or_else(|p| p.into_inner()) = Some(name.to_owned());
+        assert!(
+            herd.terminate(name).success(),
+            "{name} did not stop cleanly"
+        );
+        herd.start(name);
+        let linked = wait_until(Duration::from_secs(5), || {
+            herd.snapshot(name)["links"]
+                .as_array()
+                .is_some_and(|links| links.iter().all(|link| link["connected"] == true))
+        });
+        assert!(
+            linked,
+            "{name}'s links did not come back: {}",
+            herd.log(name)
+        );
+        *avoid.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+    let last_restart = std::time::Instant::now();
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().expect("a sender");
+    }
+    let converged = wait_until(Duration::from_secs(10), || {
+        let output = herd.herdctl(&["status", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&output.stdout)
+            .is_ok_and(|status| status["converged"] == true)
+    });
+    let converged_after = last_restart.elapsed();
+    assert!(converged, "not converged after the rolling restart");
+    let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let unanswered = unanswered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let lost: Vec<&(String, String)> = acked
+        .iter()
+        .filter(|(client, at)| {
+            let answer = one_shot(herd.client_addr("Jaquez"), &format!("WHATSAT {client} 1 1"));
+            answer.lines().next() != Some(at.as_str())
+        })
+        .collect();
+    eprintln!(
+        "rolling restart: {} updates acknowledged, {} lost, {} unanswered; converged {converged_after:?} after the last restart",
+        acked.len(),
+        lost.len(),
+        unanswered.len()
+    );
+    assert!(acked.len() > 100, "only {} updates were sent", acked.len());
+    assert!(
+        unanswered.is_empty(),
+        "requests to running nodes unanswered: {unanswered:?}"
+    );
+    assert!(lost.is_empty(), "acknowledged updates lost: {lost:?}");
+    assert!(
+        converged_after <= Duration::from_secs(1),
+        "converged only {converged_after:?} after the last restart"
+    );
+}
