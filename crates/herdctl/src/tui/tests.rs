@@ -525,6 +525,21 @@ fn commands_are_typed_after_a_colon() {
         })
     );
     app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "reload Clark Bona");
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter)),
+        Some(Effect::Reload(vec!["Clark".to_owned(), "Bona".to_owned()]))
+    );
+    app.readonly = true;
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "reload");
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter)),
+        None,
+        "read-only: no reload"
+    );
+    app.readonly = false;
+    app.on_key(key(KeyCode::Char(':')));
     type_text(&mut app, "link Clark Bailey down");
     assert_eq!(app.on_key(key(KeyCode::Enter)), None);
     assert!(
