@@ -270,10 +270,13 @@ async fn serve(
     );
     eprintln!("herd-node: {banner}");
 
-    let n = node.clone();
-    tasks.spawn("group commit", Restart::OnPanic, move || {
-        n.group_commit.clone().run()
-    });
+    // Only when it has work: a supervised task that ends is reported.
+    if node.group_commit.is_enabled() {
+        let n = node.clone();
+        tasks.spawn("group commit", Restart::OnPanic, move || {
+            n.group_commit.clone().run()
+        });
+    }
     let n = node.clone();
     tasks.spawn("store maintenance", Restart::OnPanic, move || {
         n.clone().maintain_store_periodically()

@@ -53,6 +53,12 @@ impl GroupCommit {
         }
     }
 
+    /// Whether the policy syncs at all, so that [`GroupCommit::run`] has
+    /// work (with `fsync = "off"` it returns at once).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// The log holds `entries` entries now (called after each write).
     pub fn written(&self, entries: u64) {
         if self.enabled {
