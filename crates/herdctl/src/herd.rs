@@ -14,6 +14,8 @@ pub struct Herd {
     pub config: Config,
     /// HERD_ADMIN_TOKEN, else the config's `admin_token`.
     pub token: Option<String>,
+    /// The file it was read from (None: the embedded default herd).
+    pub source: Option<std::path::PathBuf>,
 }
 
 impl Herd {
@@ -25,7 +27,24 @@ impl Herd {
             .admin_token
             .as_ref()
             .map(|token| token.expose().to_owned());
-        Ok(Herd { config, token })
+        Ok(Herd {
+            config,
+            token,
+            source: path.map(Path::to_path_buf),
+        })
+    }
+
+    /// The same file read again (after a reload, the graph may differ).
+    pub fn read_again(&self) -> Result<Herd, Failure> {
+        Herd::load(self.source.as_deref())
+    }
+
+    /// The node names and links, to tell whether two reads differ.
+    pub fn graph(&self) -> (Vec<String>, Vec<(usize, usize)>) {
+        (
+            self.nodes().iter().map(|node| node.name.clone()).collect(),
+            self.config.links.iter().map(|l| (l.0, l.1)).collect(),
+        )
     }
 
     pub fn name(&self) -> &str {

@@ -87,6 +87,14 @@ impl App {
         }
     }
 
+    /// The config's graph changed (a reload): draw these nodes and links.
+    pub fn regraph(&mut self, names: &[String], links: Vec<(usize, usize)>) {
+        self.nodes.regraph(names, links);
+        let count = self.nodes.links.len();
+        self.herd_view.link_selected = self.herd_view.link_selected.min(count.saturating_sub(1));
+        self.dirty = true;
+    }
+
     /// The herd's health ([`crate::health`]), as `herdctl status` computes it.
     pub fn health(&self) -> Health<'_> {
         self.nodes.health()

@@ -40,6 +40,25 @@ pub struct Nodes {
 }
 
 impl Nodes {
+    /// The herd's graph changed (a reload): these nodes and links from now
+    /// on, keeping what is known of the nodes that stay.
+    pub fn regraph(&mut self, names: &[String], links: Vec<(usize, usize)>) {
+        let mut kept = std::mem::take(&mut self.list);
+        self.list = names
+            .iter()
+            .map(
+                |name| match kept.iter().position(|node| &node.name == name) {
+                    Some(at) => kept.swap_remove(at),
+                    None => NodeState {
+                        name: name.clone(),
+                        ..NodeState::default()
+                    },
+                },
+            )
+            .collect();
+        self.links = links;
+    }
+
     pub fn new(names: &[String], links: Vec<(usize, usize)>) -> Nodes {
         Nodes {
             list: names

@@ -38,6 +38,8 @@ enum Msg {
         reply: Result<String, SendError>,
     },
     LinkResult(String, bool),
+    /// The config file read again after a reload.
+    Reread(Box<Herd>),
 }
 
 pub struct Options {
@@ -48,6 +50,8 @@ pub struct Options {
 
 /// Runs the dashboard until the operator quits (or SIGTERM/SIGHUP).
 pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
+    // Replaced when a reload changes the graph.
+    let mut herd = herd.clone();
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut hangup), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
@@ -56,8 +60,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     ) else {
         return Err(Failure::failed("cannot install signal handlers"));
     };
-    let names: Vec<String> = herd.nodes().iter().map(|n| n.name.clone()).collect();
-    let links: Vec<(usize, usize)> = herd.config.links.iter().map(|l| (l.0, l.1)).collect();
+    let (names, links) = herd.graph();
     let mut app = App::new(herd.name(), &names, links, options.readonly);
     app.tick(now_ms());
     let theme = Theme {
@@ -65,17 +68,9 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     };
 
     let (msgs_tx, mut msgs) = mpsc::channel::<Msg>(1024);
-    let (news_tx, mut news) = mpsc::channel::<NodeNews>(8192);
     // Bumped each time the Records view wants fresh records.
     let (records_wanted, _) = watch::channel(0u64);
-    for (index, node) in herd.nodes().iter().enumerate() {
-        tokio::spawn(follow_node(
-            index,
-            herd.admin_options(node, ANSWER_LIMIT),
-            news_tx.clone(),
-            records_wanted.subscribe(),
-        ));
-    }
+    let (mut followers, mut news) = follow_all(&herd, &records_wanted);
 
     // The terminal: raw mode, alternate screen, and a panic hook that puts
     // the terminal back before the message is printed.
@@ -136,7 +131,19 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             }
             Some(msg) = msgs.recv() => {
                 app.now_ms = now_ms();
-                apply(&mut app, msg);
+                match msg {
+                    Msg::Reread(fresh) if fresh.graph() != herd.graph() => {
+                        herd = *fresh;
+                        let (names, links) = herd.graph();
+                        app.regraph(&names, links);
+                        // New connections, numbered for the new list; the
+                        // old ones (and what they still had to say) go.
+                        followers.abort_all();
+                        (followers, news) = follow_all(&herd, &records_wanted);
+                    }
+                    Msg::Reread(_) => {}
+                    other => apply(&mut app, other),
+                }
                 None
             }
             _ = tick.tick() => {
@@ -154,7 +161,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
         match effect {
             Some(Effect::Quit) => break Ok(()),
             Some(Effect::SetLinks(links)) => {
-                let ends = link_ends(herd, &links);
+                let ends = link_ends(&herd, &links);
                 let msgs = msgs_tx.clone();
                 app.say((format!("changing {} link(s)…", links.len()), false));
                 tokio::spawn(async move {
@@ -176,6 +183,10 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                         Err(err) => (err.message, true),
                     };
                     let _ = msgs.send(Msg::LinkResult(text, failed)).await;
+                    // Nodes and links may have changed: draw the file's.
+                    if let Ok(fresh) = herd.read_again() {
+                        let _ = msgs.send(Msg::Reread(Box::new(fresh))).await;
+                    }
                 });
             }
             Some(Effect::Send { node, line }) => {
@@ -211,7 +222,27 @@ fn apply(app: &mut App, msg: Msg) {
     match msg {
         Msg::Reply { node, line, reply } => app.on_reply(&node, &line, reply),
         Msg::LinkResult(text, failed) => app.say((text, failed)),
+        Msg::Reread(_) => {}
     }
+}
+
+/// One admin connection per node of `herd` ([`follow_node`]), numbered in
+/// its order, all telling one channel; aborted when the set is dropped.
+fn follow_all(
+    herd: &Herd,
+    records_wanted: &watch::Sender<u64>,
+) -> (tokio::task::JoinSet<()>, mpsc::Receiver<NodeNews>) {
+    let (news_tx, news) = mpsc::channel::<NodeNews>(8192);
+    let mut followers = tokio::task::JoinSet::new();
+    for (index, node) in herd.nodes().iter().enumerate() {
+        followers.spawn(follow_node(
+            index,
+            herd.admin_options(node, ANSWER_LIMIT),
+            news_tx.clone(),
+            records_wanted.subscribe(),
+        ));
+    }
+    (followers, news)
 }
 
 /// One end of a link to set: the node, how to reach it, its peer, the state.

@@ -800,3 +800,51 @@ fn graphs_of_3_to_30_nodes_keep_every_name_readable() {
         assert_readable(count, 80, 24);
     }
 }
+
+#[test]
+fn a_reload_that_changes_the_graph_redraws_it_keeping_what_is_known() {
+    let mut app = fixture();
+    let clark_before = app
+        .nodes
+        .list
+        .iter()
+        .find(|n| n.name == "Clark")
+        .and_then(|n| n.snapshot.clone());
+    assert!(clark_before.is_some());
+    app.herd_view.link_selected = LINKS.len() - 1;
+    let mut names: Vec<String> = NAMES.iter().map(|n| (*n).to_owned()).collect();
+    names.retain(|n| n != "Bailey");
+    names.push("Dale".to_owned());
+    let dale = names.len() - 1;
+    app.regraph(&names, vec![(0, dale)]);
+    assert_eq!(app.nodes.len(), NAMES.len());
+    assert!(app.nodes.list.iter().all(|n| n.name != "Bailey"), "removed");
+    let clark = app
+        .nodes
+        .list
+        .iter()
+        .find(|n| n.name == "Clark")
+        .expect("kept");
+    assert_eq!(
+        clark.snapshot, clark_before,
+        "what was known of Clark stays"
+    );
+    assert!(app.nodes.list[dale].snapshot.is_none(), "Dale is new");
+    assert_eq!(app.nodes.links, vec![(0, dale)]);
+    assert_eq!(
+        app.herd_view.link_selected, 0,
+        "the selection stays on a link"
+    );
+    assert!(app.dirty);
+    // Every view draws the new herd.
+    for view in ['1', '2', '3', '4'] {
+        app.on_key(key(KeyCode::Char(view)));
+        let shown = text(&render(&app, 120, 40, false));
+        if view == '1' {
+            assert!(
+                shown.contains("Dale") && !shown.contains("Bailey"),
+                "{shown}"
+            );
+        }
+    }
+}
