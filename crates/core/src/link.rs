@@ -334,12 +334,12 @@ impl LinkMachine {
         if current.peer_boot != peer_boot || current.opener == opener {
             return true;
         }
-        // The same peer process, one connection opened by each end.
-        let opened_by_last_name = match opener {
+        // The same peer process, one connection opened by each end: keep
+        // the one opened by the end whose name sorts last.
+        match opener {
             Opener::Me => self.wins_collisions,
             Opener::Peer => !self.wins_collisions,
-        };
-        opened_by_last_name
+        }
     }
 
     /// Which end opened the current connection, if connected.
