@@ -16,14 +16,21 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// `herdctl status --json` with the config file at `config`.
-fn status(config: &std::path::Path) -> Value {
-    let output = std::process::Command::new(binary("herdctl"))
-        .args(["status", "--json", "--config"])
+/// herdctl run with the config file at `config` (which may not be the
+/// file the nodes read).
+fn herdctl_at(config: &std::path::Path, args: &[&str]) -> Output {
+    std::process::Command::new(binary("herdctl"))
+        .args(args)
+        .arg("--config")
         .arg(config)
         .env_remove("HERD_ADMIN_TOKEN")
         .output()
-        .expect("run herdctl");
+        .expect("run herdctl")
+}
+
+/// `herdctl status --json` with the config file at `config`.
+fn status(config: &std::path::Path) -> Value {
+    let output = herdctl_at(config, &["status", "--json"]);
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|err| panic!("status --json: {err}: {}", text(&output)))
 }
@@ -184,11 +191,7 @@ fn a_bad_file_is_refused_by_every_node_and_the_old_graph_keeps_working() {
     assert!(text(&output).contains("secrte"), "{}", text(&output));
 
     // Asked with a good copy, every node re-reads the bad file and refuses.
-    let output = std::process::Command::new(binary("herdctl"))
-        .args(["reload", "--config"])
-        .arg(&good)
-        .output()
-        .expect("run herdctl");
+    let output = herdctl_at(&good, &["reload"]);
     let said = text(&output);
     assert!(!output.status.success(), "{said}");
     for node in DEFAULT_NODES {
@@ -229,11 +232,7 @@ fn what_cannot_change_live_is_refused_with_the_key_named() {
     std::fs::copy(&herd.config, &good).expect("keep a copy");
     let original = std::fs::read_to_string(&herd.config).expect("read config");
     let reload_clark = || {
-        let output = std::process::Command::new(binary("herdctl"))
-            .args(["reload", "Clark", "--config"])
-            .arg(&good)
-            .output()
-            .expect("run herdctl");
+        let output = herdctl_at(&good, &["reload", "Clark"]);
         assert!(!output.status.success(), "{}", text(&output));
         line_of(&text(&output), "Clark").to_owned()
     };

@@ -81,6 +81,34 @@ pub struct Herd {
     name_args: std::collections::HashMap<String, Vec<String>>,
 }
 
+/// A herd config: `written` gives a node's client, peer and admin address
+/// as the file says them, `node_toml` more lines of its table.
+fn config_text(
+    herd_name: &str,
+    nodes: &[NodeAddrs],
+    links: &[(&str, &str)],
+    extra_herd_toml: &str,
+    written: impl Fn(&NodeAddrs) -> [String; 3],
+    node_toml: impl Fn(&NodeAddrs) -> String,
+) -> String {
+    let mut toml = String::from("links = [\n");
+    for (a, b) in links {
+        toml.push_str(&format!("  [\"{a}\", \"{b}\"],\n"));
+    }
+    toml.push_str(&format!(
+        "]\n\n[herd]\nname = \"{herd_name}\"\n{extra_herd_toml}\n"
+    ));
+    for node in nodes {
+        let [client, peer, admin] = written(node);
+        toml.push_str(&format!(
+            "\n[[node]]\nname = \"{}\"\nclient = \"{client}\"\npeer = \"{peer}\"\nadmin = \"{admin}\"\n{}",
+            node.name,
+            node_toml(node)
+        ));
+    }
+    toml
+}
+
 fn free_loopback_ip() -> Ipv4Addr {
     loop {
         let ip = Ipv4Addr::new(
@@ -181,21 +209,14 @@ impl Herd {
     ) -> Herd {
         let dir = tempfile::tempdir().expect("temp dir");
         let herd_name = format!("test-{}", fastrand::u32(..));
-        let mut toml = String::from("links = [\n");
-        for (a, b) in links {
-            toml.push_str(&format!("  [\"{a}\", \"{b}\"],\n"));
-        }
-        toml.push_str(&format!(
-            "]\n\n[herd]\nname = \"{herd_name}\"\n{extra_herd_toml}\n"
-        ));
-        for node in &nodes {
-            let [client, peer, admin] = written(node);
-            toml.push_str(&format!(
-                "\n[[node]]\nname = \"{}\"\nclient = \"{client}\"\npeer = \"{peer}\"\nadmin = \"{admin}\"\n{}",
-                node.name,
-                node_toml(node)
-            ));
-        }
+        let toml = config_text(
+            &herd_name,
+            &nodes,
+            links,
+            extra_herd_toml,
+            written,
+            node_toml,
+        );
         let config = dir.path().join("herd.toml");
         std::fs::write(&config, toml).expect("write config");
         Herd {
@@ -244,20 +265,14 @@ impl Herd {
                     })
             })
             .collect();
-        let mut toml = String::from("links = [\n");
-        for (a, b) in links {
-            toml.push_str(&format!("  [\"{a}\", \"{b}\"],\n"));
-        }
-        toml.push_str(&format!(
-            "]\n\n[herd]\nname = \"{}\"\n{extra_herd_toml}\n",
-            self.herd_name
-        ));
-        for node in &nodes {
-            toml.push_str(&format!(
-                "\n[[node]]\nname = \"{}\"\nclient = \"{}\"\npeer = \"{}\"\nadmin = \"{}\"\n",
-                node.name, node.client, node.peer, node.admin
-            ));
-        }
+        let toml = config_text(
+            &self.herd_name,
+            &nodes,
+            links,
+            extra_herd_toml,
+            |node| [node.client, node.peer, node.admin].map(|addr| addr.to_string()),
+            |_| String::new(),
+        );
         self.write_config_text(&toml);
         self.nodes = nodes;
         self.links = links

@@ -220,13 +220,7 @@ pub async fn propagate(
 ) -> anyhow::Result<()> {
     let config = load_config(args)?;
     let hops = hops_from(&config, from);
-    let source = resolved(
-        &config
-            .node(from)
-            .with_context(|| format!("no node {from:?} in the config"))?
-            .client,
-    )
-    .await?;
+    let source = client_of(&config, from).await?;
     let prefix = format!("prop{}-", fastrand::u32(..));
     let total = rate.max(1) * seconds.max(1);
     let started = Instant::now();
@@ -443,6 +437,15 @@ async fn set_links(
 /// A node's address from the config, resolved once: a run's many
 /// connections all go to the same node, and resolving each would be
 /// measured too.
+/// The client address of node `name`, resolved once (so a run does not
+/// time DNS).
+async fn client_of(config: &herd_config::Config, name: &str) -> anyhow::Result<SocketAddr> {
+    let node = config
+        .node(name)
+        .with_context(|| format!("no node {name:?} in the config"))?;
+    resolved(&node.client).await
+}
+
 async fn resolved(address: &Address) -> anyhow::Result<SocketAddr> {
     tokio::net::lookup_host(address.host_port())
         .await
@@ -490,13 +493,7 @@ async fn load_clients(addr: SocketAddr, prefix: &str, count: usize) -> anyhow::R
 
 pub async fn heal(args: &HerdArgs, node: &str, records: usize, json: bool) -> anyhow::Result<()> {
     let config = load_config(args)?;
-    let addr = resolved(
-        &config
-            .node(node)
-            .with_context(|| format!("no node {node:?} in the config"))?
-            .client,
-    )
-    .await?;
+    let addr = client_of(&config, node).await?;
     if !wait_converged(&config, args, Duration::from_secs(30)).await? {
         bail!("the herd is not converged to start with");
     }
@@ -549,13 +546,7 @@ fn rss_bytes(pid: u64) -> anyhow::Result<u64> {
 
 pub async fn memory(args: &HerdArgs, node: &str, records: usize, json: bool) -> anyhow::Result<()> {
     let config = load_config(args)?;
-    let addr = resolved(
-        &config
-            .node(node)
-            .with_context(|| format!("no node {node:?} in the config"))?
-            .client,
-    )
-    .await?;
+    let addr = client_of(&config, node).await?;
     let mut admin = admin_of(&config, args, node).await?;
     let snapshot = admin.snapshot().await?;
     if snapshot.pid == 0 {
