@@ -189,6 +189,11 @@ fn a_bad_file_is_refused_by_every_node_and_the_old_graph_keeps_working() {
     let output = herd.herdctl(&["reload"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("secrte"), "{}", text(&output));
+    assert!(
+        text(&output).contains("no node was asked"),
+        "{}",
+        text(&output)
+    );
 
     // Asked with a good copy, every node re-reads the bad file and refuses.
     let output = herdctl_at(&good, &["reload"]);

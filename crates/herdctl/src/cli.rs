@@ -117,7 +117,15 @@ pub struct NodeArgs {
 }
 
 pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
-    let herd = Herd::load(cli.config.as_deref())?;
+    let herd = Herd::load(cli.config.as_deref()).map_err(|mut failure| {
+        if matches!(cli.command, Some(Command::Reload { .. })) {
+            // Without the file herdctl knows no admin port to ask.
+            failure
+                .message
+                .push_str("; no node was asked to reload: each keeps the config it runs");
+        }
+        failure
+    })?;
     match cli.command {
         Some(Command::Status { json, timeout }) => crate::status::run(&herd, json, timeout).await,
         Some(Command::Link { a, b, state }) => {
