@@ -557,6 +557,42 @@ fn a_herd_by_host_names_finds_a_moved_host_and_takes_a_sixth_by_reload() {
     write_config(&nodes, &links);
     write_ctl(&nodes, &links, &ips);
 
+    // A name that does not resolve (in no hosts file, and the namespace's
+    // resolver at 127.0.0.1 answers nothing, so no query leaves the
+    // machine): without `bind` the node must resolve its own address, and
+    // it does not start, saying which.
+    let unresolvable = dir.path().join("unresolvable.toml");
+    let nowhere = |name: &str| {
+        if name == nodes[0] {
+            "nowhere.herd.test".to_owned()
+        } else {
+            host_name(name)
+        }
+    };
+    std::fs::write(
+        &unresolvable,
+        herd_toml(&herd_name, &nodes, &links, nowhere, ""),
+    )
+    .expect("write a config");
+    let refused = Command::new("ip")
+        .args(["netns", "exec", &hosts.ns(0)])
+        .arg(binary("herd-node"))
+        .arg("--config")
+        .arg(&unresolvable)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg(nodes[0])
+        .env_remove("HERD_NODE")
+        .output()
+        .expect("run a node in its namespace");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("cannot listen on client address nowhere.herd.test:12000")
+            && said.contains("cannot resolve host name \"nowhere.herd.test\""),
+        "{said}"
+    );
+
     eprintln!("five namespaces made in {:?}", begun.elapsed());
     let started = Instant::now();
     let mut pids = Vec::new();
