@@ -441,11 +441,14 @@ fn publish_names(hosts: &mut Hosts, nodes: &[&str], ips: &[Ipv4Addr]) {
 /// A node's admin snapshot, or None when it does not answer (for polling
 /// hosts that may be away).
 fn snapshot(admin: SocketAddr) -> Option<serde_json::Value> {
+    admin_request(admin, "{\"cmd\": \"snapshot\", \"id\": 1}")
+}
+
+/// One admin request (with `"id": 1`) and its result, if it succeeded.
+fn admin_request(admin: SocketAddr, request: &str) -> Option<serde_json::Value> {
     let mut stream = TcpStream::connect_timeout(&admin, Duration::from_millis(300)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream
-        .write_all(b"{\"cmd\": \"snapshot\", \"id\": 1}\n")
-        .ok()?;
+    stream.write_all(format!("{request}\n").as_bytes()).ok()?;
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -859,6 +862,71 @@ fn a_herd_by_host_names_finds_a_moved_host_and_takes_a_sixth_by_reload() {
     assert!(
         after > before,
         "{SIXTH} got the update by repair only (updates in: {before} before, {after} after): {}",
+        report(&ctl, &data, &nodes)
+    );
+
+    // A peer's name that resolves to nothing at a dial: Clark alone is
+    // told (SIGHUP) that Hill lives at a name no hosts file knows. Its
+    // connection stays until the link is cut; restored at Clark's end
+    // only (Hill's stays cut, so only Clark dials), Clark's dial fails by
+    // name, said on the link; restored at Hill's end too, Hill's own dial
+    // brings the link back.
+    let clark = host_of(&nodes, "Clark");
+    let gone = |name: &str| {
+        if name == SIXTH {
+            "hill-gone.herd.test".to_owned()
+        } else {
+            host_name(name)
+        }
+    };
+    let toml = herd_toml(&herd_name, &nodes, &links, gone, "bind = \"0.0.0.0\"\n");
+    let new = dir.path().join("herd.toml.new");
+    std::fs::write(&new, toml).expect("write the config");
+    std::fs::rename(&new, &config).expect("replace the config");
+    let sent = Command::new("kill")
+        .args(["-HUP", &pids[clark].to_string()])
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(sent, "kill -HUP Clark failed");
+    let clark_admin = at(ips[clark], 12200);
+    assert!(
+        wait_until(Duration::from_secs(5), || snapshot(clark_admin)
+            .and_then(|snap| link_to(&snap, SIXTH))
+            .is_some_and(
+                |link| link["peer_addr"] == "hill-gone.herd.test:12100"
+            )),
+        "Clark did not take Hill's new address: {}",
+        report(&ctl, &data, &nodes)
+    );
+    let herdctl_link = |state: &str| {
+        let out = Command::new(binary("herdctl"))
+            .args(["link", "Clark", SIXTH, state, "--config"])
+            .arg(&ctl)
+            .output()
+            .expect("run herdctl");
+        assert!(out.status.success(), "herdctl link {state}: {out:?}");
+    };
+    herdctl_link("down");
+    let restored = admin_request(
+        clark_admin,
+        &format!("{{\"cmd\": \"link\", \"id\": 1, \"peer\": \"{SIXTH}\", \"state\": \"up\"}}"),
+    );
+    assert!(restored.is_some(), "Clark did not restore its end");
+    assert!(
+        wait_until(Duration::from_secs(5), || snapshot(clark_admin)
+            .and_then(|snap| link_to(&snap, SIXTH))
+            .is_some_and(|link| link["last_error"].as_str().is_some_and(
+                |error| error.contains("cannot resolve host name \"hill-gone.herd.test\"")
+            ))),
+        "Clark's dial to an unknown name did not say so: {}",
+        report(&ctl, &data, &nodes)
+    );
+    herdctl_link("up");
+    assert!(
+        wait_until(Duration::from_secs(10), || snapshot(clark_admin)
+            .and_then(|snap| link_to(&snap, SIXTH))
+            .is_some_and(|link| link["connected"] == true)),
+        "Hill's own dial did not bring the link back: {}",
         report(&ctl, &data, &nodes)
     );
     eprintln!("the named herd's test took {:?}", begun.elapsed());
