@@ -6,7 +6,9 @@
 //!   the admin command) and restored.
 //! - Five hosts by name (every address in the config a host name, resolved
 //!   through each namespace's own `/etc/netns/NS/hosts`): one host moves to
-//!   a new IP with nothing restarted, and a sixth host joins by SIGHUP.
+//!   a new IP with nothing restarted, and a sixth host joins by SIGHUP;
+//!   a node's own name that resolves to nothing stops its start (exit 1),
+//!   a peer's is a failed dial said on the link.
 //!
 //! No name leaves the machine: every namespace gets a `resolv.conf` naming
 //! 127.0.0.1, where nothing listens, and the namespaces have no route but
