@@ -274,3 +274,80 @@ fn a_silent_peer_connection_is_closed_after_the_handshake_timeout() {
         "closed after {waited:?}"
     );
 }
+
+/// Accepts one connection on `listener` within `limit`, or panics.
+fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> TcpStream {
+    listener.set_nonblocking(true).expect("non-blocking");
+    let started = std::time::Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("blocking");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                return stream;
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(started.elapsed() < limit, "nobody dialled within {limit:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => panic!("accept: {err}"),
+        }
+    }
+}
+
+fn first_line(stream: &TcpStream) -> String {
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line);
+    line.trim_end().to_owned()
+}
+
+#[test]
+fn a_peer_from_before_version_ranges_is_dialled_with_the_one_version_it_reads() {
+    // B is played here as the build before ranges: it reads `HERD/2` only
+    // and answers anything else `REFUSED expected HELLO`. A sorts first, so
+    // that old B waits for A to dial: A must get through to it.
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
+    let old_b = std::net::TcpListener::bind(herd.node("B").peer).expect("B's peer port");
+    herd.start("A");
+    let name = herd.herd_name.clone();
+    let mut first = accept_within(&old_b, Duration::from_secs(10));
+    let hello = first_line(&first);
+    assert!(
+        hello.starts_with(&format!("HELLO HERD/2-3 {name} A ")),
+        "{hello}"
+    );
+    first
+        .write_all(b"REFUSED expected HELLO\n")
+        .expect("refuse");
+    drop(first);
+    let mut second = accept_within(&old_b, Duration::from_secs(10));
+    let mut reader = std::io::BufReader::new(second.try_clone().expect("clone"));
+    let mut hello = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut hello).expect("a HELLO");
+    assert!(
+        hello.starts_with(&format!("HELLO HERD/2 {name} A ")),
+        "{hello}"
+    );
+    second
+        .write_all(format!("HELLO HERD/2 {name} B old-build\n").as_bytes())
+        .expect("answer");
+    // The session starts: A's link-up SYNC (it opened the connection) and
+    // its heartbeats.
+    let session: Vec<String> = (0..2)
+        .map(|_| {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).expect("a session line");
+            line.trim_end().to_owned()
+        })
+        .collect();
+    assert!(
+        session.iter().any(|line| line == "PING") && session.iter().any(|l| l.starts_with("SYNC ")),
+        "the link is up on version 2: {session:?}"
+    );
+    assert!(wait_until(Duration::from_secs(5), || {
+        herd.link_status("A", "B")["connected"] == true
+    }));
+    assert!(herd.log("A").contains("peer does not read version ranges"));
+}

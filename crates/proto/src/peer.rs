@@ -22,6 +22,14 @@ use crate::repair::{BadRepairLine, RepairMessage};
 /// a session are the same in both, so this build links with either.
 pub const VERSIONS: Versions = Versions { min: 2, max: 3 };
 
+/// What a node from before version ranges reads (one number, `HERD/2`); it
+/// answers a range with [`LEGACY_REFUSAL`].
+pub const LEGACY_HELLO: Versions = Versions { min: 2, max: 2 };
+
+/// The refusal of a HELLO a node could not parse, which is how a node from
+/// before version ranges answers `HERD/2-3`.
+pub const LEGACY_REFUSAL: &str = "expected HELLO";
+
 /// A range of protocol versions, `min..=max`: written `HERD/2-3`, or
 /// `HERD/2` for one version (as nodes before ranges wrote it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use herd_admin::{AdminState, EventKind, LinkChange};
 use herd_core::Opener;
-use herd_proto::peer::{Hello, PeerMessage, VERSIONS, Versions, hello_line, parse_peer_line};
+use herd_proto::peer::{
+    Hello, LEGACY_HELLO, LEGACY_REFUSAL, PeerMessage, VERSIONS, Versions, hello_line,
+    parse_peer_line,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -87,8 +90,10 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
         .map_err(|_| DialError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);
     let me = &node.settings;
+    let legacy = link.speaks_legacy_hello();
+    let offered = if legacy { LEGACY_HELLO } else { VERSIONS };
     stream
-        .write_all(hello_line(VERSIONS, &me.herd, &me.name, &me.boot_id).as_bytes())
+        .write_all(hello_line(offered, &me.herd, &me.name, &me.boot_id).as_bytes())
         .await?;
     let mut lines = peer_line_reader();
     let line = timeout(
@@ -126,7 +131,16 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
                 version,
             })
         }
-        Ok(PeerMessage::Refused(reason)) => Err(DialError::Refused(reason.to_owned())),
+        Ok(PeerMessage::Refused(reason)) => {
+            if reason == LEGACY_REFUSAL && !legacy {
+                // A node from before version ranges cannot read ours: the
+                // next dial says HERD/2, which it reads (an upgrade from
+                // that build goes on one node at a time).
+                info!(peer = %link.peer, "peer does not read version ranges (a node from before them): dialling it with HERD/2 from now on");
+                link.use_legacy_hello();
+            }
+            Err(DialError::Refused(reason.to_owned()))
+        }
         Ok(_) => Err(DialError::Unexpected),
         Err(err) => Err(DialError::BadReply(err)),
     }
@@ -205,7 +219,7 @@ async fn accept_handshake(
                 "peer connection from {remote} refused: expected HELLO, got {:?}",
                 truncate(&line)
             ));
-            return refuse(stream, "expected HELLO").await;
+            return refuse(stream, LEGACY_REFUSAL).await;
         }
     };
     let verdict = check_hello(&node, &hello, None).and_then(|version| {

@@ -64,6 +64,9 @@ pub struct Link {
     status: Mutex<Status>,
     bytes_in: AtomicU64,
     cuts: AtomicU64,
+    /// The peer refused our version range as a node from before ranges
+    /// does: dial it with the one version it reads.
+    legacy_hello: std::sync::atomic::AtomicBool,
     /// The read side while connected.
     inbox: Mutex<Option<Inbox>>,
     /// Wakes the session when a drain outside it found the connection over.
@@ -150,6 +153,7 @@ impl Link {
             }),
             bytes_in: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
+            legacy_hello: std::sync::atomic::AtomicBool::new(false),
             inbox: Mutex::new(None),
             input_ended: Notify::new(),
         };
@@ -363,6 +367,16 @@ impl Link {
     pub(super) fn dial_failed(&self) {
         let now = self.now();
         self.end().machine.dial_failed(now);
+    }
+
+    /// Whether the peer is dialled with the one version nodes from before
+    /// version ranges read.
+    pub(super) fn speaks_legacy_hello(&self) -> bool {
+        self.legacy_hello.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn use_legacy_hello(&self) {
+        self.legacy_hello.store(true, Ordering::Relaxed);
     }
 
     /// A dial's task is gone without an outcome (its link task restarted).
