@@ -5,20 +5,6 @@ use std::time::Duration;
 
 use herd_blackbox::*;
 
-fn assert_one_line_error(output: &std::process::Output, code: i32, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "exit status; stderr: {stderr}"
-    );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{needle:?} in {stderr:?}");
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
 #[test]
 fn a_herd_written_by_host_name_links_and_floods() {
     // A listens where `localhost` resolves; B on its `bind` IP.

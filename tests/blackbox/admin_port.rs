@@ -6,20 +6,6 @@ use std::time::Duration;
 use herd_blackbox::*;
 use serde_json::{Value, json};
 
-fn peers(snapshot: &Value) -> Vec<String> {
-    let mut peers: Vec<String> = snapshot["links"]
-        .as_array()
-        .map(|links| {
-            links
-                .iter()
-                .filter_map(|l| l["peer"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    peers.sort();
-    peers
-}
-
 #[test]
 fn snapshot_describes_the_node_its_links_and_its_counters() {
     let mut herd = Herd::default_topology();
@@ -32,7 +18,7 @@ fn snapshot_describes_the_node_its_links_and_its_counters() {
     assert_eq!(before["addresses"]["client"], clark.client.to_string());
     assert_eq!(before["addresses"]["peer"], clark.peer.to_string());
     assert_eq!(before["addresses"]["admin"], clark.admin.to_string());
-    assert_eq!(peers(&before), ["Bona", "Jaquez"]);
+    assert_eq!(link_peers(&before), ["Bona", "Jaquez"]);
     for link in before["links"].as_array().into_iter().flatten() {
         assert_eq!(link["admin"], "up", "{link}");
         assert_eq!(link["state"], "connected", "{link}");

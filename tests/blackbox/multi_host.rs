@@ -37,19 +37,17 @@ struct Hosts {
     made_etc_netns: bool,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|err| format!("ip: {err}"))?;
+/// Runs `ip` with `args`; its complaint, as an error, when it fails.
+fn ip(args: &[&str]) -> std::io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
+        Err(std::io::Error::other(format!(
             "ip {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        )))
     }
 }
 
@@ -92,7 +90,7 @@ impl Hosts {
 
     /// A bridge in a "switch" namespace, one namespace per host on it, and
     /// this (the root) namespace on it too so the test can reach every host.
-    fn build(hosts: usize) -> Result<Hosts, String> {
+    fn build(hosts: usize) -> std::io::Result<Hosts> {
         let tag = format!("hd{}x{}", std::process::id() % 100_000, fastrand::u16(..));
         let mut set = Hosts {
             tag,
@@ -126,7 +124,7 @@ impl Hosts {
     }
 
     /// One more host (the next number) on the bridge, at `addr`.
-    fn add_host(&mut self, host: usize, addr: Ipv4Addr) -> Result<(), String> {
+    fn add_host(&mut self, host: usize, addr: Ipv4Addr) -> std::io::Result<()> {
         assert_eq!(host, self.count, "hosts are added in order");
         let (ns, sw) = (self.ns(host), self.switch());
         let (inside, outside) = (self.inside(host), format!("{}s{host}", self.tag));

@@ -43,21 +43,6 @@ fn line_of<'a>(output: &'a str, node: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {node} in {output:?}"))
 }
 
-fn peers_of(herd: &Herd, node: &str) -> Vec<String> {
-    let snapshot = herd.snapshot(node);
-    let mut peers: Vec<String> = snapshot["links"]
-        .as_array()
-        .map(|links| {
-            links
-                .iter()
-                .filter_map(|link| link["peer"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    peers.sort();
-    peers
-}
-
 #[test]
 fn the_default_herd_grows_to_six_nodes_live_and_the_new_one_catches_up() {
     let mut herd = Herd::default_topology();
@@ -155,8 +140,8 @@ fn a_link_removed_live_is_closed_and_not_redialled() {
         line_of(&said, "Clark").contains("links removed to Bona"),
         "{said}"
     );
-    assert_eq!(peers_of(&herd, "Clark"), ["Jaquez"]);
-    assert_eq!(peers_of(&herd, "Bona"), ["Bailey", "Campbell"]);
+    assert_eq!(link_peers(&herd.snapshot("Clark")), ["Jaquez"]);
+    assert_eq!(link_peers(&herd.snapshot("Bona")), ["Bailey", "Campbell"]);
     // Not redialled by either end: nothing about Bona in Clark's log after
     // the removal but the removal itself and refusals of strangers.
     std::thread::sleep(Duration::from_secs(1));
@@ -165,7 +150,7 @@ fn a_link_removed_live_is_closed_and_not_redialled() {
         .find("link removed by a reload")
         .expect("removal logged")..];
     assert!(!after.contains("link up"), "{after}");
-    assert_eq!(peers_of(&herd, "Clark"), ["Jaquez"]);
+    assert_eq!(link_peers(&herd.snapshot("Clark")), ["Jaquez"]);
     // The herd still floods around the gap: Clark - Jaquez - Campbell - Bona.
     let at = one_shot(
         herd.client_addr("Clark"),

@@ -69,6 +69,51 @@ pub struct NodeAddrs {
     pub admin: SocketAddr,
 }
 
+impl NodeAddrs {
+    /// The `index`-th node on `ip` at the contract's ports: client 12000,
+    /// peer 12100 and admin 12200, each plus `index`.
+    pub fn at_contract_ports(name: &str, ip: IpAddr, index: u16) -> NodeAddrs {
+        let at = |base: u16| SocketAddr::new(ip, base + index);
+        NodeAddrs {
+            name: name.to_owned(),
+            client: at(12000),
+            peer: at(12100),
+            admin: at(12200),
+        }
+    }
+}
+
+/// The peers a snapshot lists links to, sorted.
+pub fn link_peers(snapshot: &serde_json::Value) -> Vec<String> {
+    let mut peers: Vec<String> = snapshot["links"]
+        .as_array()
+        .map(|links| {
+            links
+                .iter()
+                .filter_map(|link| link["peer"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    peers.sort();
+    peers
+}
+
+/// A program's refusal as a user sees it: exit status `code` and one line
+/// on stderr holding every one of `needles`, no panic.
+pub fn assert_one_line_error(output: &Output, code: i32, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit status; stderr: {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr:?}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// A herd of real processes, killed when dropped.
 pub struct Herd {
     pub dir: tempfile::TempDir,
@@ -136,15 +181,7 @@ impl Herd {
         let nodes: Vec<NodeAddrs> = names
             .iter()
             .enumerate()
-            .map(|(i, name)| {
-                let at = |base: u16| SocketAddr::new(IpAddr::V4(ip), base + i as u16);
-                NodeAddrs {
-                    name: (*name).to_owned(),
-                    client: at(12000),
-                    peer: at(12100),
-                    admin: at(12200),
-                }
-            })
+            .map(|(i, name)| NodeAddrs::at_contract_ports(name, IpAddr::V4(ip), i as u16))
             .collect();
         Herd::write(
             nodes,
@@ -253,15 +290,8 @@ impl Herd {
                     .find(|n| n.name == *name)
                     .cloned()
                     .unwrap_or_else(|| {
-                        let index = next;
                         next += 1;
-                        let at = |base: u16| SocketAddr::new(ip, base + index);
-                        NodeAddrs {
-                            name: (*name).to_owned(),
-                            client: at(12000),
-                            peer: at(12100),
-                            admin: at(12200),
-                        }
+                        NodeAddrs::at_contract_ports(name, ip, next - 1)
                     })
             })
             .collect();

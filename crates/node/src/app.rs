@@ -8,7 +8,6 @@ use clap::Parser;
 use herd_admin::AdminState;
 use herd_config::{Config, PlacesBackendKind};
 use herd_places::{GoogleApi, GooglePlaces, GoogleSettings, OfflinePlaces, PlacesBackend};
-use herd_proto::Nanos;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
@@ -190,14 +189,8 @@ async fn serve(
         data_dir: dir.clone(),
         fsync: config.herd.fsync,
     };
-    let live = Live {
-        limits: config.limits,
-        secret: config.herd.secret.clone(),
-        admin_token: config.herd.admin_token.clone(),
-        generation: config.generation.clone(),
-    };
-    let max_future_skew =
-        Nanos(u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX));
+    let live = Live::of(config);
+    let max_future_skew = crate::live::max_future_skew(config);
     let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
         Fatal(
             EXIT_RUNTIME,

@@ -2,7 +2,8 @@
 //! [`crate::node::Node::live`] (an `Arc`, so a reader keeps one consistent
 //! set while a reload swaps in the next).
 
-use herd_config::{Limits, Secret};
+use herd_config::{Config, Limits, Secret};
+use herd_proto::Nanos;
 
 #[derive(Debug, Clone)]
 pub struct Live {
@@ -15,4 +16,22 @@ pub struct Live {
     pub admin_token: Option<Secret>,
     /// The config this node runs (`Config::generation`).
     pub generation: String,
+}
+
+impl Live {
+    /// What `config` says of them.
+    pub fn of(config: &Config) -> Live {
+        Live {
+            limits: config.limits,
+            secret: config.herd.secret.clone(),
+            admin_token: config.herd.admin_token.clone(),
+            generation: config.generation.clone(),
+        }
+    }
+}
+
+/// How far ahead of this node's clock a client's time may be
+/// (`max_future_skew`), as the core counts it.
+pub fn max_future_skew(config: &Config) -> Nanos {
+    Nanos(u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX))
 }

@@ -293,15 +293,12 @@ impl Node {
     }
 
     async fn answer_text(&self, text: &str, out: &mut Vec<u8>) {
+        let max_client_id = self.live().limits.max_client_id;
         match parse_request(text) {
-            Some(Request::IAmAt(request))
-                if request.client.len() > self.live().limits.max_client_id =>
-            {
+            Some(Request::IAmAt(request)) if request.client.len() > max_client_id => {
                 question(text.as_bytes(), out)
             }
-            Some(Request::WhatsAt(request))
-                if request.client.len() > self.live().limits.max_client_id =>
-            {
+            Some(Request::WhatsAt(request)) if request.client.len() > max_client_id => {
                 bump(&self.counters.whatsat);
                 question(text.as_bytes(), out)
             }

@@ -7,9 +7,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use herd_config::Config;
-use herd_config::reload::{Change, changes, describe};
-use herd_proto::Nanos;
+use herd_config::reload::{Change, ReloadRefused, changes, describe};
+use herd_config::{Config, ConfigError};
 use tokio::sync::{Mutex, mpsc};
 use tracing::{info, warn};
 
@@ -45,73 +44,72 @@ impl Reloader {
 
     /// Re-reads the file and applies it, or says why not.
     pub async fn reload(&mut self) -> ReloadOutcome {
+        match self.try_reload().await {
+            Ok(changed) => {
+                let what = describe(&changed);
+                info!(
+                    "reloaded the config (generation {}): {what}",
+                    self.config.generation
+                );
+                ReloadOutcome::Applied(what)
+            }
+            Err(err) => {
+                warn!(
+                    "config reload refused, still running generation {}: {err}",
+                    self.config.generation
+                );
+                ReloadOutcome::Refused(err.to_string())
+            }
+        }
+    }
+
+    /// Everything that can fail comes first, so a refusal changes nothing.
+    async fn try_reload(&mut self) -> Result<Vec<Change>, ReloadError> {
         let path = self.source.path.clone();
-        let places_file = self.source.places_file.clone();
         // File reads (and an offline places file, which may be large): not
         // on a runtime worker.
-        let loaded = tokio::task::spawn_blocking(move || {
-            let mut config = Config::load(path.as_deref()).map_err(|err| err.to_string())?;
-            config.apply_env(|var| std::env::var(var).ok());
-            Ok::<_, String>(config)
-        })
-        .await
-        .unwrap_or_else(|err| Err(format!("reading the config failed: {err}")));
-        let new = match loaded {
-            Ok(config) => config,
-            Err(why) => return self.refused(why),
-        };
-        let changed = match changes(&self.config, &new, self.node.name()) {
-            Ok(changed) => changed,
-            Err(refused) => return self.refused(refused.to_string()),
-        };
-        // Everything that can fail first, so a refusal changes nothing.
+        let mut new = tokio::task::spawn_blocking(move || Config::load(path.as_deref())).await??;
+        new.apply_env(|var| std::env::var(var).ok());
+        let changed = changes(&self.config, &new, self.node.name())?;
         let places = if changed.contains(&Change::Places) {
-            let settings = new.clone();
+            let (settings, places_file) = (new.clone(), self.source.places_file.clone());
             let built = tokio::task::spawn_blocking(move || {
                 crate::app::load_places(places_file.as_deref(), &settings)
             })
-            .await;
-            match built {
-                Ok(Ok(places)) => Some(places),
-                Ok(Err(fatal)) => return self.refused(fatal.to_string()),
-                Err(err) => return self.refused(format!("building [places] failed: {err}")),
-            }
+            .await?;
+            Some(built.map_err(|fatal| ReloadError::Places(fatal.to_string()))?)
         } else {
             None
         };
         for warning in &new.warnings {
             warn!("config: {warning}");
         }
-        self.node.set_live(
-            Live {
-                limits: new.limits,
-                secret: new.herd.secret.clone(),
-                admin_token: new.herd.admin_token.clone(),
-                generation: new.generation.clone(),
-            },
-            Nanos(u64::try_from(new.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX)),
-        );
+        self.node
+            .set_live(Live::of(&new), crate::live::max_future_skew(&new));
         if let Some(places) = places {
             info!("places now: {}", places.describe());
             self.node.set_places(places);
         }
         self.links.apply(&new);
         self.config = new;
-        let what = describe(&changed);
-        info!(
-            "reloaded the config (generation {}): {what}",
-            self.config.generation
-        );
-        ReloadOutcome::Applied(what)
+        Ok(changed)
     }
+}
 
-    fn refused(&self, why: String) -> ReloadOutcome {
-        warn!(
-            "config reload refused, still running generation {}: {why}",
-            self.config.generation
-        );
-        ReloadOutcome::Refused(why)
-    }
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    /// The file cannot be read or has an error (the start-up message).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// It changes what cannot change while the node runs.
+    #[error(transparent)]
+    NotLive(#[from] ReloadRefused),
+    /// Its `[places]` backend cannot be built.
+    #[error("{0}")]
+    Places(String),
+    #[error("the reload's work on a blocking thread failed: {0}")]
+    Blocking(#[from] tokio::task::JoinError),
 }
 
 /// Serves reloads, one at a time, from SIGHUP and the admin port, for as
