@@ -2,7 +2,7 @@
 //!
 //! [`Config::parse`] turns TOML text into a validated [`Config`] or a
 //! [`ConfigError`] whose one-line message names the file and line.
-//! Environment overrides (`HERD_SECRET`, `HERD_ADMIN_TOKEN`,
+//! Environment overrides (`HERD_SECRET` (one secret, replacing the list), `HERD_ADMIN_TOKEN`,
 //! `GOOGLE_PLACES_API_KEY`) are applied by [`Config::apply_env`].
 
 mod address;
@@ -11,6 +11,7 @@ mod model;
 mod raw;
 pub mod reload;
 mod secret;
+mod tls;
 mod validate;
 
 pub use address::{Address, AddressError};
@@ -20,6 +21,7 @@ pub use model::{
     PlacesSettings,
 };
 pub use secret::Secret;
+pub use tls::{HERDCTL_NAME, NAME_PLACEHOLDER, TlsSettings};
 
 /// The default herd (assets/herd.toml), compiled in.
 pub const DEFAULT_HERD_TOML: &str = include_str!("../../../assets/herd.toml");
@@ -50,13 +52,17 @@ impl Config {
         let source = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|err| ConfigError::new(&source, None, format!("cannot read: {err}")))?;
-        Config::parse(&text, &source)
+        let mut config = Config::parse(&text, &source)?;
+        if let (Some(tls), Some(dir)) = (&mut config.tls, path.parent()) {
+            tls.relative_to(dir);
+        }
+        Ok(config)
     }
 
     /// Applies the documented environment overrides, read through `var`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
         if let Some(secret) = var("HERD_SECRET").filter(|v| !v.is_empty()) {
-            self.herd.secret = Some(Secret::new(secret));
+            self.herd.secrets = vec![Secret::new(secret)];
         }
         if let Some(token) = var("HERD_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
             self.herd.admin_token = Some(Secret::new(token));

@@ -2,7 +2,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Address, Secret};
+use crate::{Address, Secret, TlsSettings};
 
 /// A validated herd configuration.
 #[derive(Debug, Clone)]
@@ -12,6 +12,8 @@ pub struct Config {
     pub limits: Limits,
     pub nodes: Vec<NodeSpec>,
     pub links: Vec<LinkSpec>,
+    /// `[tls]`: peer links (and with `admin`, the admin port) over TLS.
+    pub tls: Option<TlsSettings>,
     /// Problems worth a warning but not an error (a disconnected graph).
     pub warnings: Vec<String>,
     /// Which config this is: the first 16 hex digits of the SHA-256 of the
@@ -23,7 +25,10 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct HerdSettings {
     pub name: String,
-    pub secret: Option<Secret>,
+    /// The herd secrets, empty when there is none: a node proves with the
+    /// first and accepts a proof made with any (so the secret rotates
+    /// without a partition).
+    pub secrets: Vec<Secret>,
     pub admin_token: Option<Secret>,
     pub max_future_skew: Duration,
     pub fsync: FsyncPolicy,

@@ -16,6 +16,24 @@ pub struct RawConfig {
     pub limits: Option<Spanned<RawLimits>>,
     #[serde(default)]
     pub node: Vec<Spanned<RawNode>>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: Option<Spanned<String>>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub admin: Option<bool>,
+}
+
+/// `secret = "..."`, or a list while it rotates: `["new", "old"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawSecret {
+    One(String),
+    List(Vec<String>),
 }
 
 #[derive(Deserialize, Default)]
@@ -33,7 +51,7 @@ pub struct RawLimits {
 #[serde(deny_unknown_fields)]
 pub struct RawHerd {
     pub name: Option<Spanned<String>>,
-    pub secret: Option<String>,
+    pub secret: Option<Spanned<RawSecret>>,
     pub admin_token: Option<String>,
     pub max_future_skew: Option<Spanned<String>>,
     pub fsync: Option<Spanned<String>>,

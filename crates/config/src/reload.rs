@@ -38,6 +38,11 @@ pub enum Change {
     Secret,
     AdminToken,
     MaxFutureSkew,
+    /// Other `[tls]` file paths.
+    TlsPaths,
+    /// The `[tls]` files hold new certificates, keys or CAs (the node
+    /// re-reads them at every reload and tells this apart).
+    TlsFiles,
 }
 
 impl fmt::Display for Change {
@@ -57,6 +62,8 @@ impl fmt::Display for Change {
             Change::Secret => f.write_str("herd secret"),
             Change::AdminToken => f.write_str("admin token"),
             Change::MaxFutureSkew => f.write_str("max_future_skew"),
+            Change::TlsPaths => f.write_str("[tls] file paths"),
+            Change::TlsFiles => f.write_str("[tls] certificates re-read"),
         }
     }
 }
@@ -100,6 +107,22 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
             "[herd] fsync".to_owned(),
             "the store's sync policy is set at start-up; restart the node",
         ));
+    }
+
+    match (&old.tls, &new.tls) {
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(refuse(
+                "[tls]".to_owned(),
+                "turning TLS on or off changes what every link speaks; restart the nodes",
+            ));
+        }
+        (Some(was), Some(now)) if was.admin != now.admin => {
+            return Err(refuse(
+                "[tls] admin".to_owned(),
+                "the admin port's listener is set at start-up; restart the node",
+            ));
+        }
+        _ => {}
     }
 
     let mut changes = Vec::new();
@@ -184,7 +207,7 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
     if old.places != new.places {
         changes.push(Change::Places);
     }
-    if old.herd.secret != new.herd.secret {
+    if old.herd.secrets != new.herd.secrets {
         changes.push(Change::Secret);
     }
     if old.herd.admin_token != new.herd.admin_token {
@@ -192,6 +215,9 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
     }
     if old.herd.max_future_skew != new.herd.max_future_skew {
         changes.push(Change::MaxFutureSkew);
+    }
+    if old.tls != new.tls {
+        changes.push(Change::TlsPaths);
     }
     Ok(changes)
 }
@@ -309,6 +335,23 @@ admin = "127.0.0.1:9"
         assert_eq!(
             key(&BASE.replace("[herd]", "[herd]\nfsync = \"always\""), "B").as_deref(),
             Some("[herd] fsync")
+        );
+        let tls = "[tls]\nca = \"ca.pem\"\ncert = \"{name}.pem\"\nkey = \"{name}.key\"\n";
+        let with_tls = format!("{BASE}{tls}");
+        assert_eq!(key(&with_tls, "A").as_deref(), Some("[tls]"));
+        assert_eq!(
+            changes(&config(&with_tls), &config(BASE), "A").map_err(|r| r.key),
+            Err("[tls]".to_owned())
+        );
+        let admin_tls = format!("{with_tls}admin = true\n");
+        assert_eq!(
+            changes(&config(&with_tls), &config(&admin_tls), "A").map_err(|r| r.key),
+            Err("[tls] admin".to_owned())
+        );
+        let moved = with_tls.replace("ca.pem", "ca2.pem");
+        assert_eq!(
+            changes(&config(&with_tls), &config(&moved), "A"),
+            Ok(vec![Change::TlsPaths])
         );
         // Another node's address is not this node's business to refuse.
         assert!(key(&BASE.replace("127.0.0.1:2\"", "127.0.0.1:20\""), "C").is_none());

@@ -414,8 +414,13 @@ fn environment_overrides_and_secrets_stay_hidden() {
         _ => None,
     });
     assert_eq!(
-        config.herd.secret.as_ref().map(Secret::expose),
-        Some("file-secret")
+        config
+            .herd
+            .secrets
+            .iter()
+            .map(Secret::expose)
+            .collect::<Vec<_>>(),
+        ["file-secret"]
     );
     assert_eq!(
         config.herd.admin_token.as_ref().map(Secret::expose),
@@ -426,6 +431,75 @@ fn environment_overrides_and_secrets_stay_hidden() {
         !debug.contains("file-secret") && !debug.contains("env-token"),
         "{debug}"
     );
+}
+
+#[test]
+fn a_secret_may_be_a_list_while_it_rotates() {
+    let with = |value: &str| {
+        Config::parse(
+            &TWO_NODES.replace("name = \"t\"", &format!("name = \"t\"\nsecret = {value}")),
+            "t",
+        )
+    };
+    let secrets = |value: &str| -> Vec<String> {
+        with(value)
+            .expect("valid")
+            .herd
+            .secrets
+            .iter()
+            .map(|s| s.expose().to_owned())
+            .collect()
+    };
+    assert_eq!(secrets(r#"["new", "old"]"#), ["new", "old"]);
+    assert_eq!(secrets(r#""one""#), ["one"]);
+    assert!(secrets("\"\"").is_empty(), "an empty string is no secret");
+    for bad in ["[]", r#"["new", ""]"#, "3"] {
+        let err = with(bad).expect_err(bad).to_string();
+        assert!(err.contains("line "), "{bad}: {err}");
+    }
+    let mut config = with(r#"["new", "old"]"#).expect("valid");
+    config.apply_env(|var| (var == "HERD_SECRET").then(|| "env".to_owned()));
+    assert_eq!(config.herd.secrets.len(), 1, "the environment's one secret wins");
+}
+
+const TLS: &str = "[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{name}.pem\"\nkey = \"certs/{name}.key\"\n";
+
+#[test]
+fn tls_needs_its_files_templates_and_dns_node_names() {
+    let config = Config::parse(&format!("{TWO_NODES}{TLS}admin = true\n"), "t").expect("valid");
+    let settings = config.tls.expect("tls");
+    assert!(settings.admin);
+    assert_eq!(settings.cert_path("A"), std::path::PathBuf::from("certs/A.pem"));
+    assert!(Config::parse(TWO_NODES, "t").expect("valid").tls.is_none());
+    let renamed = |to: &str| TWO_NODES.replace("\"B\"", to);
+    for (text, says) in [
+        (format!("{TWO_NODES}[tls]\nca = \"ca.pem\"\n"), "[tls] needs cert"),
+        (format!("{TWO_NODES}{}", TLS.replace("{name}.pem", "node.pem")), "has no {name}"),
+        (format!("{TWO_NODES}{TLS}admin = \"yes\"\n"), "expected a boolean"),
+        (format!("{TWO_NODES}{TLS}crl = \"x\"\n"), "crl"),
+        (format!("{}{TLS}", renamed("\"B_2\"")), "node name \"B_2\" holds characters"),
+        (format!("{}{TLS}", renamed("\"a\"")), "only in case"),
+        (format!("{}{TLS}", renamed("\"herdctl\"")), "herdctl's own certificate"),
+    ] {
+        let err = error_of(&text);
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}
+
+#[test]
+fn tls_paths_start_from_the_config_files_directory() {
+    let dir = std::env::temp_dir().join(format!("herd-config-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("herd.toml");
+    let tls = "[tls]\nca = \"certs/ca.pem\"\ncert = \"/abs/{name}.pem\"\nkey = \"k/{name}.key\"\n";
+    std::fs::write(&path, format!("{TWO_NODES}{tls}")).expect("write");
+    let config = Config::load(Some(&path)).expect("valid");
+    let _ = std::fs::remove_dir_all(&dir);
+    let tls = config.tls.expect("tls");
+    assert_eq!(tls.ca_path(), dir.join("certs/ca.pem"));
+    assert_eq!(tls.cert_path("A"), std::path::PathBuf::from("/abs/A.pem"));
+    assert_eq!(tls.key_path("B"), dir.join("k/B.key"));
 }
 
 mod any_input {

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::raw::{RawConfig, RawHerd, RawLimits, RawPlaces};
+use crate::raw::{RawConfig, RawHerd, RawLimits, RawPlaces, RawSecret, RawTls};
+use crate::tls::dns_name_problem;
 use crate::{
     Address, AddressError, Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, Limits,
-    LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings, Secret,
+    LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings, Secret, TlsSettings,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -197,11 +198,16 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         links.push(LinkSpec(ia, ib));
     }
 
+    let tls = match raw.tls {
+        Some(section) => Some(tls_settings(&check, section, &raw.node)?),
+        None => None,
+    };
     let warnings = connectivity_warnings(&nodes, &links);
     Ok(Config {
         herd,
         places,
         limits,
+        tls,
         nodes,
         links,
         warnings,
@@ -251,9 +257,108 @@ fn herd_settings(
     Ok(HerdSettings {
         name,
         fsync,
-        secret: raw.secret.filter(|s| !s.is_empty()).map(Secret::new),
+        secrets: secrets(check, raw.secret)?,
         admin_token: raw.admin_token.filter(|s| !s.is_empty()).map(Secret::new),
         max_future_skew,
+    })
+}
+
+/// `secret`: one string, or a non-empty list of non-empty strings. An
+/// empty string alone means no secret, as it always has.
+fn secrets(
+    check: &Checker<'_>,
+    raw: Option<Spanned<RawSecret>>,
+) -> Result<Vec<Secret>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let span = raw.span();
+    match raw.into_inner() {
+        RawSecret::One(secret) if secret.is_empty() => Ok(Vec::new()),
+        RawSecret::One(secret) => Ok(vec![Secret::new(secret)]),
+        RawSecret::List(list) if list.is_empty() => Err(check.error(
+            Some(span),
+            "secret is an empty list (leave it out for no secret)",
+        )),
+        RawSecret::List(list) if list.iter().any(String::is_empty) => Err(check.error(
+            Some(span),
+            "secret list holds an empty string",
+        )),
+        RawSecret::List(list) => Ok(list.into_iter().map(Secret::new).collect()),
+    }
+}
+
+/// `[tls]`: all of `ca`, `cert` and `key`, templates that can tell nodes
+/// apart, and node names a certificate can carry.
+fn tls_settings(
+    check: &Checker<'_>,
+    section: Spanned<RawTls>,
+    nodes: &[Spanned<crate::raw::RawNode>],
+) -> Result<TlsSettings, ConfigError> {
+    let span = section.span();
+    let raw = section.into_inner();
+    let required = |key: &str, value: Option<Spanned<String>>| match value {
+        Some(text) if !text.get_ref().is_empty() => Ok(text),
+        _ => Err(check.error(
+            Some(span.clone()),
+            format!("[tls] needs {key} (a file path)"),
+        )),
+    };
+    let ca = required("ca", raw.ca)?;
+    let cert = required("cert", raw.cert)?;
+    let key = required("key", raw.key)?;
+    for (what, template) in [("cert", &cert), ("key", &key)] {
+        if !template.get_ref().contains(crate::NAME_PLACEHOLDER) {
+            return Err(check.error(
+                Some(template.span()),
+                format!(
+                    "[tls] {what} {:?} has no {} (every node has its own)",
+                    template.get_ref(),
+                    crate::NAME_PLACEHOLDER
+                ),
+            ));
+        }
+    }
+    if cert.get_ref() == key.get_ref() {
+        return Err(check.error(Some(key.span()), "[tls] cert and key name the same file"));
+    }
+    let mut seen = HashSet::new();
+    for node in nodes {
+        let name = &node.get_ref().name;
+        if !seen.insert(name.get_ref().to_ascii_lowercase()) {
+            return Err(check.error(
+                Some(name.span()),
+                format!(
+                    "node name {:?} differs from another only in case, which certificates do not tell apart",
+                    name.get_ref()
+                ),
+            ));
+        }
+        if let Some(problem) = dns_name_problem(name.get_ref()) {
+            return Err(check.error(
+                Some(name.span()),
+                format!(
+                    "node name {:?} {problem}: with [tls], a node's certificate names it as a DNS name",
+                    name.get_ref()
+                ),
+            ));
+        }
+        if name.get_ref().eq_ignore_ascii_case(crate::HERDCTL_NAME) {
+            return Err(check.error(
+                Some(name.span()),
+                format!(
+                    "node name {:?} is the name of herdctl's own certificate",
+                    name.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(TlsSettings {
+        ca: ca.into_inner(),
+        cert: cert.into_inner(),
+        key: key.into_inner(),
+        admin: raw.admin.unwrap_or(false),
+        base: PathBuf::new(),
     })
 }
 

@@ -154,17 +154,17 @@ async fn serve(
             .any(|peer| !resolve::surely_loopback(&peer.peer));
     if config
         .herd
-        .secret
-        .as_ref()
-        .is_some_and(|secret| secret.expose().len() < 16)
+        .secrets
+        .iter()
+        .any(|secret| secret.expose().len() < 16)
     {
         warnings.push(
-            "the herd secret is shorter than 16 bytes: a recorded handshake lets an attacker guess it offline; use a long random one".to_owned(),
+            "a herd secret is shorter than 16 bytes: a recorded handshake lets an attacker guess it offline; use a long random one".to_owned(),
         );
     }
-    if config.herd.secret.is_none() && exposed_peers {
+    if config.herd.secrets.is_empty() && config.tls.is_none() && exposed_peers {
         warnings.push(format!(
-            "peer address {} or a peer's is not on loopback and no herd secret is set: anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET)",
+            "peer address {} or a peer's is not on loopback and neither a herd secret nor [tls] is set: anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET) or [tls]",
             shown(&me.peer, peer_at)
         ));
     }
@@ -189,7 +189,21 @@ async fn serve(
         data_dir: dir.clone(),
         fsync: config.herd.fsync,
     };
-    let live = Live::of(config);
+    let tls = crate::live::read_tls(config, &me.name)
+        .map_err(|err| Fatal(EXIT_CONFIG, format!("[tls]: {err}")))?;
+    if let Some(tls) = &tls {
+        let said = crate::live::describe_certificate(tls);
+        if tls.days_left() < crate::live::CERTIFICATE_WARN_DAYS {
+            warn!("tls: {said}");
+            eprintln!("herd-node: warning: {said}");
+        } else {
+            info!("tls: peer links{} over TLS 1.3; {said}", match tls.admin_acceptor {
+                Some(_) => " and the admin port",
+                None => "",
+            });
+        }
+    }
+    let live = Live::of(config, tls);
     let max_future_skew = crate::live::max_future_skew(config);
     let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
         Fatal(

@@ -2,7 +2,10 @@
 //! [`crate::node::Node::live`] (an `Arc`, so a reader keeps one consistent
 //! set while a reload swaps in the next).
 
+use std::sync::Arc;
+
 use herd_config::{Config, Limits, Secret};
+use herd_tls::{NodeTls, TlsError};
 use herd_proto::Nanos;
 
 #[derive(Debug, Clone)]
@@ -10,8 +13,11 @@ pub struct Live {
     /// What one client may cost (`[limits]`); a client connection keeps
     /// the limits it started with.
     pub limits: Limits,
-    /// The herd secret: peers must prove they know it (peer/auth.rs).
-    pub secret: Option<Secret>,
+    /// The herd secrets (empty: none): peers must prove they know one; this
+    /// node proves with the first (peer/auth.rs).
+    pub secrets: Vec<Secret>,
+    /// `[tls]`, as its files were when last read.
+    pub tls: Option<Arc<NodeTls>>,
     /// When set, admin connections must present it first.
     pub admin_token: Option<Secret>,
     /// The config this node runs (`Config::generation`).
@@ -19,14 +25,44 @@ pub struct Live {
 }
 
 impl Live {
-    /// What `config` says of them.
-    pub fn of(config: &Config) -> Live {
+    /// What `config` says of them, with TLS as `tls` read its files.
+    pub fn of(config: &Config, tls: Option<Arc<NodeTls>>) -> Live {
         Live {
             limits: config.limits,
-            secret: config.herd.secret.clone(),
+            secrets: config.herd.secrets.clone(),
+            tls,
             admin_token: config.herd.admin_token.clone(),
             generation: config.generation.clone(),
         }
+    }
+}
+
+/// Reads `[tls]`'s files for node `me` (None without `[tls]`): at
+/// start-up and at every reload, so replaced files take effect.
+pub fn read_tls(config: &Config, me: &str) -> Result<Option<Arc<NodeTls>>, TlsError> {
+    let Some(settings) = &config.tls else {
+        return Ok(None);
+    };
+    let peers: Vec<String> = config
+        .peers_of(me)
+        .iter()
+        .map(|peer| peer.name.clone())
+        .collect();
+    NodeTls::load(settings, me, &peers).map(|tls| Some(Arc::new(tls)))
+}
+
+/// A certificate near its end (or past it) is worth a warning: peers
+/// refuse an expired one.
+pub const CERTIFICATE_WARN_DAYS: i64 = 30;
+
+/// What the log says of the node's certificate.
+pub fn describe_certificate(tls: &NodeTls) -> String {
+    let days = tls.days_left();
+    let path = tls.cert_path.display();
+    if days < 0 {
+        format!("certificate {path} EXPIRED {} days ago: peers refuse it", -days)
+    } else {
+        format!("certificate {path} valid for {days} more days")
     }
 }
 

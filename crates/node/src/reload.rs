@@ -70,7 +70,11 @@ impl Reloader {
         // on a runtime worker.
         let mut new = tokio::task::spawn_blocking(move || Config::load(path.as_deref())).await??;
         new.apply_env(|var| std::env::var(var).ok());
-        let changed = changes(&self.config, &new, self.node.name())?;
+        let mut changed = changes(&self.config, &new, self.node.name())?;
+        let (settings, me) = (new.clone(), self.node.name().to_owned());
+        let tls = tokio::task::spawn_blocking(move || crate::live::read_tls(&settings, &me))
+            .await?
+            .map_err(ReloadError::Tls)?;
         let places = if changed.contains(&Change::Places) {
             let (settings, places_file) = (new.clone(), self.source.places_file.clone());
             let built = tokio::task::spawn_blocking(move || {
@@ -84,8 +88,15 @@ impl Reloader {
         for warning in &new.warnings {
             warn!("config: {warning}");
         }
+        let was = self.node.live().tls.as_ref().map(|tls| tls.fingerprint);
+        if let Some(tls) = &tls
+            && was != Some(tls.fingerprint)
+        {
+            info!("tls: files re-read; {}", crate::live::describe_certificate(tls));
+            changed.push(Change::TlsFiles);
+        }
         self.node
-            .set_live(Live::of(&new), crate::live::max_future_skew(&new));
+            .set_live(Live::of(&new, tls), crate::live::max_future_skew(&new));
         if let Some(places) = places {
             info!("places now: {}", places.describe());
             self.node.set_places(places);
@@ -105,6 +116,9 @@ enum ReloadError {
     /// It changes what cannot change while the node runs.
     #[error(transparent)]
     NotLive(#[from] ReloadRefused),
+    /// Its `[tls]` files cannot be read or do not fit.
+    #[error("[tls]: {0}")]
+    Tls(herd_tls::TlsError),
     /// Its `[places]` backend cannot be built.
     #[error("{0}")]
     Places(String),

@@ -90,7 +90,9 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 
 /// Who is proving what to whom on one connection.
 pub(super) struct Parties<'a> {
-    pub secret: &'a [u8],
+    /// This node proves with the first and takes a proof made with any
+    /// (while the secret rotates).
+    pub secrets: &'a [herd_config::Secret],
     pub herd: &'a str,
     pub me: &'a str,
     pub peer: &'a str,
@@ -103,12 +105,12 @@ impl<'a> Parties<'a> {
     /// authentication).
     pub(super) fn of(
         settings: &'a crate::node::Settings,
-        secret: Option<&'a herd_config::Secret>,
+        secrets: &'a [herd_config::Secret],
         peer: &'a str,
         i_dial: bool,
     ) -> Option<Parties<'a>> {
-        secret.map(|secret| Parties {
-            secret: secret.expose().as_bytes(),
+        (!secrets.is_empty()).then_some(Parties {
+            secrets,
             herd: &settings.herd,
             me: &settings.name,
             peer,
@@ -157,7 +159,10 @@ async fn exchange(
         from_nonce: &my_nonce,
         to_nonce: &peer_nonce,
     };
-    send(stream, &format!("PROOF {}\n", mine.prove(parties.secret))).await?;
+    let Some(first) = parties.secrets.first() else {
+        return Err(AuthError::NoAuth);
+    };
+    send(stream, &format!("PROOF {}\n", mine.prove(first.expose().as_bytes()))).await?;
     let theirs = Claim {
         herd: parties.herd,
         from: parties.peer,
@@ -168,7 +173,14 @@ async fn exchange(
     };
     let line = read_line(stream, lines).await?;
     match parse_peer_line(&line) {
-        Ok(PeerMessage::Proof(proof)) if theirs.verify(parties.secret, proof) => Ok(()),
+        Ok(PeerMessage::Proof(proof))
+            if parties
+                .secrets
+                .iter()
+                .any(|secret| theirs.verify(secret.expose().as_bytes(), proof)) =>
+        {
+            Ok(())
+        }
         Ok(PeerMessage::Refused(reason)) => Err(AuthError::Refused(reason.to_owned())),
         _ => Err(AuthError::WrongProof),
     }

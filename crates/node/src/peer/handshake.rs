@@ -108,7 +108,7 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
             let version = check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
             let live = node.live();
-            if let Some(parties) = Parties::of(me, live.secret.as_ref(), &link.peer, true)
+            if let Some(parties) = Parties::of(me, &live.secrets, &link.peer, true)
                 && let Err(reason) = authenticate(
                     &mut stream,
                     &mut lines,
@@ -254,7 +254,7 @@ async fn accept_handshake(
         return;
     }
     let live = node.live();
-    if let Some(parties) = Parties::of(me, live.secret.as_ref(), &link.peer, false)
+    if let Some(parties) = Parties::of(me, &live.secrets, &link.peer, false)
         && let Err(reason) =
             authenticate(&mut stream, &mut lines, &parties, handshake_timeout).await
     {

@@ -67,7 +67,8 @@ async fn start(
     };
     let live = Live {
         limits: Limits::default(),
-        secret: None,
+        secrets: Vec::new(),
+        tls: None,
         admin_token: None,
         generation: "test".to_owned(),
     };
