@@ -1,7 +1,7 @@
 //! The configurations a node serves and dials with, built from its
 //! `[tls]` files, and the one herdctl dials admin ports with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -95,16 +95,16 @@ type Identity = (
 );
 
 /// A certificate chain and its key, the first certificate naming `name`.
-fn identity(cert: &PathBuf, key: &PathBuf, name: &str) -> Result<Identity, TlsError> {
+fn identity(cert: &Path, key: &Path, name: &str) -> Result<Identity, TlsError> {
     let chain = files::certificates(cert)?;
     let private_key = files::private_key(key)?;
     let info = CertificateInfo::of(&chain[0]).map_err(|why| TlsError::BadCertificate {
-        path: cert.clone(),
+        path: cert.to_path_buf(),
         why,
     })?;
     if !info.names(name) {
         return Err(TlsError::NotNamed {
-            path: cert.clone(),
+            path: cert.to_path_buf(),
             expected: name.to_owned(),
             names: info.names,
         });
@@ -112,10 +112,10 @@ fn identity(cert: &PathBuf, key: &PathBuf, name: &str) -> Result<Identity, TlsEr
     Ok((chain, private_key, info))
 }
 
-fn pair_error(cert: &PathBuf, key: &PathBuf, source: rustls::Error) -> TlsError {
+fn pair_error(cert: &Path, key: &Path, source: rustls::Error) -> TlsError {
     TlsError::Pair {
-        cert: cert.clone(),
-        key: key.clone(),
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
         source,
     }
 }
