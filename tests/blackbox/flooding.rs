@@ -156,7 +156,7 @@ fn peer_handshake(herd: &Herd, node: &str, hello: &str) -> String {
 
 #[test]
 fn strangers_on_the_peer_port_are_refused_with_a_reason() {
-    let mut herd = Herd::default_topology();
+    let mut herd = Herd::default_topology().plain_peers();
     herd.start("Clark");
     let name = herd.herd_name.clone();
     let cases = [
@@ -197,7 +197,7 @@ fn strangers_on_the_peer_port_are_refused_with_a_reason() {
 
 #[test]
 fn a_linked_peer_is_greeted_and_updates_flow_both_ways_as_at_lines() {
-    let mut herd = Herd::default_topology();
+    let mut herd = Herd::default_topology().plain_peers();
     herd.start("Clark");
     let name = herd.herd_name.clone();
     // Play Bona dialling Clark (either end may dial). The peer port speaks
@@ -235,7 +235,7 @@ fn a_linked_peer_is_greeted_and_updates_flow_both_ways_as_at_lines() {
 
 #[test]
 fn the_answer_names_the_highest_version_both_speak_so_older_nodes_link_too() {
-    let mut herd = Herd::default_topology();
+    let mut herd = Herd::default_topology().plain_peers();
     herd.start("Clark");
     let name = herd.herd_name.clone();
     for (offered, agreed) in [
@@ -259,7 +259,7 @@ fn the_answer_names_the_highest_version_both_speak_so_older_nodes_link_too() {
 
 #[test]
 fn a_silent_peer_connection_is_closed_after_the_handshake_timeout() {
-    let mut herd = Herd::default_topology();
+    let mut herd = Herd::default_topology().plain_peers();
     herd.start("Clark");
     let mut stream = TcpStream::connect(herd.node("Clark").peer).expect("connect");
     stream
@@ -308,7 +308,7 @@ fn a_peer_from_before_version_ranges_is_dialled_with_the_one_version_it_reads() 
     // B is played here as the build before ranges: it reads `HERD/2` only
     // and answers anything else `REFUSED expected HELLO`. A sorts first, so
     // that old B waits for A to dial: A must get through to it.
-    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "").plain_peers();
     let old_b = std::net::TcpListener::bind(herd.node("B").peer).expect("B's peer port");
     herd.start("A");
     let name = herd.herd_name.clone();

@@ -6,6 +6,7 @@
 //! with each other or with a herd a developer is running on 127.0.0.1.
 
 pub mod google_stand_in;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -124,6 +125,15 @@ pub struct Herd {
     children: Vec<(String, Child)>,
     /// Nodes started without NAME: the arguments that name them instead.
     name_args: std::collections::HashMap<String, Vec<String>>,
+    /// With `[tls]`: its certificates (in `dir/certs`).
+    pub certs: Option<tls::Certs>,
+}
+
+/// `HERD_TEST_TLS=1`: every herd's peer links speak TLS unless its test
+/// speaks the peer protocol itself (CI runs the flooding and repair tests
+/// again so).
+fn tls_by_env() -> bool {
+    std::env::var("HERD_TEST_TLS").is_ok_and(|v| v == "1")
 }
 
 /// A herd config: `written` gives a node's client, peer and admin address
@@ -256,7 +266,7 @@ impl Herd {
         );
         let config = dir.path().join("herd.toml");
         std::fs::write(&config, toml).expect("write config");
-        Herd {
+        let mut herd = Herd {
             dir,
             config,
             herd_name,
@@ -267,6 +277,39 @@ impl Herd {
                 .collect(),
             children: Vec::new(),
             name_args: std::collections::HashMap::new(),
+            certs: None,
+        };
+        if tls_by_env() {
+            herd.use_tls(false);
+        }
+        herd
+    }
+
+    /// Turns on `[tls]` (peer links; with `admin`, the admin port too):
+    /// a CA and certificates for every node and herdctl in `dir/certs`.
+    /// Before the nodes start.
+    pub fn use_tls(&mut self, admin: bool) {
+        let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        let certs = tls::Certs::new(&self.dir.path().join("certs"), &names, admin);
+        let text = self.config_without_tls();
+        self.certs = Some(certs);
+        self.write_config_text(&text);
+    }
+
+    /// No `[tls]`, whatever `HERD_TEST_TLS` says: for tests that speak
+    /// the peer protocol themselves.
+    pub fn plain_peers(mut self) -> Herd {
+        let text = self.config_without_tls();
+        self.certs = None;
+        self.write_config_text(&text);
+        self
+    }
+
+    fn config_without_tls(&self) -> String {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        match text.find("\n[tls]\n") {
+            Some(at) => text[..at].to_owned(),
+            None => text,
         }
     }
 
@@ -303,8 +346,8 @@ impl Herd {
             |node| [node.client, node.peer, node.admin].map(|addr| addr.to_string()),
             |_| String::new(),
         );
-        self.write_config_text(&toml);
         self.nodes = nodes;
+        self.write_config_text(&toml);
         self.links = links
             .iter()
             .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
@@ -315,6 +358,18 @@ impl Herd {
     /// SIGHUP sees the old file or the new, never half of one).
     pub fn write_config_text(&self, text: &str) {
         let staged = self.dir.path().join("herd.toml.new");
+        // A herd with TLS keeps it (and certificates for new nodes).
+        let text = match &self.certs {
+            Some(certs) if !text.contains("\n[tls]\n") => {
+                for node in &self.nodes {
+                    if !certs.has(&node.name) {
+                        certs.issue(&node.name);
+                    }
+                }
+                format!("{text}{}", certs.section())
+            }
+            _ => text.to_owned(),
+        };
         std::fs::write(&staged, text).expect("write config");
         std::fs::rename(&staged, &self.config).expect("replace config");
     }

@@ -159,4 +159,7 @@ pub struct Counters {
     pub fsync_failures: u64,
     /// Events the admin stream dropped for slow subscribers.
     pub events_dropped: u64,
+    /// Peer connections refused in the TLS handshake (another CA, an
+    /// expired certificate, one naming no linked node, plain TCP).
+    pub tls_refusals: u64,
 }

@@ -171,10 +171,19 @@ async fn admin_of(config: &Config, args: &HerdArgs, node: &str) -> anyhow::Resul
             .as_ref()
             .map(|t| t.expose().to_owned())
     });
+    // With `[tls] admin = true`, as herdctl does: herdctl's certificate.
+    let tls = match &config.tls {
+        Some(tls) if tls.admin => Some(herd_admin::client::AdminTls {
+            config: herd_tls::admin_connector(tls).context("[tls]")?,
+            node: node.to_owned(),
+        }),
+        _ => None,
+    };
     let options = Options::new(&spec.admin)
         .token(token.as_deref())
         .expecting(Identity::in_herd(node, &config.herd.name))
-        .timeout(ADMIN_LIMIT);
+        .timeout(ADMIN_LIMIT)
+        .tls(tls);
     AdminClient::connect(options)
         .await
         .with_context(|| format!("admin port of {node} at {}", spec.admin))

@@ -21,7 +21,7 @@ pub use model::{
     PlacesSettings,
 };
 pub use secret::Secret;
-pub use tls::{HERDCTL_NAME, NAME_PLACEHOLDER, TlsSettings};
+pub use tls::{HERDCTL_NAME, NAME_PLACEHOLDER, TlsSettings, dns_name_problem};
 
 /// The default herd (assets/herd.toml), compiled in.
 pub const DEFAULT_HERD_TOML: &str = include_str!("../../../assets/herd.toml");

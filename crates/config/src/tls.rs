@@ -52,7 +52,7 @@ impl TlsSettings {
 /// its node in a DNS subject alternative name, which allows letters,
 /// digits and hyphens in dot-separated labels (RFC 1123), and TLS compares
 /// it without regard to case.
-pub(crate) fn dns_name_problem(name: &str) -> Option<&'static str> {
+pub fn dns_name_problem(name: &str) -> Option<&'static str> {
     if name.len() > 253 {
         return Some("is longer than a DNS name may be");
     }

@@ -96,9 +96,38 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = humantime::parse_duration)]
         reorder: Duration,
     },
+    /// Make the herd's TLS certificates (contract section 8).
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Run one node (how `herdctl up` starts nodes; same as herd-node).
     #[command(hide = true)]
     Node(NodeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// A new CA in DIR, and a certificate and key for every node of the
+    /// config and for herdctl; prints the [tls] section to add.
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// How long the certificates are valid.
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        days: u64,
+        /// Replace a CA already in DIR (its certificates stop working).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Certificates for new nodes, signed by the herd's CA: the one in
+    /// --dir, else the config's [tls] ca (with its key beside it).
+    Add {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        days: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,6 +146,19 @@ pub struct NodeArgs {
 }
 
 pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    // Before the herd is loaded: its [tls] files may not exist yet.
+    if let Some(Command::Certs(command)) = &cli.command {
+        let config = herd_config::Config::load(cli.config.as_deref())
+            .map_err(|err| Failure::usage(err.to_string()))?;
+        return match command {
+            CertsCommand::Init { dir, days, force } => {
+                crate::certs::init(&config, dir, *days, *force)
+            }
+            CertsCommand::Add { names, dir, days } => {
+                crate::certs::add(&config, dir.as_deref(), names, *days)
+            }
+        };
+    }
     let herd = Herd::load(cli.config.as_deref()).map_err(|mut failure| {
         if matches!(cli.command, Some(Command::Reload { .. })) {
             // Without the file herdctl knows no admin port to ask.
@@ -157,6 +199,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::up::run(&herd, cli.config.as_deref(), &data_dir, dashboard).await
         }
         Some(Command::Node(_)) => Err(Failure::usage("herdctl node runs outside the runtime")),
+        // Served above, before the herd is loaded.
+        Some(Command::Certs(_)) => Ok(()),
         None if interactive() => crate::tui::run::run(&herd, dashboard_options(cli.readonly)).await,
         None => {
             crate::note("herdctl: not a terminal, so no dashboard: here is the status");

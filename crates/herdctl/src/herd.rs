@@ -2,9 +2,10 @@
 //! overrides) and the admin token.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use herd_admin::client::{Identity, Options};
+use herd_admin::client::{AdminTls, Identity, Options};
 use herd_config::{Config, NodeSpec};
 
 use crate::Failure;
@@ -16,6 +17,8 @@ pub struct Herd {
     pub token: Option<String>,
     /// The file it was read from (None: the embedded default herd).
     pub source: Option<std::path::PathBuf>,
+    /// With `[tls] admin = true`: what admin ports are dialled with.
+    pub admin_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Herd {
@@ -27,10 +30,18 @@ impl Herd {
             .admin_token
             .as_ref()
             .map(|token| token.expose().to_owned());
+        let admin_tls = match &config.tls {
+            Some(tls) if tls.admin => Some(
+                herd_tls::admin_connector(tls)
+                    .map_err(|err| Failure::usage(format!("[tls]: {err}")))?,
+            ),
+            _ => None,
+        };
         Ok(Herd {
             config,
             token,
             source: path.map(Path::to_path_buf),
+            admin_tls,
         })
     }
 
@@ -73,6 +84,10 @@ impl Herd {
             .token(self.token.as_deref())
             .expecting(Identity::in_herd(&node.name, self.name()))
             .timeout(timeout)
+            .tls(self.admin_tls.clone().map(|config| AdminTls {
+                config,
+                node: node.name.clone(),
+            }))
     }
 
     /// Configured links as pairs of names.

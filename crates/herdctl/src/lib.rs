@@ -12,6 +12,7 @@
 //!   [`watch`], [`up`] (which starts nodes by running this same program as
 //!   `herdctl node NAME`, see [`run_node`]).
 
+pub mod certs;
 pub mod cli;
 pub mod event_text;
 pub mod health;

@@ -19,6 +19,8 @@ pub struct Counters {
     pub floods_in: AtomicU64,
     pub floods_won: AtomicU64,
     pub duplicates: AtomicU64,
+    /// Peer connections refused in the TLS handshake.
+    pub tls_refusals: AtomicU64,
 }
 
 /// Adds one to a counter.

@@ -6,7 +6,6 @@
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::net::tcp::OwnedReadHalf;
 
 /// How many bytes one read asks for.
 const READ_CHUNK: usize = 8 * 1024;
@@ -88,23 +87,27 @@ impl LineReader {
         source.read_buf(&mut self.buf).await
     }
 
-    /// Like [`LineReader::fill`] but never waits: `WouldBlock` when the
-    /// socket has nothing. Goes through tokio's readiness, so a task can
-    /// then wait for the socket to become readable again.
-    pub fn try_fill(&mut self, source: &OwnedReadHalf) -> std::io::Result<usize> {
-        self.make_room();
-        source.try_read_buf(&mut self.buf)
-    }
-
-    /// Reads what the kernel holds for the socket right now, whether or
-    /// not tokio has been told yet that it is readable (its readiness flag
-    /// lags the kernel until the runtime polls). `WouldBlock` when empty.
-    pub fn try_fill_now(&mut self, source: &OwnedReadHalf) -> std::io::Result<usize> {
-        let socket = socket2::SockRef::from(source.as_ref());
+    /// Reads once through `read` (a non-blocking read of some source into
+    /// the slice it is given), adding what it read: `Ok(0)` at end of
+    /// stream, `WouldBlock` when the source has nothing now.
+    pub fn fill_from(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
         let mut chunk = [0u8; READ_CHUNK];
-        let read = std::io::Read::read(&mut &*socket, &mut chunk)?;
+        let read = read(&mut chunk)?;
         self.buf.extend_from_slice(&chunk[..read]);
         Ok(read)
+    }
+
+    /// Like [`LineReader::fill_from`], with `read` appending to the buffer
+    /// itself (a socket's `try_read_buf`: no copy).
+    pub fn fill_buf_with(
+        &mut self,
+        read: impl FnOnce(&mut BytesMut) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        self.make_room();
+        read(&mut self.buf)
     }
 
     fn make_room(&mut self) {

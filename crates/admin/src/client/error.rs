@@ -62,6 +62,9 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    /// The TLS handshake with the node failed.
+    #[error("TLS with {addr}: {reason}")]
+    Tls { addr: String, reason: String },
     /// No answer (or no connection) within the time allowed.
     #[error("timed out")]
     Timeout,
@@ -130,7 +133,10 @@ impl ClientError {
             {
                 ErrorKind::Refused
             }
-            ClientError::Connect { .. } | ClientError::Closed | ClientError::Io(_) => {
+            ClientError::Connect { .. }
+            | ClientError::Closed
+            | ClientError::Io(_)
+            | ClientError::Tls { .. } => {
                 ErrorKind::Unreachable
             }
             ClientError::Timeout => ErrorKind::Timeout,
@@ -149,6 +155,7 @@ impl ClientError {
                 Some(source.to_string())
             }
             ClientError::Closed => Some("the node closed the connection".to_owned()),
+            ClientError::Tls { reason, .. } => Some(format!("TLS: {reason}")),
             _ => None,
         }
     }

@@ -35,8 +35,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
 pub use error::{ClientError, ErrorKind, Identity, ProtocolError};
@@ -69,6 +69,18 @@ pub struct Options {
     /// Bounds connecting with the token handshake, and each request.
     pub timeout: Duration,
     pub max_line: usize,
+    /// With `[tls] admin = true`: TLS, and the node's certificate must
+    /// name the node.
+    pub tls: Option<AdminTls>,
+}
+
+/// How to speak TLS to an admin port.
+#[derive(Debug, Clone)]
+pub struct AdminTls {
+    /// Trusts the herd CA; presents herdctl's certificate.
+    pub config: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    /// The node's name, which its certificate must carry.
+    pub node: String,
 }
 
 impl Options {
@@ -80,7 +92,13 @@ impl Options {
             expect: None,
             timeout: DEFAULT_TIMEOUT,
             max_line: DEFAULT_MAX_LINE,
+            tls: None,
         }
+    }
+
+    pub fn tls(mut self, tls: Option<AdminTls>) -> Options {
+        self.tls = tls;
+        self
     }
 
     pub fn token(mut self, token: Option<&str>) -> Options {
@@ -162,8 +180,8 @@ struct Pending {
 }
 
 pub struct AdminClient {
-    reader: FramedRead<OwnedReadHalf, BoundedLines>,
-    writer: FramedWrite<OwnedWriteHalf, LinesCodec>,
+    reader: FramedRead<Box<dyn AsyncRead + Send + Unpin>, BoundedLines>,
+    writer: FramedWrite<Box<dyn AsyncWrite + Send + Unpin>, LinesCodec>,
     max_line: usize,
     timeout: Duration,
     expect: Option<Identity>,
@@ -196,7 +214,30 @@ impl AdminClient {
             })?;
         // Small requests and answers: no Nagle delay.
         let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
+        let (reader, writer): (
+            Box<dyn AsyncRead + Send + Unpin>,
+            Box<dyn AsyncWrite + Send + Unpin>,
+        ) = match &options.tls {
+            None => {
+                let (reader, writer) = stream.into_split();
+                (Box::new(reader), Box::new(writer))
+            }
+            Some(tls) => {
+                let failed = |reason: String| ClientError::Tls {
+                    addr: options.addr.clone(),
+                    reason,
+                };
+                let name = rustls_pki_types::ServerName::try_from(tls.node.clone())
+                    .map_err(|err| failed(err.to_string()))?;
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                let stream = connector
+                    .connect(name, stream)
+                    .await
+                    .map_err(|err| failed(tls_failure(&err)))?;
+                let (reader, writer) = tokio::io::split(stream);
+                (Box::new(reader), Box::new(writer))
+            }
+        };
         let mut client = AdminClient {
             reader: FramedRead::new(reader, BoundedLines::new(options.max_line)),
             writer: FramedWrite::new(writer, LinesCodec::new()),
@@ -529,5 +570,21 @@ fn into_io(err: tokio_util::codec::LinesCodecError) -> std::io::Error {
     match err {
         tokio_util::codec::LinesCodecError::Io(err) => err,
         other => std::io::Error::other(other.to_string()),
+    }
+}
+
+/// A failed TLS handshake with a node, in words: a node that wants a
+/// client certificate herdctl does not have says so.
+fn tls_failure(err: &std::io::Error) -> String {
+    use tokio_rustls::rustls::{AlertDescription, Error};
+    match err.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(Error::AlertReceived(AlertDescription::CertificateRequired)) => {
+            "the node wants herdctl's certificate ([tls] cert and key with {name} = herdctl)"
+                .to_owned()
+        }
+        Some(Error::InvalidMessage(_)) => {
+            format!("not TLS (does the node's admin port speak TLS? [tls] admin): {err}")
+        }
+        _ => err.to_string(),
     }
 }

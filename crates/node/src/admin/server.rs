@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herd_admin::{ErrorCode, Event, EventKind, MAX_REQUEST_LINE, Response};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tracing::{debug, info, warn};
@@ -39,14 +38,41 @@ pub async fn serve_admin(node: Arc<Node>, listener: Arc<TcpListener>) {
 async fn serve_connection(node: Arc<Node>, stream: TcpStream, remote: SocketAddr) {
     debug!(target: "admin", "connection from {remote}");
     let _ = stream.set_nodelay(true);
-    match converse(&node, stream, remote).await {
+    let acceptor = node
+        .live()
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.admin_acceptor.clone());
+    let conversed = match acceptor {
+        None => converse(&node, stream, remote).await,
+        Some(acceptor) => {
+            let accepting = tokio_rustls::TlsAcceptor::from(acceptor).accept(stream);
+            match tokio::time::timeout(AUTH_DEADLINE, accepting).await {
+                Ok(Ok(tls)) => converse(&node, tls, remote).await,
+                Ok(Err(err)) => {
+                    warn!(target: "admin", "admin connection from {remote} refused in the TLS handshake: {}",
+                        herd_tls::handshake_failure(&err));
+                    return;
+                }
+                Err(_) => {
+                    warn!(target: "admin", "admin connection from {remote} closed: no TLS handshake within {AUTH_DEADLINE:?}");
+                    return;
+                }
+            }
+        }
+    };
+    match conversed {
         Ok(()) => debug!(target: "admin", "connection from {remote} closed"),
         Err(err) => debug!(target: "admin", "connection from {remote} failed: {err}"),
     }
 }
 
-async fn converse(node: &Arc<Node>, stream: TcpStream, remote: SocketAddr) -> std::io::Result<()> {
-    let (mut reader, mut writer) = stream.into_split();
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    node: &Arc<Node>,
+    stream: S,
+    remote: SocketAddr,
+) -> std::io::Result<()> {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut lines = LineReader::new(MAX_REQUEST_LINE, 0);
     let mut conversation = Conversation::new(node);
     let mut events: Option<broadcast::Receiver<Arc<str>>> = None;
@@ -123,11 +149,11 @@ async fn next_event(
 /// Writes `first` and whatever else is already waiting, in one write. A
 /// subscriber that fell behind gets a `lagged` event saying how many events
 /// it lost; the node never waits for it.
-async fn forward_events(
+async fn forward_events<W: AsyncWrite + Unpin>(
     node: &Node,
     first: Result<Arc<str>, RecvError>,
     events: &mut Option<broadcast::Receiver<Arc<str>>>,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut W,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     let Some(receiver) = events.as_mut() else {
@@ -174,9 +200,14 @@ async fn forward_events(
     Ok(())
 }
 
-/// Writes everything, or fails after [`WRITE_LIMIT`].
-async fn write(writer: &mut OwnedWriteHalf, bytes: &[u8]) -> std::io::Result<()> {
-    match tokio::time::timeout(WRITE_LIMIT, writer.write_all(bytes)).await {
+/// Writes everything (through TLS's buffer too), or fails after
+/// [`WRITE_LIMIT`].
+async fn write<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    let written = async {
+        writer.write_all(bytes).await?;
+        writer.flush().await
+    };
+    match tokio::time::timeout(WRITE_LIMIT, written).await {
         Ok(result) => result,
         Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,

@@ -31,6 +31,7 @@ pub fn snapshot(node: &Node) -> Snapshot {
         repair_rounds: links.iter().map(|link| link.repair_rounds).sum(),
         repair_records_out: links.iter().map(|link| link.repair_records_out).sum(),
         events_dropped: node.events.dropped(),
+        tls_refusals: read(&c.tls_refusals),
     };
     Snapshot {
         schema: SCHEMA,

@@ -14,8 +14,7 @@ use std::time::Duration;
 use herd_proto::peer::{PeerMessage, parse_peer_line};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
 use super::error::AuthError;
@@ -121,8 +120,8 @@ impl<'a> Parties<'a> {
 
 /// Runs both halves of the exchange on `stream`; `Err` says why the peer
 /// is not to be trusted (the caller refuses and logs it).
-pub(super) async fn authenticate(
-    stream: &mut TcpStream,
+pub(super) async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     lines: &mut LineReader,
     parties: &Parties<'_>,
     limit: Duration,
@@ -132,8 +131,8 @@ pub(super) async fn authenticate(
         .map_err(|_| AuthError::Timeout)?
 }
 
-async fn exchange(
-    stream: &mut TcpStream,
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     lines: &mut LineReader,
     parties: &Parties<'_>,
 ) -> Result<(), AuthError> {
@@ -186,7 +185,7 @@ async fn exchange(
     }
 }
 
-async fn send(stream: &mut TcpStream, line: &str) -> Result<(), AuthError> {
+async fn send<S: AsyncWrite + Unpin>(stream: &mut S, line: &str) -> Result<(), AuthError> {
     stream
         .write_all(line.as_bytes())
         .await

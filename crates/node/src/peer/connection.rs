@@ -2,15 +2,14 @@
 //! and how peer lines are read.
 
 use herd_core::Opener;
-use tokio::net::TcpStream;
-
 use super::error::DialError;
+use super::socket::PeerSocket;
 use crate::line_reader::LineReader;
 
-/// A connection that completed its handshake: the stream, the bytes already
+/// A connection that completed its handshake: the socket, the bytes already
 /// read past the HELLO, who opened it, and the peer's boot id.
 pub struct Connected {
-    pub stream: TcpStream,
+    pub socket: PeerSocket,
     pub lines: LineReader,
     pub opener: Opener,
     pub peer_boot_id: String,

@@ -27,6 +27,8 @@ pub enum HelloMismatch {
     Node { expected: String, found: String },
     #[error("node {peer:?} is not linked to {me:?} in this herd's config")]
     NotLinked { peer: String, me: String },
+    #[error("HELLO claims node {claimed:?} but the TLS certificate does not name it")]
+    NotCertified { claimed: String },
     #[error("the link {me}-{peer} is cut by the operator")]
     Cut { me: String, peer: String },
 }
@@ -73,6 +75,12 @@ pub enum DialError {
     BadReply(BadPeerLine),
     #[error(transparent)]
     Hello(#[from] HelloMismatch),
+    /// The TLS handshake failed (the peer's certificate, or ours to it).
+    #[error("{addr}: TLS: {reason}")]
+    Tls {
+        addr: herd_config::Address,
+        reason: String,
+    },
     #[error("{addr}: {reason}")]
     Auth {
         addr: herd_config::Address,

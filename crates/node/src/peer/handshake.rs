@@ -23,7 +23,9 @@ use super::auth::{Parties, authenticate};
 use super::connection::{Arrival, Connected, peer_line_reader};
 use super::error::{DialError, HelloMismatch};
 use super::link::Link;
+use super::socket::Handshaking;
 use super::wire::{read_line, refuse};
+use crate::counters::bump;
 use crate::node::Node;
 use crate::resolve::connect;
 
@@ -85,10 +87,28 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
     let settings = &link.policy;
     // Resolved at every dial (a peer that moved is found again), within
     // the connect timeout: a resolver that hangs is a failed dial too.
-    let mut stream = timeout(settings.connect_timeout, connect(&link.peer_addr()))
+    let tcp = timeout(settings.connect_timeout, connect(&link.peer_addr()))
         .await
         .map_err(|_| DialError::ConnectTimeout)??;
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let live = node.live();
+    let mut stream = match &live.tls {
+        None => Handshaking::Plain(tcp),
+        Some(tls) => {
+            let failed = |reason: String| DialError::Tls {
+                addr: link.peer_addr(),
+                reason,
+            };
+            // The peer's certificate must name the node this link is for.
+            let name = herd_tls::server_name(&link.peer).map_err(|err| failed(err.to_string()))?;
+            let connector = tokio_rustls::TlsConnector::from(tls.connector.clone());
+            let connected = timeout(settings.handshake_timeout, connector.connect(name, tcp))
+                .await
+                .map_err(|_| failed("no TLS handshake in time".to_owned()))?
+                .map_err(|err| failed(herd_tls::handshake_failure(&err)))?;
+            Handshaking::Tls(Box::new(tokio_rustls::TlsStream::Client(connected)))
+        }
+    };
     let me = &node.settings;
     let legacy = link.speaks_legacy_hello();
     let offered = if legacy { LEGACY_HELLO } else { VERSIONS };
@@ -107,7 +127,6 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
             // The answer names the one version agreed.
             let version = check_hello(node, &hello, Some(&link.peer))?;
             let peer_boot_id = hello.boot_id.to_owned();
-            let live = node.live();
             if let Some(parties) = Parties::of(me, &live.secrets, &link.peer, true)
                 && let Err(reason) = authenticate(
                     &mut stream,
@@ -124,7 +143,7 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
                 });
             }
             Ok(Connected {
-                stream,
+                socket: stream.into_socket(),
                 lines,
                 opener: Opener::Me,
                 peer_boot_id,
@@ -188,14 +207,34 @@ pub(super) async fn accept(node: Arc<Node>, stream: TcpStream, remote: SocketAdd
     accept_handshake(node, stream, remote, pending).await;
 }
 
-async fn accept_handshake(
-    node: Arc<Node>,
-    mut stream: TcpStream,
-    remote: SocketAddr,
-    pending: Pending,
-) {
-    let _ = stream.set_nodelay(true);
+async fn accept_handshake(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr, pending: Pending) {
+    let _ = tcp.set_nodelay(true);
     let handshake_timeout = herd_core::LinkPolicy::default().handshake_timeout;
+    let tls = node.live().tls.clone();
+    let mut stream = match tls {
+        None => Handshaking::Plain(tcp),
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.peer_acceptor.clone());
+            // Nothing is read from a peer that fails here: no HELLO, no line.
+            let reason = match timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(accepted)) => {
+                    Ok(Handshaking::Tls(Box::new(tokio_rustls::TlsStream::Server(accepted))))
+                }
+                Ok(Err(err)) => Err(herd_tls::handshake_failure(&err)),
+                Err(_) => Err(format!("no TLS handshake within {handshake_timeout:?}")),
+            };
+            match reason {
+                Ok(stream) => stream,
+                Err(reason) => {
+                    bump(&node.counters.tls_refusals);
+                    log_refusal(format_args!(
+                        "peer connection from {remote} refused in the TLS handshake: {reason}"
+                    ));
+                    return;
+                }
+            }
+        }
+    };
     let mut lines = peer_line_reader();
     let line = match timeout(handshake_timeout, read_line(&mut stream, &mut lines)).await {
         Ok(Ok(line)) => line,
@@ -223,6 +262,14 @@ async fn accept_handshake(
         }
     };
     let verdict = check_hello(&node, &hello, None).and_then(|version| {
+        // With TLS, the HELLO must claim the node the certificate names.
+        if matches!(stream, Handshaking::Tls(_))
+            && !herd_tls::names_node(stream.peer_certificates(), hello.node)
+        {
+            return Err(HelloMismatch::NotCertified {
+                claimed: hello.node.to_owned(),
+            });
+        }
         let link = node
             .link_to(hello.node)
             .ok_or_else(|| HelloMismatch::NotLinked {
@@ -270,7 +317,7 @@ async fn accept_handshake(
     let _ = link
         .incoming
         .send(Arrival::Connected(Connected {
-            stream,
+            socket: stream.into_socket(),
             lines,
             opener: Opener::Peer,
             peer_boot_id,

@@ -6,12 +6,11 @@
 
 use std::sync::Arc;
 
-use tokio::net::tcp::OwnedReadHalf;
-
+use super::socket::PeerSocket;
 use crate::line_reader::{Frame, LineReader};
 
 pub(super) struct Inbox {
-    reader: Arc<OwnedReadHalf>,
+    socket: Arc<PeerSocket>,
     lines: LineReader,
     /// Why the connection can no longer be read, once it cannot.
     pub(super) ended: Option<String>,
@@ -19,7 +18,7 @@ pub(super) struct Inbox {
 
 /// How a drain reads the socket.
 #[derive(Clone, Copy)]
-pub(super) enum ReadVia {
+pub enum ReadVia {
     /// Through tokio's readiness: the session, which then waits for the
     /// socket to become readable.
     Runtime,
@@ -29,9 +28,9 @@ pub(super) enum ReadVia {
 }
 
 impl Inbox {
-    pub(super) fn new(reader: Arc<OwnedReadHalf>, lines: LineReader) -> Inbox {
+    pub(super) fn new(socket: Arc<PeerSocket>, lines: LineReader) -> Inbox {
         Inbox {
-            reader,
+            socket,
             lines,
             ended: None,
         }
@@ -45,9 +44,11 @@ impl Inbox {
     /// Reads what the socket holds, without waiting (`WouldBlock` when it
     /// holds nothing; `Ok(0)` when the peer closed).
     pub(super) fn fill(&mut self, via: ReadVia) -> std::io::Result<usize> {
-        match via {
-            ReadVia::Runtime => self.lines.try_fill(&self.reader),
-            ReadVia::Kernel => self.lines.try_fill_now(&self.reader),
-        }
+        self.socket.try_fill(&mut self.lines, via)
+    }
+
+    /// Reading left TLS with bytes of its own to send.
+    pub(super) fn wants_flush(&self) -> bool {
+        self.socket.wants_flush()
     }
 }

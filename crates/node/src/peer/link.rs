@@ -19,7 +19,6 @@ use herd_admin::{AdminState, ConnectionState, LinkStatus};
 use herd_core::{LinkId, LinkMachine, LinkPolicy, Opener, Push, Received};
 use herd_proto::Record;
 use herd_proto::peer::parse_peer_line;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +27,7 @@ use tracing::warn;
 use super::connection::{Arrival, Connected};
 use super::error::PeerLineError;
 use super::inbox::{Inbox, ReadVia};
+use super::socket::PeerSocket;
 use super::outbox::{Flush, Outbox};
 use crate::events::now_us;
 use crate::line_reader::Frame;
@@ -77,11 +77,11 @@ pub struct Link {
 /// from the machine and put in the outbox in one step.
 struct End {
     machine: LinkMachine,
-    outbox: Outbox<OwnedWriteHalf>,
+    outbox: Outbox<PeerSocket>,
 }
 
 impl End {
-    fn flush(&mut self) -> Flush<OwnedWriteHalf> {
+    fn flush(&mut self) -> Flush<PeerSocket> {
         let End { machine, outbox } = self;
         outbox.flush(|| machine.poll_transmit(true))
     }
@@ -346,7 +346,7 @@ impl Link {
     }
 
     /// Moves what the machine has to the socket; see [`Flush`].
-    pub(super) fn flush(&self) -> Flush<OwnedWriteHalf> {
+    pub(super) fn flush(&self) -> Flush<PeerSocket> {
         self.end().flush()
     }
 
@@ -417,7 +417,7 @@ impl Link {
     pub(super) fn attach(
         &self,
         node: &Node,
-        connection: Arc<OwnedWriteHalf>,
+        connection: Arc<PeerSocket>,
         inbox: Inbox,
         remote: &str,
         opener: Opener,
@@ -459,8 +459,10 @@ impl Link {
     /// nothing: one non-blocking `recv` that bypasses tokio's readiness
     /// flag (which lags the kernel until the runtime polls).
     pub fn catch_up(&self, node: &Node) {
-        if let Drained::Ended(_) = self.drain_input(node, CATCH_UP_BUDGET, ReadVia::Kernel) {
-            self.input_ended.notify_one();
+        match self.drain_input(node, CATCH_UP_BUDGET, ReadVia::Kernel) {
+            // The session reads the rest, or learns why there is none.
+            Drained::Ended(_) | Drained::More => self.input_ended.notify_one(),
+            Drained::Idle => {}
         }
     }
 
@@ -505,6 +507,10 @@ impl Link {
                     self.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
                     let now = self.now();
                     self.end().machine.input(now);
+                    if inbox.wants_flush() {
+                        // TLS answers something of its own (a key update).
+                        self.wake.notify_one();
+                    }
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Drained::Idle,
                 Err(err) => return Drained::Ended(err.to_string()),

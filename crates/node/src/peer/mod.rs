@@ -14,6 +14,8 @@
 //!   bound on handshakes under way).
 //! - [`auth`]: proving knowledge of the herd secret after HELLO.
 //! - [`wire`]: handshake lines on a raw stream, for both of those.
+//! - [`socket`]: the connection's bytes, plain or TLS, during the
+//!   handshake and after.
 //! - [`listener`]: the peer port, handing connections to the handshake.
 //! - [`error`]: what can go wrong on a peer connection, as values.
 //! - [`connection`]: what a completed handshake hands to the link.
@@ -27,6 +29,7 @@ mod link;
 mod listener;
 mod outbox;
 mod session;
+mod socket;
 mod supervisor;
 mod wire;
 

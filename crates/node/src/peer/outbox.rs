@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use herd_core::Transmit;
-use tokio::net::tcp::OwnedWriteHalf;
+use super::socket::PeerSocket;
 
 /// Bytes gathered for one write.
 pub const BATCH: usize = 64 * 1024;
@@ -22,11 +22,21 @@ pub const BATCH: usize = 64 * 1024;
 /// A socket that can be written without waiting.
 pub trait TryWrite {
     fn try_write(&self, bytes: &[u8]) -> io::Result<usize>;
+
+    /// Writes what the socket took but holds back (TLS records not yet
+    /// sent); `WouldBlock` while some remain.
+    fn try_flush(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
-impl TryWrite for OwnedWriteHalf {
+impl TryWrite for PeerSocket {
     fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
-        OwnedWriteHalf::try_write(self, bytes)
+        PeerSocket::try_write(self, bytes)
+    }
+
+    fn try_flush(&self) -> io::Result<()> {
+        PeerSocket::try_flush(self)
     }
 }
 
@@ -98,8 +108,21 @@ impl<W: TryWrite> Outbox<W> {
                     encode(&transmit, &mut self.pending);
                 }
                 if self.pending.is_empty() {
-                    self.blocked = false;
-                    return Flush::Done;
+                    return match connection.try_flush() {
+                        Ok(()) => {
+                            self.blocked = false;
+                            Flush::Done
+                        }
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                            self.blocked = true;
+                            Flush::Blocked(connection)
+                        }
+                        Err(err) => {
+                            tracing::debug!("peer write failed: {err}");
+                            self.detach();
+                            Flush::Disconnected
+                        }
+                    };
                 }
             }
             match connection.try_write(&self.pending) {

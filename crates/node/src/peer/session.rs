@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use herd_admin::{AdminState, EventKind, LinkChange};
 use herd_core::Opener;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
 use tracing::{debug, info};
@@ -16,6 +15,7 @@ use super::connection::{Arrival, Connected};
 use super::inbox::{Inbox, ReadVia};
 use super::link::{Drained, Link, until};
 use super::outbox::Flush;
+use super::socket::PeerSocket;
 use crate::node::Node;
 
 pub(super) enum SessionEnd {
@@ -36,22 +36,21 @@ pub(super) async fn run_session(
     admin: &mut watch::Receiver<AdminState>,
 ) -> SessionEnd {
     let Connected {
-        stream,
+        socket,
         lines,
         opener,
         peer_boot_id,
         version,
     } = connected;
-    let remote = stream
+    let remote = socket
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".to_owned());
-    let (reader, writer) = stream.into_split();
-    let reader = Arc::new(reader);
-    let inbox = Inbox::new(reader.clone(), lines);
+    let socket = Arc::new(socket);
+    let inbox = Inbox::new(socket.clone(), lines);
     if !link.attach(
         node,
-        Arc::new(writer),
+        socket.clone(),
         inbox,
         &remote,
         opener,
@@ -64,9 +63,10 @@ pub(super) async fn run_session(
         Opener::Me => "dialled",
         Opener::Peer => "accepted",
     };
+    let tls = if socket.is_tls() { ", TLS 1.3" } else { "" };
     info!(
         peer = %link.peer,
-        "link up ({how}, {remote}, peer boot {peer_boot_id}, protocol {version})"
+        "link up ({how}, {remote}, peer boot {peer_boot_id}, protocol {version}{tls})"
     );
     node.events.publish_with(|| EventKind::Link {
         peer: link.peer.clone(),
@@ -75,7 +75,7 @@ pub(super) async fn run_session(
     });
     // Send what queued up while the link was down.
     link.wake.notify_one();
-    let reading = read_input(node, link, &reader);
+    let reading = read_input(node, link, &socket);
     let writing = write_output(link);
     let timing = keep_timers(node, link);
     tokio::pin!(reading, writing, timing);
@@ -107,7 +107,7 @@ pub(super) async fn run_session(
     end
 }
 
-async fn read_input(node: &Node, link: &Link, reader: &OwnedReadHalf) -> String {
+async fn read_input(node: &Node, link: &Link, socket: &PeerSocket) -> String {
     loop {
         match link.drain_input(node, SESSION_BUDGET, ReadVia::Runtime) {
             Drained::Ended(reason) => return reason,
@@ -118,7 +118,7 @@ async fn read_input(node: &Node, link: &Link, reader: &OwnedReadHalf) -> String 
             Drained::Idle => {}
         }
         tokio::select! {
-            readable = reader.readable() => {
+            readable = socket.readable() => {
                 if let Err(err) = readable {
                     return err.to_string();
                 }

@@ -3,15 +3,14 @@
 
 use bytes::BytesMut;
 use herd_proto::peer::refused_line;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::error::WireError;
 use crate::line_reader::{Frame, LineReader};
 
 /// Reads one handshake line as text.
-pub(super) async fn read_line(
-    stream: &mut TcpStream,
+pub(super) async fn read_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
     lines: &mut LineReader,
 ) -> Result<String, WireError> {
     loop {
@@ -33,7 +32,7 @@ fn text(line: BytesMut) -> Result<String, WireError> {
 }
 
 /// Tells the peer why and closes.
-pub(super) async fn refuse(mut stream: TcpStream, reason: &str) {
+pub(super) async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, reason: &str) {
     let _ = stream.write_all(refused_line(reason).as_bytes()).await;
     let _ = stream.shutdown().await;
 }
