@@ -18,3 +18,4 @@ mod reload;
 mod repair;
 mod restarts;
 mod security;
+mod tls;

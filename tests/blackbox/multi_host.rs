@@ -292,14 +292,23 @@ fn herdctl_status(config: &Path) -> (Option<i32>, serde_json::Value) {
 
 #[test]
 fn a_herd_across_five_hosts_survives_a_cut_cable() {
+    five_hosts_and_a_cut_cable("a_herd_across_five_hosts_survives_a_cut_cable", false);
+}
+
+/// The same with `[tls]`: every link TLS 1.3 with the hosts' certificates,
+/// and herdctl's admin connections too.
+#[test]
+fn a_tls_herd_across_five_hosts_survives_a_cut_cable() {
+    five_hosts_and_a_cut_cable("a_tls_herd_across_five_hosts_survives_a_cut_cable", true);
+}
+
+fn five_hosts_and_a_cut_cable(test: &str, tls: bool) {
     // Made first so it is removed last, after the nodes are killed.
     let dir = tempfile::tempdir().expect("temp dir");
     let hosts = match Hosts::build(DEFAULT_NODES.len()) {
         Ok(hosts) => hosts,
         Err(why) => {
-            eprintln!(
-                "SKIPPED a_herd_across_five_hosts_survives_a_cut_cable: network namespaces unavailable ({why})"
-            );
+            eprintln!("SKIPPED {test}: network namespaces unavailable ({why})");
             return;
         }
     };
@@ -320,6 +329,13 @@ fn a_herd_across_five_hosts_survives_a_cut_cable() {
         |name| addr(host_of(name), 0).ip().to_string(),
         "",
     );
+    let toml = match tls {
+        true => {
+            let certs = tls::Certs::new(&dir.path().join("certs"), &DEFAULT_NODES, true);
+            toml + &certs.section()
+        }
+        false => toml,
+    };
     let config = dir.path().join("herd.toml");
     std::fs::write(&config, toml).expect("write config");
     for (host, name) in DEFAULT_NODES.iter().enumerate() {
@@ -380,15 +396,14 @@ fn a_herd_across_five_hosts_survives_a_cut_cable() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(clark_report["reachable"], false, "{report}");
-    let jaquez_admin = addr(host_of("Jaquez"), 12200);
     assert!(
         wait_until(Duration::from_secs(10), || {
-            let mut admin = Admin::connect(jaquez_admin);
-            let snapshot = admin.request(serde_json::json!({"cmd": "snapshot"}));
-            snapshot["result"]["links"]
+            herdctl_status().1["nodes"]
                 .as_array()
                 .into_iter()
                 .flatten()
+                .filter(|node| node["name"] == "Jaquez")
+                .flat_map(|node| node["links"].as_array().cloned().unwrap_or_default())
                 .any(|link| link["peer"] == "Clark" && link["connected"] == false)
         }),
         "Jaquez never noticed Clark was gone"
@@ -412,6 +427,14 @@ fn a_herd_across_five_hosts_survives_a_cut_cable() {
         "the herd did not converge: {}",
         herdctl_status().1
     );
+    if tls {
+        let log =
+            std::fs::read_to_string(dir.path().join("data/Clark/node.log")).unwrap_or_default();
+        assert!(
+            log.contains("TLS 1.3)"),
+            "Clark's links were not TLS:\n{log}"
+        );
+    }
 }
 
 /// The node that joins the named herd by reload, and its links.

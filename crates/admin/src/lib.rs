@@ -25,6 +25,7 @@ pub use response::{
 };
 pub use snapshot::{
     AdminState, ConnectionState, Counters, LinkStatus, NodeAddresses, PlacesCounters, Snapshot,
+    TlsStatus,
 };
 
 /// Version of the admin schema. Bumped when a field changes meaning or

@@ -30,6 +30,9 @@ pub struct Snapshot {
     /// its file (empty from a node too old to say).
     #[serde(default)]
     pub config_generation: String,
+    /// With `[tls]`: the node's certificate and how long it is valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsStatus>,
     /// The online places backend's counters; absent with the offline one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub places: Option<PlacesCounters>,
@@ -162,4 +165,17 @@ pub struct Counters {
     /// Peer connections refused in the TLS handshake (another CA, an
     /// expired certificate, one naming no linked node, plain TCP).
     pub tls_refusals: u64,
+}
+
+/// A TLS node's certificate, as its files were last read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsStatus {
+    /// The certificate file.
+    pub certificate: String,
+    /// When it stops being valid (RFC 3339, UTC).
+    pub not_after: String,
+    /// Whole days it is valid for; negative once expired.
+    pub days_left: i64,
+    /// The admin port speaks TLS too.
+    pub admin: bool,
 }

@@ -459,27 +459,50 @@ fn a_secret_may_be_a_list_while_it_rotates() {
     }
     let mut config = with(r#"["new", "old"]"#).expect("valid");
     config.apply_env(|var| (var == "HERD_SECRET").then(|| "env".to_owned()));
-    assert_eq!(config.herd.secrets.len(), 1, "the environment's one secret wins");
+    assert_eq!(
+        config.herd.secrets.len(),
+        1,
+        "the environment's one secret wins"
+    );
 }
 
-const TLS: &str = "[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{name}.pem\"\nkey = \"certs/{name}.key\"\n";
+const TLS: &str =
+    "[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{name}.pem\"\nkey = \"certs/{name}.key\"\n";
 
 #[test]
 fn tls_needs_its_files_templates_and_dns_node_names() {
     let config = Config::parse(&format!("{TWO_NODES}{TLS}admin = true\n"), "t").expect("valid");
     let settings = config.tls.expect("tls");
     assert!(settings.admin);
-    assert_eq!(settings.cert_path("A"), std::path::PathBuf::from("certs/A.pem"));
+    assert_eq!(
+        settings.cert_path("A"),
+        std::path::PathBuf::from("certs/A.pem")
+    );
     assert!(Config::parse(TWO_NODES, "t").expect("valid").tls.is_none());
     let renamed = |to: &str| TWO_NODES.replace("\"B\"", to);
     for (text, says) in [
-        (format!("{TWO_NODES}[tls]\nca = \"ca.pem\"\n"), "[tls] needs cert"),
-        (format!("{TWO_NODES}{}", TLS.replace("{name}.pem", "node.pem")), "has no {name}"),
-        (format!("{TWO_NODES}{TLS}admin = \"yes\"\n"), "expected a boolean"),
+        (
+            format!("{TWO_NODES}[tls]\nca = \"ca.pem\"\n"),
+            "[tls] needs cert",
+        ),
+        (
+            format!("{TWO_NODES}{}", TLS.replace("{name}.pem", "node.pem")),
+            "has no {name}",
+        ),
+        (
+            format!("{TWO_NODES}{TLS}admin = \"yes\"\n"),
+            "expected a boolean",
+        ),
         (format!("{TWO_NODES}{TLS}crl = \"x\"\n"), "crl"),
-        (format!("{}{TLS}", renamed("\"B_2\"")), "node name \"B_2\" holds characters"),
+        (
+            format!("{}{TLS}", renamed("\"B_2\"")),
+            "node name \"B_2\" holds characters",
+        ),
         (format!("{}{TLS}", renamed("\"a\"")), "only in case"),
-        (format!("{}{TLS}", renamed("\"herdctl\"")), "herdctl's own certificate"),
+        (
+            format!("{}{TLS}", renamed("\"herdctl\"")),
+            "herdctl's own certificate",
+        ),
     ] {
         let err = error_of(&text);
         assert!(err.contains(says), "{err}");

@@ -60,7 +60,10 @@ pub fn dns_name_problem(name: &str) -> Option<&'static str> {
         if label.is_empty() || label.len() > 63 {
             return Some("has an empty or over-long DNS label");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Some("holds characters other than letters, digits, '-' and '.'");
         }
         if label.starts_with('-') || label.ends_with('-') {

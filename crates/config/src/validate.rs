@@ -280,10 +280,9 @@ fn secrets(
             Some(span),
             "secret is an empty list (leave it out for no secret)",
         )),
-        RawSecret::List(list) if list.iter().any(String::is_empty) => Err(check.error(
-            Some(span),
-            "secret list holds an empty string",
-        )),
+        RawSecret::List(list) if list.iter().any(String::is_empty) => {
+            Err(check.error(Some(span), "secret list holds an empty string"))
+        }
         RawSecret::List(list) => Ok(list.into_iter().map(Secret::new).collect()),
     }
 }

@@ -47,9 +47,8 @@ pub fn init(config: &Config, dir: &Path, days: u64, force: bool) -> Result<(), F
             layout.dir.display()
         )));
     }
-    std::fs::create_dir_all(&layout.dir).map_err(|err| {
-        Failure::failed(format!("cannot create {}: {err}", layout.dir.display()))
-    })?;
+    std::fs::create_dir_all(&layout.dir)
+        .map_err(|err| Failure::failed(format!("cannot create {}: {err}", layout.dir.display())))?;
     let ca = Authority::new(
         &format!("herd {} CA", config.herd.name),
         Validity::days(CA_DAYS),
@@ -79,7 +78,12 @@ pub fn init(config: &Config, dir: &Path, days: u64, force: bool) -> Result<(), F
 /// `herdctl certs add NAME...`: certificates from the CA in `dir` (as
 /// `init` laid it out), or else from the config's `[tls]` (the CA key
 /// beside its `ca` file, the new files where `cert` and `key` say).
-pub fn add(config: &Config, dir: Option<&Path>, names: &[String], days: u64) -> Result<(), Failure> {
+pub fn add(
+    config: &Config,
+    dir: Option<&Path>,
+    names: &[String],
+    days: u64,
+) -> Result<(), Failure> {
     let (ca_cert, ca_key, paths): (PathBuf, PathBuf, Box<dyn Fn(&str) -> (PathBuf, PathBuf)>) =
         match (dir, &config.tls) {
             (Some(dir), _) => {
@@ -87,13 +91,21 @@ pub fn add(config: &Config, dir: Option<&Path>, names: &[String], days: u64) -> 
                     dir: absolute(dir)?,
                 };
                 let (ca, key) = (layout.ca(), layout.ca_key());
-                (ca, key, Box::new(move |name| (layout.cert(name), layout.key(name))))
+                (
+                    ca,
+                    key,
+                    Box::new(move |name| (layout.cert(name), layout.key(name))),
+                )
             }
             (None, Some(tls)) => {
                 let tls = tls.clone();
                 let ca = tls.ca_path();
                 let key = ca.with_extension("key");
-                (ca, key, Box::new(move |name| (tls.cert_path(name), tls.key_path(name))))
+                (
+                    ca,
+                    key,
+                    Box::new(move |name| (tls.cert_path(name), tls.key_path(name))),
+                )
             }
             (None, None) => {
                 return Err(Failure::usage(
@@ -145,7 +157,8 @@ fn issue(ca: &Authority, name: &str, cert: &Path, key: &Path, days: u64) -> Resu
 /// Writes `text` to `path` whole, a key readable by its owner only (also
 /// when it replaces a file that was not).
 fn write(path: &Path, text: &str, secret: bool) -> Result<(), Failure> {
-    let failed = |err: std::io::Error| Failure::failed(format!("cannot write {}: {err}", path.display()));
+    let failed =
+        |err: std::io::Error| Failure::failed(format!("cannot write {}: {err}", path.display()));
     let mode = if secret { 0o600 } else { 0o644 };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -162,6 +175,5 @@ fn write(path: &Path, text: &str, secret: bool) -> Result<(), Failure> {
 }
 
 fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
-    std::path::absolute(dir)
-        .map_err(|err| Failure::usage(format!("{}: {err}", dir.display())))
+    std::path::absolute(dir).map_err(|err| Failure::usage(format!("{}: {err}", dir.display())))
 }

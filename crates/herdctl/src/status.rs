@@ -145,6 +145,7 @@ pub fn to_json(report: &HerdReport) -> Value {
                 "version": snapshot.version,
                 "config_generation": snapshot.config_generation,
                 "config_current": snapshot.config_generation == report.generation,
+                "tls": snapshot.tls,
                 "links": snapshot.links,
                 "counters": snapshot.counters,
             }),
@@ -167,6 +168,9 @@ pub fn to_json(report: &HerdReport) -> Value {
         "nodes": nodes,
     })
 }
+
+/// Certificates with fewer days left than this are warned of.
+pub const CERTIFICATE_WARN_DAYS: i64 = 30;
 
 pub fn to_table(report: &HerdReport) -> String {
     let mut out = String::new();
@@ -236,6 +240,22 @@ pub fn to_table(report: &HerdReport) -> String {
                 report.generation,
                 node.name
             ));
+        }
+    }
+    // Peers refuse an expired certificate: warn while there is time.
+    for node in &report.nodes {
+        if let Ok(Some(tls)) = node.snapshot.as_ref().map(|s| s.tls.as_ref()) {
+            if tls.days_left < 0 {
+                out.push_str(&format!(
+                    "warning: {}'s certificate {} EXPIRED on {}: its peers refuse it (herdctl certs add {})\n",
+                    node.name, tls.certificate, tls.not_after, node.name
+                ));
+            } else if tls.days_left < CERTIFICATE_WARN_DAYS {
+                out.push_str(&format!(
+                    "warning: {}'s certificate {} expires in {} days ({}): renew it (herdctl certs add {}, then herdctl reload {})\n",
+                    node.name, tls.certificate, tls.days_left, tls.not_after, node.name, node.name
+                ));
+            }
         }
     }
     // The schema tells an older or newer node apart: say so, as its

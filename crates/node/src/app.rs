@@ -197,10 +197,13 @@ async fn serve(
             warn!("tls: {said}");
             eprintln!("herd-node: warning: {said}");
         } else {
-            info!("tls: peer links{} over TLS 1.3; {said}", match tls.admin_acceptor {
-                Some(_) => " and the admin port",
-                None => "",
-            });
+            info!(
+                "tls: peer links{} over TLS 1.3; {said}",
+                match tls.admin_acceptor {
+                    Some(_) => " and the admin port",
+                    None => "",
+                }
+            );
         }
     }
     let live = Live::of(config, tls);

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use herd_config::{Config, Limits, Secret};
-use herd_tls::{NodeTls, TlsError};
 use herd_proto::Nanos;
+use herd_tls::{NodeTls, TlsError};
 
 #[derive(Debug, Clone)]
 pub struct Live {
@@ -60,7 +60,10 @@ pub fn describe_certificate(tls: &NodeTls) -> String {
     let days = tls.days_left();
     let path = tls.cert_path.display();
     if days < 0 {
-        format!("certificate {path} EXPIRED {} days ago: peers refuse it", -days)
+        format!(
+            "certificate {path} EXPIRED {} days ago: peers refuse it",
+            -days
+        )
     } else {
         format!("certificate {path} valid for {days} more days")
     }

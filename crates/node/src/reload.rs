@@ -92,7 +92,10 @@ impl Reloader {
         if let Some(tls) = &tls
             && was != Some(tls.fingerprint)
         {
-            info!("tls: files re-read; {}", crate::live::describe_certificate(tls));
+            info!(
+                "tls: files re-read; {}",
+                crate::live::describe_certificate(tls)
+            );
             changed.push(Change::TlsFiles);
         }
         self.node

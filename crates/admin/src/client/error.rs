@@ -136,9 +136,7 @@ impl ClientError {
             ClientError::Connect { .. }
             | ClientError::Closed
             | ClientError::Io(_)
-            | ClientError::Tls { .. } => {
-                ErrorKind::Unreachable
-            }
+            | ClientError::Tls { .. } => ErrorKind::Unreachable,
             ClientError::Timeout => ErrorKind::Timeout,
             ClientError::TokenRefused { .. } => ErrorKind::Token,
             ClientError::WrongNode { .. } => ErrorKind::WrongNode,

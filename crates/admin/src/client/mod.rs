@@ -185,6 +185,8 @@ pub struct AdminClient {
     max_line: usize,
     timeout: Duration,
     expect: Option<Identity>,
+    /// As given, for errors.
+    addr: String,
     next_id: u64,
     pending: HashMap<u64, Pending>,
     /// Read while [`AdminClient::request`] waited for its own reply.
@@ -242,6 +244,7 @@ impl AdminClient {
             reader: FramedRead::new(reader, BoundedLines::new(options.max_line)),
             writer: FramedWrite::new(writer, LinesCodec::new()),
             max_line: options.max_line,
+            addr: options.addr.clone(),
             timeout: options.timeout,
             expect: options.expect,
             next_id: 1,
@@ -521,7 +524,21 @@ impl AdminClient {
     /// Marks the connection unusable and passes the error on.
     fn fail(&mut self, error: ClientError) -> ClientError {
         self.broken = true;
-        error
+        match error {
+            // TLS 1.3 tells a client its certificate was refused only after
+            // the handshake: on the first read.
+            ClientError::Io(err)
+                if err
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<tokio_rustls::rustls::Error>()) =>
+            {
+                ClientError::Tls {
+                    addr: self.addr.clone(),
+                    reason: tls_failure(&err),
+                }
+            }
+            other => other,
+        }
     }
 }
 
@@ -577,7 +594,10 @@ fn into_io(err: tokio_util::codec::LinesCodecError) -> std::io::Error {
 /// client certificate herdctl does not have says so.
 fn tls_failure(err: &std::io::Error) -> String {
     use tokio_rustls::rustls::{AlertDescription, Error};
-    match err.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Error>())
+    {
         Some(Error::AlertReceived(AlertDescription::CertificateRequired)) => {
             "the node wants herdctl's certificate ([tls] cert and key with {name} = herdctl)"
                 .to_owned()

@@ -1,7 +1,7 @@
 //! `snapshot`: everything about the node that fits on one screen. Costs
 //! O(links): the record count and digest are kept up to date, never scanned.
 
-use herd_admin::{Counters, NodeAddresses, PlacesCounters, SCHEMA, Snapshot};
+use herd_admin::{Counters, NodeAddresses, PlacesCounters, SCHEMA, Snapshot, TlsStatus};
 
 use crate::counters::read;
 use crate::node::Node;
@@ -53,6 +53,12 @@ pub fn snapshot(node: &Node) -> Snapshot {
         links,
         counters,
         config_generation: node.live().generation.clone(),
+        tls: node.live().tls.as_ref().map(|tls| TlsStatus {
+            certificate: tls.cert_path.display().to_string(),
+            not_after: humantime::format_rfc3339_seconds(tls.certificate.not_after).to_string(),
+            days_left: tls.days_left(),
+            admin: tls.admin_acceptor.is_some(),
+        }),
         places: node.places_stats().map(|stats| PlacesCounters {
             backend: stats.backend.to_owned(),
             requests: stats.requests,

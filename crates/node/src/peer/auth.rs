@@ -161,7 +161,11 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let Some(first) = parties.secrets.first() else {
         return Err(AuthError::NoAuth);
     };
-    send(stream, &format!("PROOF {}\n", mine.prove(first.expose().as_bytes()))).await?;
+    send(
+        stream,
+        &format!("PROOF {}\n", mine.prove(first.expose().as_bytes())),
+    )
+    .await?;
     let theirs = Claim {
         herd: parties.herd,
         from: parties.peer,

@@ -1,10 +1,10 @@
 //! What reaches a link's task from its dials and from the peer listener,
 //! and how peer lines are read.
 
-use herd_core::Opener;
 use super::error::DialError;
 use super::socket::PeerSocket;
 use crate::line_reader::LineReader;
+use herd_core::Opener;
 
 /// A connection that completed its handshake: the socket, the bytes already
 /// read past the HELLO, who opened it, and the peer's boot id.

@@ -217,8 +217,16 @@ async fn accept_handshake(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr, p
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.peer_acceptor.clone());
             // Nothing is read from a peer that fails here: no HELLO, no line.
             let reason = match timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(accepted)) => {
-                    Ok(Handshaking::Tls(Box::new(tokio_rustls::TlsStream::Server(accepted))))
+                Ok(Ok(accepted)) => Ok(Handshaking::Tls(Box::new(
+                    tokio_rustls::TlsStream::Server(accepted),
+                ))),
+                // Closed before a handshake: a port probe (a load balancer's,
+                // a readiness check's), not a peer refused.
+                Ok(Err(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    tracing::debug!(
+                        "peer connection from {remote} closed during the TLS handshake"
+                    );
+                    return;
                 }
                 Ok(Err(err)) => Err(herd_tls::handshake_failure(&err)),
                 Err(_) => Err(format!("no TLS handshake within {handshake_timeout:?}")),

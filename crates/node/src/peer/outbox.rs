@@ -12,9 +12,9 @@
 use std::io;
 use std::sync::Arc;
 
+use super::socket::PeerSocket;
 use bytes::{Buf, BytesMut};
 use herd_core::Transmit;
-use super::socket::PeerSocket;
 
 /// Bytes gathered for one write.
 pub const BATCH: usize = 64 * 1024;

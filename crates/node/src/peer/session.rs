@@ -48,14 +48,7 @@ pub(super) async fn run_session(
         .unwrap_or_else(|_| "?".to_owned());
     let socket = Arc::new(socket);
     let inbox = Inbox::new(socket.clone(), lines);
-    if !link.attach(
-        node,
-        socket.clone(),
-        inbox,
-        &remote,
-        opener,
-        &peer_boot_id,
-    ) {
+    if !link.attach(node, socket.clone(), inbox, &remote, opener, &peer_boot_id) {
         return SessionEnd::Cut;
     }
     // Logged once the link can carry updates (tests and operators rely on it).

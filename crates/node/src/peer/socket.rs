@@ -78,7 +78,11 @@ impl AsyncRead for Handshaking {
 }
 
 impl AsyncWrite for Handshaking {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Handshaking::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
             Handshaking::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
@@ -181,7 +185,9 @@ impl PeerSocket {
 
     /// TLS has bytes of its own to send (an answer to a key update).
     pub fn wants_flush(&self) -> bool {
-        self.tls.as_ref().is_some_and(|tls| Self::tls(tls).wants_write())
+        self.tls
+            .as_ref()
+            .is_some_and(|tls| Self::tls(tls).wants_write())
     }
 
     /// Writes what TLS holds back; `WouldBlock` when the socket is full.
