@@ -181,3 +181,29 @@ fn up_opens_the_dashboard_and_quitting_stops_the_nodes() {
         );
     }
 }
+
+#[test]
+fn the_dashboard_watches_a_herd_over_tls_admin_ports() {
+    let mut herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
+    herd.use_tls(true);
+    herd.start_all();
+    let exit_file = herd.dir.path().join("exit");
+    let command = format!(
+        "{} --config {}; echo $? > {}; sleep 30",
+        binary("herdctl").display(),
+        herd.config.display(),
+        exit_file.display()
+    );
+    let Some(tmux) = Tmux::start(&command, herd.dir.path()) else {
+        return;
+    };
+    // Every node reached over TLS (its certificate checked, herdctl's
+    // presented), the links up.
+    tmux.wait_for("3/3 nodes");
+    tmux.wait_for("CONVERGED");
+    tmux.keys(&["q"]);
+    let exited = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&exit_file).is_ok_and(|s| s.trim() == "0")
+    });
+    assert!(exited, "herdctl did not quit cleanly:\n{}", tmux.screen());
+}

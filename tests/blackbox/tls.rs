@@ -256,6 +256,35 @@ fn herdctl_watches_and_steers_a_herd_over_tls_admin_ports() {
         "{table}"
     );
 
+    // herd-bench follows the nodes' event streams over TLS as herdctl does.
+    let out = Command::new(binary("herd-bench"))
+        .args([
+            "--json",
+            "propagate",
+            "--rate",
+            "200",
+            "--seconds",
+            "1",
+            "--config",
+        ])
+        .arg(&herd.config)
+        .env_remove("HERD_ADMIN_TOKEN")
+        .output()
+        .expect("run herd-bench");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = said
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_default();
+    assert_eq!(summary["answered"], 200, "{said}");
+    assert_eq!(summary["converged"], true, "{said}");
+
     // Plain JSON to a TLS admin port gets no answer in clear.
     let mut plain = TcpStream::connect(herd.node("Clark").admin).expect("connect");
     plain
@@ -409,4 +438,16 @@ fn certificates_cas_and_secrets_rotate_under_load_without_a_partition() {
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
     let log = herd.log("A");
     assert!(log.contains("[tls] certificates re-read"), "{log}");
+
+    // A bad key at a reload is refused, naming the file, and A goes on
+    // with what it had: it still links.
+    certs.write("A.key", "not a key");
+    let out = herd.herdctl(&["reload", "A"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("A: refused: [tls]:") && said.contains("A.key"),
+        "{said}"
+    );
+    relink(&herd, "a refused reload");
 }

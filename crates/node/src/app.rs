@@ -164,7 +164,7 @@ async fn serve(
     }
     if config.herd.secrets.is_empty() && config.tls.is_none() && exposed_peers {
         warnings.push(format!(
-            "peer address {} or a peer's is not on loopback and neither a herd secret nor [tls] is set: anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET) or [tls]",
+            "peer address {} or a peer's is not on loopback and no herd secret is set (nor [tls]): anyone who can reach the peer port can join as a node and plant updates; set [herd] secret (or HERD_SECRET) or [tls]",
             shown(&me.peer, peer_at)
         ));
     }
@@ -248,12 +248,18 @@ async fn serve(
         })
         .collect();
     let banner = format!(
-        "node {} of herd {:?}: client {}, peer {}, admin {}{}; links to {}; {}; {}; config {} (generation {}); log {}",
+        "node {} of herd {:?}: client {}, peer {}{}, admin {}{}{}; links to {}; {}; {}; config {} (generation {}); log {}",
         me.name,
         config.herd.name,
         shown(&me.client, client_at),
         shown(&me.peer, peer_at),
+        if config.tls.is_some() { " (TLS)" } else { "" },
         shown(&me.admin, admin_at),
+        if config.tls.as_ref().is_some_and(|tls| tls.admin) {
+            " (TLS)"
+        } else {
+            ""
+        },
         if config.herd.admin_token.is_some() {
             " (token required)"
         } else {
