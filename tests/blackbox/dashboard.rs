@@ -82,18 +82,33 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn an_operator_cuts_a_link_by_keys_and_sends_an_update_from_the_console() {
-    let mut herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
-    herd.start_all_connected();
+/// herdctl with `args` and the herd's config in a tmux of its own; the
+/// exit status lands in the file returned, for [`quits_cleanly`].
+fn herdctl_in_tmux(herd: &Herd, args: &str) -> Option<(Tmux, std::path::PathBuf)> {
     let exit_file = herd.dir.path().join("exit");
     let command = format!(
-        "{} --config {}; echo $? > {}; sleep 30",
+        "{} {args} --config {}; echo $? > {}; sleep 30",
         binary("herdctl").display(),
         herd.config.display(),
         exit_file.display()
     );
-    let Some(tmux) = Tmux::start(&command, herd.dir.path()) else {
+    Tmux::start(&command, herd.dir.path()).map(|tmux| (tmux, exit_file))
+}
+
+/// `q`, and herdctl exits with status 0 within `limit`.
+fn quits_cleanly(tmux: &Tmux, exit_file: &std::path::Path, limit: Duration) {
+    tmux.keys(&["q"]);
+    let exited = wait_until(limit, || {
+        std::fs::read_to_string(exit_file).is_ok_and(|s| s.trim() == "0")
+    });
+    assert!(exited, "herdctl did not quit cleanly:\n{}", tmux.screen());
+}
+
+#[test]
+fn an_operator_cuts_a_link_by_keys_and_sends_an_update_from_the_console() {
+    let mut herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
+    herd.start_all_connected();
+    let Some((tmux, exit_file)) = herdctl_in_tmux(&herd, "") else {
         return;
     };
     tmux.wait_for("3/3 nodes");
@@ -142,25 +157,14 @@ fn an_operator_cuts_a_link_by_keys_and_sends_an_update_from_the_console() {
     tmux.wait_for("3 agree");
 
     // q quits with status 0.
-    tmux.keys(&["q"]);
-    let exited = wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&exit_file).is_ok_and(|s| s.trim() == "0")
-    });
-    assert!(exited, "herdctl did not quit cleanly:\n{}", tmux.screen());
+    quits_cleanly(&tmux, &exit_file, Duration::from_secs(10));
 }
 
 #[test]
 fn up_opens_the_dashboard_and_quitting_stops_the_nodes() {
     let herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
-    let exit_file = herd.dir.path().join("exit");
-    let command = format!(
-        "{} up --config {} --data-dir {}; echo $? > {}; sleep 30",
-        binary("herdctl").display(),
-        herd.config.display(),
-        herd.data_dir().display(),
-        exit_file.display()
-    );
-    let Some(tmux) = Tmux::start(&command, herd.dir.path()) else {
+    let up = format!("up --data-dir {}", herd.data_dir().display());
+    let Some((tmux, exit_file)) = herdctl_in_tmux(&herd, &up) else {
         return;
     };
     tmux.wait_for("2/2 nodes");
@@ -169,11 +173,7 @@ fn up_opens_the_dashboard_and_quitting_stops_the_nodes() {
     let log = std::fs::read_to_string(herd.data_dir().join("up.log")).unwrap_or_default();
     assert!(log.contains("[A] herd-node: node A"), "{log}");
     assert!(!tmux.screen().contains("herd-node:"), "{}", tmux.screen());
-    tmux.keys(&["q"]);
-    let exited = wait_until(Duration::from_secs(15), || {
-        std::fs::read_to_string(&exit_file).is_ok_and(|s| s.trim() == "0")
-    });
-    assert!(exited, "up did not stop cleanly:\n{}", tmux.screen());
+    quits_cleanly(&tmux, &exit_file, Duration::from_secs(15));
     for name in ["A", "B"] {
         assert!(
             std::net::TcpListener::bind(herd.node(name).admin).is_ok(),
@@ -187,23 +187,12 @@ fn the_dashboard_watches_a_herd_over_tls_admin_ports() {
     let mut herd = Herd::with_topology(&["A", "B", "C"], &[("A", "B"), ("B", "C")], "");
     herd.use_tls(true);
     herd.start_all();
-    let exit_file = herd.dir.path().join("exit");
-    let command = format!(
-        "{} --config {}; echo $? > {}; sleep 30",
-        binary("herdctl").display(),
-        herd.config.display(),
-        exit_file.display()
-    );
-    let Some(tmux) = Tmux::start(&command, herd.dir.path()) else {
+    let Some((tmux, exit_file)) = herdctl_in_tmux(&herd, "") else {
         return;
     };
     // Every node reached over TLS (its certificate checked, herdctl's
     // presented), the links up.
     tmux.wait_for("3/3 nodes");
     tmux.wait_for("CONVERGED");
-    tmux.keys(&["q"]);
-    let exited = wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&exit_file).is_ok_and(|s| s.trim() == "0")
-    });
-    assert!(exited, "herdctl did not quit cleanly:\n{}", tmux.screen());
+    quits_cleanly(&tmux, &exit_file, Duration::from_secs(10));
 }

@@ -239,13 +239,7 @@ fn herdctl_watches_and_steers_a_herd_over_tls_admin_ports() {
 
     // The certificates (10 days) are warned of, and in the JSON.
     let (_, report) = status(&herd);
-    let clark = report["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|node| node["name"] == "Clark")
-        .cloned()
-        .unwrap_or_default();
+    let clark = node_in(&report, "Clark");
     assert_eq!(clark["tls"]["admin"], true, "{clark}");
     let days = clark["tls"]["days_left"].as_i64().unwrap_or(-1);
     assert!((9..=10).contains(&days), "{clark}");

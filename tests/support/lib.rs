@@ -84,6 +84,17 @@ impl NodeAddrs {
     }
 }
 
+/// Node `name` of a `herdctl status --json` report (Null when absent).
+pub fn node_in(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    report["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|node| node["name"] == name)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The peers a snapshot lists links to, sorted.
 pub fn link_peers(snapshot: &serde_json::Value) -> Vec<String> {
     let mut peers: Vec<String> = snapshot["links"]

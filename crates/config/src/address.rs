@@ -208,7 +208,7 @@ fn parse_port(text: &str) -> Result<u16, AddressError> {
 /// name). The last label must not be all digits (RFC 1123 2.1), so a
 /// mistyped IPv4 address such as `127.0.0.01` or `10.1.1.256` is refused
 /// instead of being handed to the resolver.
-fn check_host_name(host: &str) -> Result<(), &'static str> {
+pub(crate) fn check_host_name(host: &str) -> Result<(), &'static str> {
     let name = host.strip_suffix('.').unwrap_or(host);
     if name.is_empty() {
         return Err("it is empty");

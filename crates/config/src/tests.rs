@@ -496,7 +496,7 @@ fn tls_needs_its_files_templates_and_dns_node_names() {
         (format!("{TWO_NODES}{TLS}crl = \"x\"\n"), "crl"),
         (
             format!("{}{TLS}", renamed("\"B_2\"")),
-            "node name \"B_2\" holds characters",
+            "node name \"B_2\" is not a DNS name (only letters",
         ),
         (format!("{}{TLS}", renamed("\"a\"")), "only in case"),
         (

@@ -49,31 +49,14 @@ impl TlsSettings {
 }
 
 /// Why a node name cannot be a certificate's DNS name: a certificate names
-/// its node in a DNS subject alternative name, which allows letters,
-/// digits and hyphens in dot-separated labels (RFC 1123), and TLS compares
-/// it without regard to case.
+/// its node in a DNS subject alternative name, an RFC 1123 host name (as
+/// addresses are checked), without the trailing dot of a fully qualified
+/// one; TLS compares it without regard to case.
 pub fn dns_name_problem(name: &str) -> Option<&'static str> {
-    if name.len() > 253 {
-        return Some("is longer than a DNS name may be");
+    if name.ends_with('.') {
+        return Some("it ends with a dot");
     }
-    for label in name.split('.') {
-        if label.is_empty() || label.len() > 63 {
-            return Some("has an empty or over-long DNS label");
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Some("holds characters other than letters, digits, '-' and '.'");
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Some("has a DNS label that starts or ends with '-'");
-        }
-    }
-    if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Some("looks like an IP address");
-    }
-    None
+    crate::address::check_host_name(name).err()
 }
 
 #[cfg(test)]
@@ -102,7 +85,7 @@ mod tests {
         for good in ["Clark", "herd-2", "a.b.c", "x1"] {
             assert_eq!(dns_name_problem(good), None, "{good}");
         }
-        for bad in ["a_b", "-a", "a-", "a..b", "10.0.0.1", "é", "a/b", ""] {
+        for bad in ["a_b", "-a", "a-", "a..b", "10.0.0.1", "é", "a/b", "", "a."] {
             assert!(dns_name_problem(bad).is_some(), "{bad}");
         }
     }

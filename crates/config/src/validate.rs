@@ -337,7 +337,7 @@ fn tls_settings(
             return Err(check.error(
                 Some(name.span()),
                 format!(
-                    "node name {:?} {problem}: with [tls], a node's certificate names it as a DNS name",
+                    "node name {:?} is not a DNS name ({problem}): with [tls], a node's certificate names it as one",
                     name.get_ref()
                 ),
             ));

@@ -127,7 +127,7 @@ pub fn add(
     for name in names {
         if let Some(problem) = dns_name_problem(name) {
             return Err(Failure::usage(format!(
-                "node name {name:?} {problem}: a certificate names its node as a DNS name"
+                "node name {name:?} is not a DNS name ({problem}): a certificate names its node as one"
             )));
         }
         let (cert, key) = paths(name);
