@@ -183,6 +183,8 @@ mod tests {
     struct Socket {
         written: Mutex<Vec<u8>>,
         room: Mutex<VecDeque<io::Result<usize>>>,
+        /// What `try_flush` answers, in turn (then `Ok`): TLS records held back.
+        held_back: Mutex<VecDeque<io::Result<()>>>,
     }
 
     impl TryWrite for Socket {
@@ -199,6 +201,14 @@ mod tests {
                 Some(Err(err)) => Err(err),
                 None => Err(io::ErrorKind::WouldBlock.into()),
             }
+        }
+
+        fn try_flush(&self) -> io::Result<()> {
+            self.held_back
+                .lock()
+                .expect("test lock")
+                .pop_front()
+                .unwrap_or(Ok(()))
         }
     }
 
@@ -277,6 +287,29 @@ mod tests {
         outbox.attach(s);
         assert!(matches!(outbox.flush(lines(&["a"])), Flush::Disconnected));
         assert!(!outbox.writable());
+    }
+
+    #[test]
+    fn bytes_the_socket_holds_back_block_until_they_are_out() {
+        let s = socket([Ok(usize::MAX)]);
+        s.held_back
+            .lock()
+            .expect("test lock")
+            .extend([Err(io::ErrorKind::WouldBlock.into())]);
+        let mut outbox = Outbox::new();
+        outbox.attach(s.clone());
+        assert!(
+            matches!(outbox.flush(lines(&["a"])), Flush::Blocked(_)),
+            "taken, but not yet on the wire: wait until writable"
+        );
+        assert!(!outbox.writable());
+        assert!(matches!(outbox.flush(lines(&[])), Flush::Done));
+        assert!(outbox.writable());
+        s.held_back
+            .lock()
+            .expect("test lock")
+            .extend([Err(io::ErrorKind::ConnectionReset.into())]);
+        assert!(matches!(outbox.flush(lines(&[])), Flush::Disconnected));
     }
 
     #[test]

@@ -262,3 +262,123 @@ impl Write for TryWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use herd_config::TlsSettings;
+    use herd_tls::NodeTls;
+    use herd_tls::issue::{Authority, Validity};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::line_reader::Frame;
+
+    /// A and B's TLS from certificates made in `dir`.
+    fn pair(dir: &std::path::Path) -> (NodeTls, NodeTls) {
+        let ca = Authority::new("socket test CA", Validity::days(2)).expect("CA");
+        std::fs::write(dir.join("ca.pem"), &ca.cert_pem).expect("write");
+        for name in ["A", "B"] {
+            let issued = ca.issue(name, Validity::days(1)).expect("issue");
+            std::fs::write(dir.join(format!("{name}.pem")), issued.cert_pem).expect("write");
+            std::fs::write(dir.join(format!("{name}.key")), issued.key_pem).expect("write");
+        }
+        let settings = TlsSettings {
+            ca: "ca.pem".to_owned(),
+            cert: "{name}.pem".to_owned(),
+            key: "{name}.key".to_owned(),
+            admin: false,
+            base: dir.to_path_buf(),
+        };
+        let load =
+            |me: &str, peer: &str| NodeTls::load(&settings, me, &[peer.to_owned()]).expect("loads");
+        (load("A", "B"), load("B", "A"))
+    }
+
+    /// Writes all of `bytes` without waiting but for writability.
+    async fn write_all(socket: &PeerSocket, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match socket.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    socket.writable().await.expect("writable");
+                }
+                Err(err) => panic!("write: {err}"),
+            }
+        }
+        loop {
+            match socket.try_flush() {
+                Ok(()) => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    socket.writable().await.expect("writable");
+                }
+                Err(err) => panic!("flush: {err}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_cross_a_tls_socket_in_order_read_either_way() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b) = pair(dir.path());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let acceptor = tokio_rustls::TlsAcceptor::from(b.peer_acceptor.clone());
+        let accepting = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            acceptor.accept(tcp).await.expect("TLS accept")
+        });
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let name = herd_tls::server_name("B").expect("name");
+        let client = tokio_rustls::TlsConnector::from(a.connector.clone())
+            .connect(name, tcp)
+            .await
+            .expect("TLS connect");
+        let server = accepting.await.expect("accepted");
+        let dialled = Arc::new(
+            Handshaking::Tls(Box::new(tokio_rustls::TlsStream::Client(client))).into_socket(),
+        );
+        let accepted =
+            Handshaking::Tls(Box::new(tokio_rustls::TlsStream::Server(server))).into_socket();
+        assert!(dialled.is_tls() && accepted.is_tls());
+
+        // Far more than one TLS record and one socket buffer.
+        let lines = 20_000;
+        let text: String = (0..lines).map(|i| format!("AT line {i}\n")).collect();
+        let writer = {
+            let dialled = dialled.clone();
+            tokio::spawn(async move { write_all(&dialled, text.as_bytes()).await })
+        };
+        let mut reader = LineReader::new(1024, 16);
+        let mut seen = 0;
+        let mut via = ReadVia::Kernel;
+        while seen < lines {
+            while let Some(frame) = reader.next_frame() {
+                assert_eq!(
+                    frame,
+                    Frame::Line(format!("AT line {seen}").as_str().into())
+                );
+                seen += 1;
+            }
+            if seen == lines {
+                break;
+            }
+            match accepted.try_fill(&mut reader, via) {
+                Ok(0) => panic!("closed after {seen} lines"),
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    accepted.readable().await.expect("readable");
+                }
+                Err(err) => panic!("read: {err}"),
+            }
+            // Both ways of reading, in turns, keep the order.
+            via = match via {
+                ReadVia::Kernel => ReadVia::Runtime,
+                ReadVia::Runtime => ReadVia::Kernel,
+            };
+        }
+        writer.await.expect("written");
+        assert!(!accepted.wants_flush());
+    }
+}
