@@ -41,6 +41,9 @@ pub fn init(config: &Config, dir: &Path, days: u64, force: bool) -> Result<(), F
     let layout = Layout {
         dir: absolute(dir)?,
     };
+    for node in &config.nodes {
+        certifiable(&node.name)?;
+    }
     if layout.ca_key().exists() && !force {
         return Err(Failure::usage(format!(
             "{} already holds a CA key; use `herdctl certs add` for new nodes, or --force to replace the CA",
@@ -125,13 +128,26 @@ pub fn add(
         ))
     })?;
     for name in names {
-        if let Some(problem) = dns_name_problem(name) {
-            return Err(Failure::usage(format!(
-                "node name {name:?} is not a DNS name ({problem}): a certificate names its node as one"
-            )));
-        }
+        certifiable(name)?;
+    }
+    for name in names {
         let (cert, key) = paths(name);
         issue(&ca, name, &cert, &key, days)?;
+    }
+    Ok(())
+}
+
+/// A node name a certificate can carry (as `[tls]` requires of the config).
+fn certifiable(name: &str) -> Result<(), Failure> {
+    if let Some(problem) = dns_name_problem(name) {
+        return Err(Failure::usage(format!(
+            "node name {name:?} is not a DNS name ({problem}): a certificate names its node as one"
+        )));
+    }
+    if name.eq_ignore_ascii_case(HERDCTL_NAME) {
+        return Err(Failure::usage(format!(
+            "node name {name:?} is the name of herdctl's own certificate"
+        )));
     }
     Ok(())
 }
@@ -144,8 +160,11 @@ fn issue(ca: &Authority, name: &str, cert: &Path, key: &Path, days: u64) -> Resu
         std::fs::create_dir_all(parent)
             .map_err(|err| Failure::failed(format!("cannot create {}: {err}", parent.display())))?;
     }
-    write(cert, &issued.cert_pem, false)?;
+    // The key first: a reload between the two finds the new key with the
+    // old certificate, refuses the pair and keeps what it had, rather than
+    // taking half.
     write(key, &issued.key_pem, true)?;
+    write(cert, &issued.cert_pem, false)?;
     say(format!(
         "wrote {} and {} ({name}, valid {days} days)",
         cert.display(),
@@ -154,24 +173,26 @@ fn issue(ca: &Authority, name: &str, cert: &Path, key: &Path, days: u64) -> Resu
     Ok(())
 }
 
-/// Writes `text` to `path` whole, a key readable by its owner only (also
-/// when it replaces a file that was not).
+/// Writes `text` to `path` whole, a key readable by its owner only:
+/// staged beside it and renamed over it, so a node reading it (a reload,
+/// a start) sees the old file or the new, never half of one.
 fn write(path: &Path, text: &str, secret: bool) -> Result<(), Failure> {
     let failed =
         |err: std::io::Error| Failure::failed(format!("cannot write {}: {err}", path.display()));
     let mode = if secret { 0o600 } else { 0o644 };
+    let mut staged_name = path.as_os_str().to_owned();
+    staged_name.push(".new");
+    let staged = PathBuf::from(staged_name);
+    let _ = std::fs::remove_file(&staged);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
-        .open(path)
-        .map_err(failed)?;
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .open(&staged)
         .map_err(failed)?;
     file.write_all(text.as_bytes()).map_err(failed)?;
-    file.sync_all().map_err(failed)
+    file.sync_all().map_err(failed)?;
+    std::fs::rename(&staged, path).map_err(failed)
 }
 
 fn absolute(dir: &Path) -> Result<PathBuf, Failure> {

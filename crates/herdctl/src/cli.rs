@@ -112,7 +112,7 @@ pub enum CertsCommand {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
         /// How long the certificates are valid.
-        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..=36_500))]
         days: u64,
         /// Replace a CA already in DIR (its certificates stop working).
         #[arg(long)]
@@ -125,7 +125,7 @@ pub enum CertsCommand {
         names: Vec<String>,
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..=36_500))]
         days: u64,
     },
 }

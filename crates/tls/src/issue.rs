@@ -10,6 +10,9 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
+/// The longest validity [`Validity::days`] gives: 100 years.
+pub const MAX_DAYS: u64 = 36_500;
+
 /// When a certificate is valid.
 #[derive(Debug, Clone, Copy)]
 pub struct Validity {
@@ -18,12 +21,14 @@ pub struct Validity {
 }
 
 impl Validity {
-    /// From an hour ago (clocks a little apart) for `days` days.
+    /// From an hour ago (clocks a little apart) for `days` days (at most
+    /// [`MAX_DAYS`]).
     pub fn days(days: u64) -> Validity {
         let now = SystemTime::now();
+        let ahead = Duration::from_secs(days.min(MAX_DAYS) * 86_400);
         Validity {
-            not_before: now - Duration::from_secs(3600),
-            not_after: now + Duration::from_secs(days * 86_400),
+            not_before: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
+            not_after: now.checked_add(ahead).unwrap_or(now),
         }
     }
 }

@@ -22,8 +22,8 @@ pub struct NodeTls {
     /// Dialling peers: the peer's certificate must name the node dialled;
     /// this node presents its own.
     pub connector: Arc<ClientConfig>,
-    /// The admin port, with `admin = true`: any certificate from the herd
-    /// CA (herdctl's) is required.
+    /// The admin port, with `admin = true`: herdctl's certificate (from the
+    /// herd CA, naming `herdctl`) is required.
     pub admin_acceptor: Option<Arc<ServerConfig>>,
     /// This node's certificate.
     pub certificate: CertificateInfo,
@@ -43,27 +43,35 @@ impl NodeTls {
         );
         let roots = Arc::new(files::trust_store(&ca)?);
         let (chain, private_key, certificate) = identity(&cert, &key, me)?;
-        let verifier = |peers: Option<Vec<String>>| -> Result<Arc<PeerCertVerifier>, TlsError> {
-            let inner = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
-                .build()
-                .map_err(|source| TlsError::Verifier {
-                    ca: ca.clone(),
-                    source,
-                })?;
-            Ok(Arc::new(PeerCertVerifier { inner, peers }))
-        };
-        let acceptor = |peers: Option<Vec<String>>| -> Result<Arc<ServerConfig>, TlsError> {
-            let config = ServerConfig::builder_with_provider(provider())
-                .with_protocol_versions(VERSIONS)
-                .map_err(|source| pair_error(&cert, &key, source))?
-                .with_client_cert_verifier(verifier(peers)?)
-                .with_single_cert(chain.clone(), private_key.clone_key())
-                .map_err(|source| pair_error(&cert, &key, source))?;
-            Ok(Arc::new(config))
-        };
-        let peer_acceptor = acceptor(Some(peers.to_vec()))?;
+        let verifier =
+            |peers: Vec<String>, wanted: &'static str| -> Result<Arc<PeerCertVerifier>, TlsError> {
+                let inner = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+                    .build()
+                    .map_err(|source| TlsError::Verifier {
+                        ca: ca.clone(),
+                        source,
+                    })?;
+                Ok(Arc::new(PeerCertVerifier {
+                    inner,
+                    peers,
+                    wanted,
+                }))
+            };
+        let acceptor =
+            |peers: Vec<String>, wanted: &'static str| -> Result<Arc<ServerConfig>, TlsError> {
+                let config = ServerConfig::builder_with_provider(provider())
+                    .with_protocol_versions(VERSIONS)
+                    .map_err(|source| pair_error(&cert, &key, source))?
+                    .with_client_cert_verifier(verifier(peers, wanted)?)
+                    .with_single_cert(chain.clone(), private_key.clone_key())
+                    .map_err(|source| pair_error(&cert, &key, source))?;
+                Ok(Arc::new(config))
+            };
+        let peer_acceptor = acceptor(peers.to_vec(), "a node linked to this one")?;
         let admin_acceptor = match settings.admin {
-            true => Some(acceptor(None)?),
+            // herdctl's certificate only: a node's key stolen from its host
+            // must not steer the other nodes.
+            true => Some(acceptor(vec![HERDCTL_NAME.to_owned()], "herdctl")?),
             false => None,
         };
         let connector = ClientConfig::builder_with_provider(provider())

@@ -190,6 +190,16 @@ fn the_admin_port_takes_herdctl_and_two_cas_may_be_trusted_at_once() {
     let client = ClientConnection::new(connector, server_name("A").expect("name")).expect("client");
     let (_, server) = handshake(client, ServerConnection::new(admin).expect("server")).expect("ok");
     assert!(names_node(server.peer_certificates(), "herdctl"));
+    // A node's own key does not open another node's admin port.
+    let b = node(&dir, "B", &["A"]);
+    let client = ClientConnection::new(b.connector.clone(), server_name("A").expect("name"))
+        .expect("client");
+    let server = ServerConnection::new(a.admin_acceptor.clone().expect("admin")).expect("server");
+    let err = handshake(client, server).expect_err("B is no herdctl");
+    assert_eq!(
+        err,
+        "server: invalid peer certificate: certificate names [\"B\"], not herdctl"
+    );
 
     // A CA change: B trusts old and new, A's new certificate is from the new one.
     let new_ca = Authority::new("new CA", Validity::days(10)).expect("ca");

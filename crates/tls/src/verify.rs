@@ -1,6 +1,6 @@
-//! Which certificates a node's peer port takes: signed by the herd CA,
-//! valid now (rustls's webpki verifier checks both), and naming a node
-//! this one is linked to. The node a certificate names must then be the
+//! Which certificates a node's ports take: signed by the herd CA, valid
+//! now (rustls's webpki verifier checks both), and naming a node this one
+//! is linked to (the peer port) or herdctl (a TLS admin port). The node a certificate names must then be the
 //! one its HELLO claims ([`names_node`]); the dialling side checks the
 //! name it dialled in the handshake itself (the server name).
 
@@ -13,20 +13,24 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::CertificateInfo;
 
-/// A certificate that names none of the nodes a peer port takes.
+/// A certificate that names none of the parties a port takes.
 #[derive(Debug, thiserror::Error)]
-#[error("certificate names {presented:?}, not a node linked to this one")]
+#[error("certificate names {presented:?}, not {wanted}")]
 pub struct NotAPeer {
     pub presented: Vec<String>,
+    /// Who the port takes, in words.
+    pub wanted: &'static str,
 }
 
 /// The webpki verifier, and then the name check.
 #[derive(Debug)]
 pub(crate) struct PeerCertVerifier {
     pub(crate) inner: Arc<dyn ClientCertVerifier>,
-    /// The names this port takes (this node's peers); None takes any name
-    /// the CA signed (the admin port).
-    pub(crate) peers: Option<Vec<String>>,
+    /// The names this port takes: this node's peers, or herdctl (the
+    /// admin port).
+    pub(crate) peers: Vec<String>,
+    /// Who those are, for the refusal.
+    pub(crate) wanted: &'static str,
 }
 
 impl ClientCertVerifier for PeerCertVerifier {
@@ -51,17 +55,15 @@ impl ClientCertVerifier for PeerCertVerifier {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        let Some(peers) = &self.peers else {
-            return Ok(verified);
-        };
         let info = CertificateInfo::of(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        if peers.iter().any(|peer| info.names(peer)) {
+        if self.peers.iter().any(|peer| info.names(peer)) {
             Ok(verified)
         } else {
             Err(rustls::Error::InvalidCertificate(CertificateError::Other(
                 OtherError(Arc::new(NotAPeer {
                     presented: info.names,
+                    wanted: self.wanted,
                 })),
             )))
         }

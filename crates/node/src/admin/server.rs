@@ -49,6 +49,11 @@ async fn serve_connection(node: Arc<Node>, stream: TcpStream, remote: SocketAddr
             let accepting = tokio_rustls::TlsAcceptor::from(acceptor).accept(stream);
             match tokio::time::timeout(AUTH_DEADLINE, accepting).await {
                 Ok(Ok(tls)) => converse(&node, tls, remote).await,
+                // A port probe that closed before any handshake.
+                Ok(Err(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    debug!(target: "admin", "connection from {remote} closed before the TLS handshake");
+                    return;
+                }
                 Ok(Err(err)) => {
                     warn!(target: "admin", "admin connection from {remote} refused in the TLS handshake: {}",
                         herd_tls::handshake_failure(&err));

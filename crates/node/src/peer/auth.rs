@@ -14,7 +14,7 @@ use std::time::Duration;
 use herd_proto::peer::{PeerMessage, parse_peer_line};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
 
 use super::error::AuthError;
@@ -190,8 +190,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 async fn send<S: AsyncWrite + Unpin>(stream: &mut S, line: &str) -> Result<(), AuthError> {
-    stream
-        .write_all(line.as_bytes())
+    super::wire::send(stream, line)
         .await
         .map_err(AuthError::Lost)
 }

@@ -14,17 +14,16 @@ use herd_proto::peer::{
     Hello, LEGACY_HELLO, LEGACY_REFUSAL, PeerMessage, VERSIONS, Versions, hello_line,
     parse_peer_line,
 };
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tracing::{info, warn};
 
 use super::auth::{Parties, authenticate};
 use super::connection::{Arrival, Connected, peer_line_reader};
-use super::error::{DialError, HelloMismatch};
+use super::error::{DialError, HelloMismatch, WireError};
 use super::link::Link;
 use super::socket::Handshaking;
-use super::wire::{read_line, refuse};
+use super::wire::{read_line, refuse, send};
 use crate::counters::bump;
 use crate::node::Node;
 use crate::resolve::connect;
@@ -112,16 +111,27 @@ pub(super) async fn dial(node: &Node, link: &Link) -> Result<Connected, DialErro
     let me = &node.settings;
     let legacy = link.speaks_legacy_hello();
     let offered = if legacy { LEGACY_HELLO } else { VERSIONS };
-    stream
-        .write_all(hello_line(offered, &me.herd, &me.name, &me.boot_id).as_bytes())
-        .await?;
+    send(
+        &mut stream,
+        &hello_line(offered, &me.herd, &me.name, &me.boot_id),
+    )
+    .await?;
     let mut lines = peer_line_reader();
     let line = timeout(
         settings.handshake_timeout,
         read_line(&mut stream, &mut lines),
     )
     .await
-    .map_err(|_| DialError::ReplyTimeout)??;
+    .map_err(|_| DialError::ReplyTimeout)?
+    .map_err(|err| match err {
+        // TLS 1.3 tells a dialler its certificate was refused only now,
+        // after its side of the handshake was done.
+        WireError::Io(err) if is_tls(&err) => DialError::Tls {
+            addr: link.peer_addr(),
+            reason: format!("the peer refused us: {}", herd_tls::handshake_failure(&err)),
+        },
+        other => DialError::Wire(other),
+    })?;
     match parse_peer_line(&line) {
         Ok(PeerMessage::Hello(hello)) => {
             // The answer names the one version agreed.
@@ -304,7 +314,7 @@ async fn accept_handshake(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr, p
     // The answer names only the version agreed, so that a node from before
     // version ranges (which reads one number) understands it too.
     let answer = hello_line(Versions::only(version), &me.herd, &me.name, &me.boot_id);
-    if let Err(err) = stream.write_all(answer.as_bytes()).await {
+    if let Err(err) = send(&mut stream, &answer).await {
         warn!("peer connection from {remote} lost during the handshake: {err}");
         return;
     }
@@ -332,6 +342,12 @@ async fn accept_handshake(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr, p
             version,
         }))
         .await;
+}
+
+/// A rustls error inside an I/O error.
+fn is_tls(err: &std::io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 fn truncate(line: &str) -> &str {

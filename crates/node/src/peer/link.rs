@@ -512,7 +512,12 @@ impl Link {
                         self.wake.notify_one();
                     }
                 }
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Drained::Idle,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    if inbox.wants_flush() {
+                        self.wake.notify_one();
+                    }
+                    return Drained::Idle;
+                }
                 Err(err) => return Drained::Ended(err.to_string()),
             }
         }

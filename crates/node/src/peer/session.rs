@@ -97,6 +97,7 @@ pub(super) async fn run_session(
         }
     };
     link.detach();
+    socket.close();
     end
 }
 

@@ -25,6 +25,9 @@ use crate::line_reader::LineReader;
 /// Raw bytes read from the socket at a time.
 const RAW_CHUNK: usize = 16 * 1024;
 
+/// Raw chunks one read takes while they hold no plaintext.
+const TLS_ONLY_CHUNKS: usize = 4;
+
 /// The stream a handshake (HELLO, then the secret's proof) runs on.
 pub enum Handshaking {
     Plain(TcpStream),
@@ -150,27 +153,46 @@ impl PeerSocket {
         if added > 0 || closed {
             return Ok(added);
         }
-        loop {
+        // Chunks of only TLS's own messages (session tickets, key updates)
+        // are read on, up to a bound: a peer sending nothing else must not
+        // hold the link's read side (the callers' budgets count plaintext).
+        for _ in 0..TLS_ONLY_CHUNKS {
             let mut raw = [0u8; RAW_CHUNK];
             let got = self.read_raw(&mut raw, via)?;
             if got == 0 {
-                return Ok(0);
+                return Ok(added);
             }
             let mut rest = &raw[..got];
             while !rest.is_empty() {
-                tls.read_tls(&mut rest)?;
+                // After the peer's close_notify rustls takes nothing more.
+                if tls.read_tls(&mut rest)? == 0 {
+                    return Ok(added);
+                }
                 tls.process_new_packets()
                     .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
                 let (more, closed) = drain_plaintext(&mut tls, lines)?;
                 added += more;
-                if closed && added == 0 {
-                    return Ok(0);
+                if closed {
+                    // The lines before it count; the next read says closed.
+                    return Ok(added);
                 }
             }
             if added > 0 {
                 return Ok(added);
             }
-            // Only TLS's own messages (session tickets, key updates): read on.
+        }
+        // Not the socket's WouldBlock: its readiness stays set, so a task
+        // waiting for it comes straight back.
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Ends the TLS session politely (close_notify), as far as the socket
+    /// takes it now; the connection is dropped next.
+    pub fn close(&self) {
+        if let Some(tls) = &self.tls {
+            let mut tls = Self::tls(tls);
+            tls.send_close_notify();
+            let _ = push_records(&mut tls, &self.tcp);
         }
     }
 

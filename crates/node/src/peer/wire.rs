@@ -31,8 +31,15 @@ fn text(line: BytesMut) -> Result<String, WireError> {
     String::from_utf8(line.to_vec()).map_err(|_| WireError::NotUtf8)
 }
 
+/// Writes a handshake line, all of it on the wire (with TLS, through
+/// rustls's buffer too).
+pub(super) async fn send<S: AsyncWrite + Unpin>(stream: &mut S, line: &str) -> std::io::Result<()> {
+    stream.write_all(line.as_bytes()).await?;
+    stream.flush().await
+}
+
 /// Tells the peer why and closes.
 pub(super) async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, reason: &str) {
-    let _ = stream.write_all(refused_line(reason).as_bytes()).await;
+    let _ = send(&mut stream, &refused_line(reason)).await;
     let _ = stream.shutdown().await;
 }
