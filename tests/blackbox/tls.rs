@@ -200,7 +200,12 @@ fn status(herd: &Herd) -> (bool, serde_json::Value) {
 
 #[test]
 fn herdctl_watches_and_steers_a_herd_over_tls_admin_ports() {
-    let mut herd = Herd::default_topology();
+    // With a token too: it still applies inside TLS.
+    let mut herd = Herd::with_topology(
+        &DEFAULT_NODES,
+        &DEFAULT_LINKS,
+        "admin_token = \"tls and a token\"",
+    );
     herd.use_tls(true);
     herd.start_all();
     assert!(
@@ -293,6 +298,12 @@ fn herdctl_watches_and_steers_a_herd_over_tls_admin_ports() {
         !String::from_utf8_lossy(&answer).contains("\"ok\""),
         "{answer:?}"
     );
+
+    // The token still applies: a wrong one is refused over TLS.
+    let out = herd.herdctl_env(&["status"], &[("HERD_ADMIN_TOKEN", "wrong token")]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("token"), "{said}");
 
     // Without herdctl's own certificate the nodes do not answer it, and
     // herdctl says what is missing.
