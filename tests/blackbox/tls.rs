@@ -456,3 +456,69 @@ fn certificates_cas_and_secrets_rotate_under_load_without_a_partition() {
     );
     relink(&herd, "a refused reload");
 }
+
+#[test]
+fn herdctl_certs_makes_a_tls_herd_from_nothing_and_certifies_new_nodes() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "").plain_peers();
+    let out = herd.herdctl(&["certs", "init", "certs"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("[tls]") && said.contains("{name}.pem"),
+        "{said}"
+    );
+    let certs = herd.dir.path().join("certs");
+    let mode = |file: &str| {
+        std::fs::metadata(certs.join(file))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    for name in ["ca", "A", "B", "herdctl"] {
+        assert_eq!(mode(&format!("{name}.key")), 0o600, "{name}.key");
+        assert_eq!(mode(&format!("{name}.pem")), 0o644, "{name}.pem");
+    }
+    // The CA is not replaced by mistake.
+    let again = herd.herdctl(&["certs", "init", "certs"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a CA key"));
+
+    // The section it printed, with paths relative to the config's directory.
+    let text = std::fs::read_to_string(&herd.config).expect("config");
+    let tls = "\n[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{name}.pem\"\nkey = \"certs/{name}.key\"\nadmin = true\n";
+    herd.write_config_text(&format!("{text}{tls}"));
+    herd.start_all();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let (ok, report) = status(&herd);
+            ok && report["links_connected"] == 1
+        }),
+        "the herd of herdctl's certificates never linked: {}",
+        status(&herd).1
+    );
+    let a = node_in(&status(&herd).1, "A");
+    let days = a["tls"]["days_left"].as_i64().unwrap_or(0);
+    assert!((363..=365).contains(&days), "{a}");
+    assert!(herd.log("A").contains("TLS 1.3)"), "{}", herd.log("A"));
+    assert!(
+        !herd.stderr("A").contains("warning"),
+        "{}",
+        herd.stderr("A")
+    );
+
+    // A new node's certificate from the config's CA, where [tls] says.
+    let out = herd.herdctl(&["certs", "add", "Dale", "--days", "40"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode("Dale.key"), 0o600);
+    let bad = herd.herdctl(&["certs", "add", "bad_name"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a DNS name"));
+}

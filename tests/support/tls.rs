@@ -42,10 +42,14 @@ impl Certs {
         self.write(&format!("{file}.key"), &issued.key_pem);
     }
 
-    /// Replaces a file atomically (a node re-reading it sees old or new).
+    /// Replaces a file atomically (a node re-reading it sees old or new);
+    /// a key readable by its owner only, as `herdctl certs` writes it.
     pub fn write(&self, file: &str, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
         let staged = self.dir.join(format!("{file}.new"));
         std::fs::write(&staged, text).expect("write");
+        let mode = if file.ends_with(".key") { 0o600 } else { 0o644 };
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode)).expect("chmod");
         std::fs::rename(&staged, self.dir.join(file)).expect("replace");
     }
 

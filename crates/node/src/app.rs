@@ -192,6 +192,10 @@ async fn serve(
     let tls = crate::live::read_tls(config, &me.name)
         .map_err(|err| Fatal(EXIT_CONFIG, format!("[tls]: {err}")))?;
     if let Some(tls) = &tls {
+        if let Some(warning) = crate::live::key_warning(tls) {
+            warn!("tls: {warning}");
+            eprintln!("herd-node: warning: {warning}");
+        }
         let said = crate::live::describe_certificate(tls);
         if tls.days_left() < crate::live::CERTIFICATE_WARN_DAYS {
             warn!("tls: {said}");

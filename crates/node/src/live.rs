@@ -55,6 +55,17 @@ pub fn read_tls(config: &Config, me: &str) -> Result<Option<Arc<NodeTls>>, TlsEr
 /// refuse an expired one.
 pub const CERTIFICATE_WARN_DAYS: i64 = 30;
 
+/// A warning for a key file others may read, if it is one.
+pub fn key_warning(tls: &NodeTls) -> Option<String> {
+    tls.key_exposed.as_ref().map(|(path, mode)| {
+        format!(
+            "key file {} has mode {mode:o}: others than its owner may read it (chmod 600 {})",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 /// What the log says of the node's certificate.
 pub fn describe_certificate(tls: &NodeTls) -> String {
     let days = tls.days_left();

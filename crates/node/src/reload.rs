@@ -96,6 +96,9 @@ impl Reloader {
                 "tls: files re-read; {}",
                 crate::live::describe_certificate(tls)
             );
+            if let Some(warning) = crate::live::key_warning(tls) {
+                warn!("tls: {warning}");
+            }
             changed.push(Change::TlsFiles);
         }
         self.node

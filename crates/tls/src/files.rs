@@ -68,3 +68,11 @@ pub(crate) fn fingerprint(paths: &[&Path]) -> u64 {
     }
     hasher.finish()
 }
+
+/// The permission bits of `path` when its group or others may read or
+/// write it; None when only its owner may (or it cannot be looked at).
+pub(crate) fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}

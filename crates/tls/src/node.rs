@@ -28,6 +28,9 @@ pub struct NodeTls {
     /// This node's certificate.
     pub certificate: CertificateInfo,
     pub cert_path: PathBuf,
+    /// The key file's permission bits when others than its owner may read
+    /// it (worth a warning: `chmod 600`).
+    pub key_exposed: Option<(PathBuf, u32)>,
     /// Of the files' bytes: a reload tells re-read files that changed.
     pub fingerprint: u64,
 }
@@ -86,6 +89,7 @@ impl NodeTls {
             admin_acceptor,
             certificate,
             fingerprint: files::fingerprint(&[&ca, &cert, &key]),
+            key_exposed: files::readable_by_others(&key).map(|mode| (key.clone(), mode)),
             cert_path: cert,
         })
     }

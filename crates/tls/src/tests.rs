@@ -125,6 +125,14 @@ fn linked_nodes_handshake_in_tls_13_and_see_each_others_names() {
         "{}",
         a.days_left()
     );
+    // A key others may read is reported (the node warns of it).
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.0.join("A.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let exposed = node(&dir, "A", &["B"]).key_exposed;
+    assert_eq!(exposed, Some((key.clone(), 0o644)));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert_eq!(node(&dir, "A", &["B"]).key_exposed, None);
 }
 
 #[test]
