@@ -8,6 +8,11 @@ use rustls_pki_types::CertificateDer;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+/// A certificate whose DER x509-parser cannot read, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateInfo {
     /// DNS subject alternative names.
@@ -18,9 +23,9 @@ pub struct CertificateInfo {
 
 impl CertificateInfo {
     /// Reads an end-entity certificate; `Err` says why it cannot be read.
-    pub fn of(cert: &CertificateDer<'_>) -> Result<CertificateInfo, String> {
+    pub fn of(cert: &CertificateDer<'_>) -> Result<CertificateInfo, Unreadable> {
         let (_, parsed) =
-            X509Certificate::from_der(cert.as_ref()).map_err(|err| err.to_string())?;
+            X509Certificate::from_der(cert.as_ref()).map_err(|err| Unreadable(err.to_string()))?;
         let mut names = Vec::new();
         if let Ok(Some(san)) = parsed.subject_alternative_name() {
             for name in &san.value.general_names {

@@ -112,7 +112,7 @@ fn identity(cert: &Path, key: &Path, name: &str) -> Result<Identity, TlsError> {
     let private_key = files::private_key(key)?;
     let info = CertificateInfo::of(&chain[0]).map_err(|why| TlsError::BadCertificate {
         path: cert.to_path_buf(),
-        why,
+        why: why.to_string(),
     })?;
     if !info.names(name) {
         return Err(TlsError::NotNamed {
