@@ -57,11 +57,21 @@ fn node(dir: &Dir, me: &str, peers: &[&str]) -> NodeTls {
     NodeTls::load(&settings(dir), me, &peers).expect("loads")
 }
 
-/// Runs a handshake in memory; Err is what the side that failed says.
-fn handshake(
-    mut client: ClientConnection,
-    mut server: ServerConnection,
-) -> Result<(ClientConnection, ServerConnection), String> {
+/// Which end of an in-memory handshake gave up, and what it says.
+#[derive(Debug, thiserror::Error)]
+enum Failed {
+    #[error("server: {0}")]
+    Server(String),
+    #[error("client: {0}")]
+    Client(String),
+    #[error("handshake did not finish")]
+    Unfinished,
+}
+
+type Connected = Result<(ClientConnection, ServerConnection), Failed>;
+
+/// Runs a handshake in memory.
+fn handshake(mut client: ClientConnection, mut server: ServerConnection) -> Connected {
     for _ in 0..20 {
         let mut moved = false;
         while client.wants_write() {
@@ -70,7 +80,7 @@ fn handshake(
             server.read_tls(&mut &bytes[..]).expect("from memory");
             server
                 .process_new_packets()
-                .map_err(|e| format!("server: {}", reason(e)))?;
+                .map_err(|e| Failed::Server(reason(e)))?;
             moved = true;
         }
         while server.wants_write() {
@@ -79,25 +89,21 @@ fn handshake(
             client.read_tls(&mut &bytes[..]).expect("from memory");
             client
                 .process_new_packets()
-                .map_err(|e| format!("client: {}", reason(e)))?;
+                .map_err(|e| Failed::Client(reason(e)))?;
             moved = true;
         }
         if !moved && !client.is_handshaking() && !server.is_handshaking() {
             return Ok((client, server));
         }
     }
-    Err("handshake did not finish".to_owned())
+    Err(Failed::Unfinished)
 }
 
 fn reason(err: rustls::Error) -> String {
     crate::handshake_failure(&std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
 
-fn dial(
-    from: &NodeTls,
-    to: &NodeTls,
-    name: &str,
-) -> Result<(ClientConnection, ServerConnection), String> {
+fn dial(from: &NodeTls, to: &NodeTls, name: &str) -> Connected {
     let client = ClientConnection::new(from.connector.clone(), server_name(name).expect("name"))
         .expect("client");
     let server = ServerConnection::new(to.peer_acceptor.clone()).expect("server");
@@ -140,11 +146,13 @@ fn a_certificate_for_another_node_is_refused_on_both_sides() {
     let (dir, _ca) = herd("name");
     let (a, b) = (node(&dir, "A", &["B"]), node(&dir, "B", &["A"]));
     // A dials expecting "C" but B answers with B's certificate.
-    let err = dial(&a, &b, "C").expect_err("wrong server name");
+    let err = dial(&a, &b, "C")
+        .expect_err("wrong server name")
+        .to_string();
     assert!(err.contains("not valid for name"), "{err}");
     // B's peer port takes only A; a node it is not linked to is refused.
     let lonely = node(&dir, "B", &[]);
-    let err = dial(&a, &lonely, "B").expect_err("not a peer");
+    let err = dial(&a, &lonely, "B").expect_err("not a peer").to_string();
     assert_eq!(
         err,
         "server: invalid peer certificate: certificate names [\"A\"], not a node linked to this one"
@@ -181,7 +189,7 @@ fn another_ca_and_certificates_out_of_their_time_are_refused() {
         std::fs::copy(dir.0.join("ca.pem"), own.0.join("ca.pem")).expect("copy");
         write_cert(&own, ca, "A", "A", validity);
         let a = node(&own, "A", &["B"]);
-        let err = dial(&a, &b, "B").expect_err(tag);
+        let err = dial(&a, &b, "B").expect_err(tag).to_string();
         assert!(
             err.starts_with("server: ") && err.contains(says),
             "{tag}: {err}"
@@ -203,7 +211,9 @@ fn the_admin_port_takes_herdctl_and_two_cas_may_be_trusted_at_once() {
     let client = ClientConnection::new(b.connector.clone(), server_name("A").expect("name"))
         .expect("client");
     let server = ServerConnection::new(a.admin_acceptor.clone().expect("admin")).expect("server");
-    let err = handshake(client, server).expect_err("B is no herdctl");
+    let err = handshake(client, server)
+        .expect_err("B is no herdctl")
+        .to_string();
     assert_eq!(
         err,
         "server: invalid peer certificate: certificate names [\"B\"], not herdctl"
