@@ -110,6 +110,13 @@ fn herd_node_takes_its_name_from_herd_node_or_the_host_name() {
     );
 }
 
+/// Node A started with the config `text`, written to `file` in `dir`.
+fn start_a_with(dir: &std::path::Path, file: &str, text: &str) -> std::process::Output {
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("write");
+    run_node(&["--config", path.to_str().unwrap_or_default(), "A"], dir)
+}
+
 #[test]
 fn bad_addresses_exit_2_naming_the_line() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -117,12 +124,7 @@ fn bad_addresses_exit_2_naming_the_line() {
         let text = format!(
             "[herd]\nname = \"t\"\n[[node]]\nname = \"A\"\nclient = \"127.0.0.1:1\"\npeer = \"{bad}\"\nadmin = \"127.0.0.1:3\"\n"
         );
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, text).expect("write");
-        let output = run_node(
-            &["--config", path.to_str().unwrap_or_default(), "A"],
-            dir.path(),
-        );
+        let output = start_a_with(dir.path(), "bad.toml", &text);
         assert_one_line_error(
             &output,
             2,
@@ -132,12 +134,7 @@ fn bad_addresses_exit_2_naming_the_line() {
         );
     }
     let text = "[herd]\nname = \"t\"\n[[node]]\nname = \"A\"\nclient = \"127.0.0.1:1\"\npeer = \"127.0.0.1:2\"\nadmin = \"127.0.0.1:3\"\nbind = \"everywhere\"\n";
-    let path = dir.path().join("bind.toml");
-    std::fs::write(&path, text).expect("write");
-    let output = run_node(
-        &["--config", path.to_str().unwrap_or_default(), "A"],
-        dir.path(),
-    );
+    let output = start_a_with(dir.path(), "bind.toml", text);
     assert_one_line_error(
         &output,
         2,
