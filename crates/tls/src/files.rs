@@ -47,24 +47,27 @@ pub(crate) fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsErro
 }
 
 /// The CA bundle in `path` as a trust store: every CA in it is trusted
-/// (two while the herd's CA changes).
-pub(crate) fn trust_store(path: &Path) -> Result<RootCertStore, TlsError> {
+/// (two while the herd's CA changes). Also the certificates as read.
+pub(crate) fn trust_store(
+    path: &Path,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
+    let certs = certificates(path)?;
     let mut roots = RootCertStore::empty();
-    for cert in certificates(path)? {
-        roots.add(cert).map_err(|err| TlsError::BadCa {
+    for cert in &certs {
+        roots.add(cert.clone()).map_err(|err| TlsError::BadCa {
             path: path.to_path_buf(),
             why: err.to_string(),
         })?;
     }
-    Ok(roots)
+    Ok((roots, certs))
 }
 
-/// The bytes of every file, for telling whether a re-read found new ones.
-pub(crate) fn fingerprint(paths: &[&Path]) -> u64 {
+/// Of what was read (DER), for telling whether a re-read found new files.
+pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for path in paths {
-        std::fs::read(path).ok().hash(&mut hasher);
+    for part in parts {
+        part.hash(&mut hasher);
     }
     hasher.finish()
 }

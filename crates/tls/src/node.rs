@@ -31,7 +31,7 @@ pub struct NodeTls {
     /// The key file's permission bits when others than its owner may read
     /// it (worth a warning: `chmod 600`).
     pub key_exposed: Option<(PathBuf, u32)>,
-    /// Of the files' bytes: a reload tells re-read files that changed.
+    /// Of what was read (DER): a reload tells re-read files that changed.
     pub fingerprint: u64,
 }
 
@@ -44,8 +44,16 @@ impl NodeTls {
             settings.cert_path(me),
             settings.key_path(me),
         );
-        let roots = Arc::new(files::trust_store(&ca)?);
+        let (roots, ca_certs) = files::trust_store(&ca)?;
+        let roots = Arc::new(roots);
         let (chain, private_key, certificate) = identity(&cert, &key, me)?;
+        let fingerprint = files::fingerprint(
+            ca_certs
+                .iter()
+                .chain(&chain)
+                .map(|der| der.as_ref())
+                .chain([private_key.secret_der()]),
+        );
         let verifier =
             |peers: Vec<String>, wanted: &'static str| -> Result<Arc<PeerCertVerifier>, TlsError> {
                 let inner = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
@@ -88,7 +96,7 @@ impl NodeTls {
             connector: Arc::new(connector),
             admin_acceptor,
             certificate,
-            fingerprint: files::fingerprint(&[&ca, &cert, &key]),
+            fingerprint,
             key_exposed: files::readable_by_others(&key).map(|mode| (key.clone(), mode)),
             cert_path: cert,
         })
@@ -136,7 +144,7 @@ fn pair_error(cert: &Path, key: &Path, source: rustls::Error) -> TlsError {
 /// certificate checked against the herd CA, and herdctl's own certificate
 /// presented when its files are there (a node's admin port asks for one).
 pub fn admin_connector(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
-    let roots = Arc::new(files::trust_store(&settings.ca_path())?);
+    let roots = Arc::new(files::trust_store(&settings.ca_path())?.0);
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .map_err(|source| TlsError::Pair {
