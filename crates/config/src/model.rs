@@ -14,6 +14,8 @@ pub struct Config {
     pub links: Vec<LinkSpec>,
     /// `[tls]`: peer links (and with `admin`, the admin port) over TLS.
     pub tls: Option<TlsSettings>,
+    /// `[log]`: how the node log is written and kept.
+    pub log: LogSettings,
     /// Problems worth a warning but not an error (a disconnected graph).
     pub warnings: Vec<String>,
     /// Which config this is: the first 16 hex digits of the SHA-256 of the
@@ -48,6 +50,25 @@ pub enum FsyncPolicy {
     /// A duration such as `"100ms"`: the log is synced that often if it
     /// changed; at most that much is lost to a power cut.
     Every(Duration),
+}
+
+/// `[log]`: the node log's format and retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `keep`: rotate the log daily and delete what is older than this
+    /// many days; `None` (the default) keeps one file, never rotated.
+    pub keep_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Lines for people (the default).
+    #[default]
+    Text,
+    /// One JSON object per line: `ts`, `level`, `target`, `message` and
+    /// the event's fields.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +154,9 @@ pub struct NodeSpec {
     /// from its own address), e.g. `0.0.0.0` while the addresses name the
     /// host. Without it the node listens on its addresses themselves.
     pub bind: Option<IpAddr>,
+    /// `metrics`: the HTTP listener for Prometheus, `/health` and `/ready`
+    /// (contract section 9); none when not given.
+    pub metrics: Option<Address>,
 }
 
 /// An undirected link, as indices into [`Config::nodes`].

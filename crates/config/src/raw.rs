@@ -17,6 +17,14 @@ pub struct RawConfig {
     #[serde(default)]
     pub node: Vec<Spanned<RawNode>>,
     pub tls: Option<Spanned<RawTls>>,
+    pub log: Option<Spanned<RawLog>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<Spanned<String>>,
+    pub keep: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -78,4 +86,5 @@ pub struct RawNode {
     pub peer: Spanned<String>,
     pub admin: Spanned<String>,
     pub bind: Option<Spanned<String>>,
+    pub metrics: Option<Spanned<String>>,
 }

@@ -94,6 +94,7 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
         ("peer", was.peer == now.peer),
         ("admin", was.admin == now.admin),
         ("bind", was.bind == now.bind),
+        ("metrics", was.metrics == now.metrics),
     ] {
         if !same {
             return Err(refuse(
@@ -106,6 +107,13 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
         return Err(refuse(
             "[herd] fsync".to_owned(),
             "the store's sync policy is set at start-up; restart the node",
+        ));
+    }
+
+    if old.log != new.log {
+        return Err(refuse(
+            "[log]".to_owned(),
+            "the log's format and rotation are set at start-up; restart the node (its filter changes live: herdctl log)",
         ));
     }
 
@@ -353,6 +361,14 @@ admin = "127.0.0.1:9"
             changes(&config(&with_tls), &config(&moved), "A"),
             Ok(vec![Change::TlsPaths])
         );
+        let metered = BASE.replace(
+            "admin = \"127.0.0.1:3\"",
+            "admin = \"127.0.0.1:3\"\nmetrics = \"127.0.0.1:10\"",
+        );
+        assert_eq!(key(&metered, "A").as_deref(), Some("[[node]] \"A\" metrics"));
+        assert_eq!(key(&metered, "B"), None);
+        let json = format!("{BASE}[log]\nformat = \"json\"\n");
+        assert_eq!(key(&json, "B").as_deref(), Some("[log]"));
         // Another node's address is not this node's business to refuse.
         assert!(key(&BASE.replace("127.0.0.1:2\"", "127.0.0.1:20\""), "C").is_none());
     }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::raw::{RawConfig, RawHerd, RawLimits, RawPlaces, RawSecret, RawTls};
+use crate::raw::{RawConfig, RawHerd, RawLimits, RawLog, RawPlaces, RawSecret, RawTls};
 use crate::tls::dns_name_problem;
 use crate::{
     Address, AddressError, Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, Limits,
-    LinkSpec, NodeSpec, PlacesBackendKind, PlacesSettings, Secret, TlsSettings,
+    LinkSpec, LogFormat, LogSettings, NodeSpec, PlacesBackendKind, PlacesSettings, Secret,
+    TlsSettings,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -155,12 +156,17 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         let client = spec("client", &node.client)?;
         let peer = spec("peer", &node.peer)?;
         let admin = spec("admin", &node.admin)?;
+        let metrics = match &node.metrics {
+            Some(text) => Some(spec("metrics", text)?),
+            None => None,
+        };
         nodes.push(NodeSpec {
             name,
             client,
             peer,
             admin,
             bind,
+            metrics,
         });
     }
 
@@ -202,12 +208,14 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         Some(section) => Some(tls_settings(&check, section, &raw.node)?),
         None => None,
     };
+    let log = log_settings(&check, raw.log)?;
     let warnings = connectivity_warnings(&nodes, &links);
     Ok(Config {
         herd,
         places,
         limits,
         tls,
+        log,
         nodes,
         links,
         warnings,
@@ -360,6 +368,57 @@ fn tls_settings(
         base: PathBuf::new(),
     })
 }
+
+/// A day, the unit of log retention (the log rotates daily).
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `[log]`: `format` is "text" or "json"; `keep` a whole number of days
+/// (a duration such as "7d" or "2w"), since the log rotates daily.
+fn log_settings(
+    check: &Checker<'_>,
+    raw: Option<Spanned<RawLog>>,
+) -> Result<LogSettings, ConfigError> {
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let format = match &raw.format {
+        None => LogFormat::Text,
+        Some(text) => match text.get_ref().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(check.error(
+                    Some(text.span()),
+                    format!("[log] format {other:?} is not \"text\" or \"json\""),
+                ));
+            }
+        },
+    };
+    let keep_days = match &raw.keep {
+        None => None,
+        Some(text) => {
+            let keep = humantime::parse_duration(text.get_ref()).ok();
+            let days = keep
+                .filter(|keep| !keep.is_zero() && keep.as_secs() % DAY.as_secs() == 0)
+                .and_then(|keep| u32::try_from(keep.as_secs() / DAY.as_secs()).ok())
+                .filter(|&days| days <= MAX_KEEP_DAYS);
+            match days {
+                Some(days) => Some(days),
+                None => {
+                    return Err(check.error(
+                        Some(text.span()),
+                        format!(
+                            "[log] keep {:?} is not a whole number of days up to {MAX_KEEP_DAYS} (the log rotates daily; write e.g. \"7d\")",
+                            text.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(LogSettings { format, keep_days })
+}
+
+/// Ten years of daily files.
+const MAX_KEEP_DAYS: u32 = 3650;
 
 fn limits(check: &Checker<'_>, raw: Option<Spanned<RawLimits>>) -> Result<Limits, ConfigError> {
     let raw = raw.map(Spanned::into_inner).unwrap_or_default();
