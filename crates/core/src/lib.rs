@@ -9,6 +9,7 @@ mod client_key;
 pub mod decide;
 pub mod digest;
 pub mod digest_tree;
+pub mod health;
 pub mod link;
 pub mod records;
 pub mod repair;

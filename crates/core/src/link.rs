@@ -207,6 +207,11 @@ pub struct LinkStats {
     pub overflows: u64,
     pub repair_rounds: u64,
     pub repair_records_out: u64,
+    /// Updates that arrived while this end waited for the records a
+    /// repair message it sent brings back (a LEAVES or a WANT), until the
+    /// peer's next repair message: the records of the answer (which travel
+    /// as updates), and any flood that crossed them.
+    pub repair_records_in: u64,
     /// Repair answers dropped because the backlog was full.
     pub repair_answers_dropped: u64,
 }
@@ -240,6 +245,10 @@ struct Session {
     /// link was away have gone: the peer then compares with them merged,
     /// and repair does not send them a second time.
     link_up_sync: Option<RepairMessage>,
+    /// Until when updates count as repair records: set when this end
+    /// sends a LEAVES or a WANT, whose answer brings records, and ended by
+    /// the peer's next repair message (or the round's patience).
+    repair_records_until: Option<Duration>,
 }
 
 /// One end of one peer link.
@@ -262,6 +271,8 @@ pub struct LinkMachine {
     /// A dial is under way; none other starts until it ends.
     dial_in_flight: bool,
     stats: LinkStats,
+    /// Since when the flood queue has held something (None: empty).
+    queue_busy_since: Option<Duration>,
 }
 
 impl LinkMachine {
@@ -288,6 +299,7 @@ impl LinkMachine {
             urgent_bytes: 0,
             session: None,
             stats: LinkStats::default(),
+            queue_busy_since: None,
         }
     }
 
@@ -312,6 +324,23 @@ impl LinkMachine {
     /// Updates waiting in the flood queue.
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// How long the flood queue has not been empty (zero when it is).
+    pub fn queue_busy_for(&self, now: Duration) -> Duration {
+        self.queue_busy_since
+            .map_or(Duration::ZERO, |since| now.saturating_sub(since))
+    }
+
+    /// How long the round this end started has waited for its answer,
+    /// when it is still waiting.
+    pub fn repair_waiting_for(&self, now: Duration) -> Option<Duration> {
+        let session = self.session.as_ref()?;
+        let started = session.round_started?;
+        session
+            .repair
+            .in_round()
+            .then(|| now.saturating_sub(started))
     }
 
     /// May a connection be taken at all? Not while the operator has the
@@ -388,6 +417,7 @@ impl LinkMachine {
             next_periodic: first_periodic,
             round_wanted_at: None,
             link_up_sync: None,
+            repair_records_until: None,
         });
         if opened {
             self.start_round(now, Round::LinkUp, records);
@@ -475,9 +505,21 @@ impl LinkMachine {
             }
             PeerMessage::Update(record) => {
                 self.stats.msgs_in += 1;
+                if let Some(session) = &self.session
+                    && session
+                        .repair_records_until
+                        .is_some_and(|until| session.last_input <= until)
+                {
+                    self.stats.repair_records_in += 1;
+                }
                 Received::Merge(record)
             }
-            PeerMessage::Repair(message) => Received::Repair(message),
+            PeerMessage::Repair(message) => {
+                if let Some(session) = &mut self.session {
+                    session.repair_records_until = None;
+                }
+                Received::Repair(message)
+            }
             PeerMessage::Auth(_) => Received::Close(LinkClose::PeerWantsAuth),
             PeerMessage::Hello(_) | PeerMessage::Refused(_) | PeerMessage::Proof(_) => {
                 Received::Close(LinkClose::LateHandshake)
@@ -493,6 +535,14 @@ impl LinkMachine {
             return;
         };
         let reply = session.repair.answer(records, message, pick);
+        if reply.messages.iter().any(|m| {
+            matches!(
+                m,
+                RepairMessage::Leaves { .. } | RepairMessage::Want { .. }
+            )
+        }) {
+            session.repair_records_until = Some(now + self.policy.round_patience);
+        }
         if reply
             .messages
             .iter()
@@ -508,6 +558,9 @@ impl LinkMachine {
     /// Queues an update for the peer. An overflow drops the oldest queued
     /// update, which then reaches the peer by repair: a round is asked for.
     pub fn push(&mut self, now: Duration, record: Arc<Record>) -> Push {
+        if self.queue.is_empty() {
+            self.queue_busy_since = Some(now);
+        }
         let push = self.queue.push(record);
         if push == Push::Overflow {
             self.stats.overflows += 1;
@@ -531,6 +584,9 @@ impl LinkMachine {
         match self.queue.pop() {
             Some(record) => {
                 self.stats.msgs_out += 1;
+                if self.queue.is_empty() {
+                    self.queue_busy_since = None;
+                }
                 Some(Transmit::Flood(record))
             }
             None => session.link_up_sync.take().map(Transmit::Repair),
@@ -854,6 +910,21 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_says_how_long_it_has_not_been_empty() {
+        let records = Records::default();
+        let mut m = machine(true);
+        assert_eq!(m.queue_busy_for(5 * MS), Duration::ZERO);
+        m.push(10 * MS, record("a", "1"));
+        m.push(20 * MS, record("b", "1"));
+        assert_eq!(m.queue_busy_for(50 * MS), 40 * MS, "since the first push");
+        connect(&mut m, 60 * MS, &records);
+        drain(&mut m, true);
+        assert_eq!(m.queued(), 0);
+        assert_eq!(m.queue_busy_for(70 * MS), Duration::ZERO);
+        assert_eq!(m.repair_waiting_for(70 * MS), None, "no LEAVES outstanding");
+    }
+
+    #[test]
     fn urgent_lines_go_ahead_of_floods_and_floods_wait_for_room() {
         let records = Records::default();
         let mut m = machine(true);
@@ -911,11 +982,20 @@ mod tests {
                 let lines = drain(&mut machines[from], true);
                 quiet &= lines.is_empty();
                 for line in lines {
-                    if let Transmit::Repair(message) = line
-                        && let Received::Repair(message) =
-                            machines[to].receive(PeerMessage::Repair(message))
-                    {
-                        machines[to].answer_repair(Duration::ZERO, message, held[to]);
+                    match line {
+                        Transmit::Repair(message) => {
+                            if let Received::Repair(message) =
+                                machines[to].receive(PeerMessage::Repair(message))
+                            {
+                                machines[to].answer_repair(Duration::ZERO, message, held[to]);
+                            }
+                        }
+                        // Not merged here: b goes on lacking them, and
+                        // asks again, which is all this test needs.
+                        Transmit::Repaired(record) => {
+                            machines[to].receive(PeerMessage::Update((*record).clone()));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -928,6 +1008,17 @@ mod tests {
             rounds_seen > 1,
             "a large repair goes in several counted rounds"
         );
+        // What one end sent in repair, the other counted as repair in
+        // (once what a queued last has been delivered too).
+        for line in drain(&mut machines[0], true) {
+            if let Transmit::Repaired(record) = line {
+                machines[1].receive(PeerMessage::Update((*record).clone()));
+            }
+        }
+        let sent = machines[0].stats().repair_records_out;
+        assert!(sent >= 2_000, "{sent}");
+        assert_eq!(machines[1].stats().repair_records_in, sent);
+        assert_eq!(machines[0].stats().repair_records_in, 0);
     }
 
     #[test]
