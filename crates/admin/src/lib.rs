@@ -20,12 +20,12 @@ mod snapshot;
 pub use event::{Event, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
 pub use response::{
-    AuthResult, ErrorCode, LinkResult, RecordEntry, RecordsPage, ReloadResult, Response,
+    AuthResult, ErrorCode, LinkResult, LogResult, RecordEntry, RecordsPage, ReloadResult, Response,
     SubscribeResult,
 };
 pub use snapshot::{
-    AdminState, ConnectionState, Counters, LinkStatus, NodeAddresses, PlacesCounters, Snapshot,
-    TlsStatus,
+    AdminState, ConnectionState, Counters, Health, LinkStatus, NodeAddresses, PlacesCounters,
+    Snapshot, TlsStatus,
 };
 
 /// Version of the admin schema. Bumped when a field changes meaning or

@@ -38,6 +38,9 @@ pub enum Command {
     /// Re-reads the config file the node started with and applies what
     /// changed, or refuses it and keeps the old (as SIGHUP does).
     Reload,
+    /// Replaces the node's log filter (an `EnvFilter` directive such as
+    /// `debug` or `info,client=warn`) until the node stops.
+    Log { filter: String },
 }
 
 /// A request line that could not be understood; `id` is set when the line
@@ -95,6 +98,13 @@ mod tests {
             Ok(Command::Link {
                 peer: "Bona".to_owned(),
                 state: AdminState::Down
+            })
+        );
+        let request = parse_request(r#"{"id":3,"cmd":"log","filter":"info,client=warn"}"#);
+        assert_eq!(
+            request.map(|r| r.command),
+            Ok(Command::Log {
+                filter: "info,client=warn".to_owned()
             })
         );
         let request = parse_request(r#"{"id":2,"cmd":"records","prefix":"kiwi","limit":5}"#);

@@ -134,3 +134,12 @@ pub struct LinkResult {
 fn changed_by_default() -> bool {
     true
 }
+
+/// The result of `log`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogResult {
+    /// The filter in force now, and the one it replaced.
+    pub filter: String,
+    pub previous: String,
+}

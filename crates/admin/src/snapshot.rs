@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// The online places backend's counters; absent with the offline one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub places: Option<PlacesCounters>,
+    /// Absent from nodes older than health verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 /// What an online places backend (Google) has done since start.
@@ -122,6 +125,15 @@ pub struct LinkStatus {
     /// in repair answers (docs/repair.md).
     pub repair_rounds: u64,
     pub repair_records_out: u64,
+    /// Records that came in answer to this side's repair messages (and
+    /// floods that crossed them).
+    pub repair_records_in: u64,
+    /// Updates from the peer that won the merge, and those that did not
+    /// (already held, or older).
+    pub floods_won: u64,
+    pub floods_stale: u64,
+    /// Connections lost since start (the operator's cuts not counted).
+    pub flaps: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,4 +190,15 @@ pub struct TlsStatus {
     pub days_left: i64,
     /// The admin port speaks TLS too.
     pub admin: bool,
+}
+
+/// The node's health verdict (contract section 9, `GET /health`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Health {
+    /// `ok` or `degraded`.
+    pub status: String,
+    /// What is wrong, each with how long it has lasted: `link to Jaquez
+    /// down for 12s`.
+    pub problems: Vec<String>,
 }

@@ -365,7 +365,10 @@ admin = "127.0.0.1:9"
             "admin = \"127.0.0.1:3\"",
             "admin = \"127.0.0.1:3\"\nmetrics = \"127.0.0.1:10\"",
         );
-        assert_eq!(key(&metered, "A").as_deref(), Some("[[node]] \"A\" metrics"));
+        assert_eq!(
+            key(&metered, "A").as_deref(),
+            Some("[[node]] \"A\" metrics")
+        );
         assert_eq!(key(&metered, "B"), None);
         let json = format!("{BASE}[log]\nformat = \"json\"\n");
         assert_eq!(key(&json, "B").as_deref(), Some("[log]"));

@@ -37,7 +37,10 @@ fn default_herd_is_valid_and_matches_the_contract() {
         assert_eq!(node.admin.port(), 12200 + i as u16);
         assert!(node.client.ip().is_some_and(|ip| ip.is_loopback()));
         assert_eq!(node.bind, None);
-        let metrics = node.metrics.as_ref().expect("the default herd serves metrics");
+        let metrics = node
+            .metrics
+            .as_ref()
+            .expect("the default herd serves metrics");
         assert_eq!(metrics.port(), 12300 + i as u16);
         assert!(metrics.ip().is_some_and(|ip| ip.is_loopback()));
     }
@@ -581,7 +584,11 @@ fn metrics_address_is_optional_and_checked_like_the_others() {
         "{error}"
     );
     let bad = with.replace("127.0.0.1:7", "seven");
-    assert!(error_of(&bad).contains("metrics address \"seven\""), "{}", error_of(&bad));
+    assert!(
+        error_of(&bad).contains("metrics address \"seven\""),
+        "{}",
+        error_of(&bad)
+    );
 }
 
 #[test]
@@ -590,16 +597,31 @@ fn log_format_and_retention() {
     let settings = log("format = \"json\"\nkeep = \"7d\"").expect("valid").log;
     assert_eq!(settings.format, LogFormat::Json);
     assert_eq!(settings.keep_days, Some(7));
-    assert_eq!(log("keep = \"2weeks\"").expect("valid").log.keep_days, Some(14));
+    assert_eq!(
+        log("keep = \"2weeks\"").expect("valid").log.keep_days,
+        Some(14)
+    );
     assert_eq!(log("").expect("valid").log, LogSettings::default());
     for (section, wanted) in [
-        ("format = \"xml\"", "[log] format \"xml\" is not \"text\" or \"json\""),
-        ("keep = \"12h\"", "[log] keep \"12h\" is not a whole number of days"),
+        (
+            "format = \"xml\"",
+            "[log] format \"xml\" is not \"text\" or \"json\"",
+        ),
+        (
+            "keep = \"12h\"",
+            "[log] keep \"12h\" is not a whole number of days",
+        ),
         ("keep = \"0d\"", "[log] keep \"0d\""),
         ("keep = \"soon\"", "[log] keep \"soon\""),
         ("level = \"debug\"", "unknown field `level`"),
     ] {
-        let error = log(section).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(error.contains(wanted) && error.starts_with("config t.toml line"), "{section}: {error}");
+        let error = log(section)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains(wanted) && error.starts_with("config t.toml line"),
+            "{section}: {error}"
+        );
     }
 }

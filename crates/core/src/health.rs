@@ -220,7 +220,11 @@ mod tests {
         };
         assert!(assess(&[waiting(4)], None, &Thresholds::default()).is_empty());
         assert_eq!(
-            said(&assess(&[waiting(7)], Some("disk full"), &Thresholds::default())),
+            said(&assess(
+                &[waiting(7)],
+                Some("disk full"),
+                &Thresholds::default()
+            )),
             [
                 "record store refuses writes: disk full",
                 "repair round with Bailey unanswered for 7s"

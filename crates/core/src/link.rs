@@ -535,12 +535,11 @@ impl LinkMachine {
             return;
         };
         let reply = session.repair.answer(records, message, pick);
-        if reply.messages.iter().any(|m| {
-            matches!(
-                m,
-                RepairMessage::Leaves { .. } | RepairMessage::Want { .. }
-            )
-        }) {
+        if reply
+            .messages
+            .iter()
+            .any(|m| matches!(m, RepairMessage::Leaves { .. } | RepairMessage::Want { .. }))
+        {
             session.repair_records_until = Some(now + self.policy.round_patience);
         }
         if reply

@@ -16,6 +16,7 @@ use crate::cli::Cli;
 use crate::link_set::LinkSet;
 use crate::live::Live;
 use crate::log_store::LogStore;
+use crate::metrics::{Probe, Served, serve_metrics};
 use crate::node::{Node, Settings};
 use crate::peer::serve_peers;
 use crate::reload::{ConfigSource, Reloader, serve_reloads};
@@ -108,15 +109,11 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
             format!("cannot create data directory {}: {err}", dir.display()),
         )
     })?;
-    let (_log_guard, log_path) = logging::init(&dir).map_err(|err| {
-        Fatal(
-            EXIT_RUNTIME,
-            format!("cannot open log in {}: {err}", dir.display()),
-        )
-    })?;
+    let log = logging::init(&dir, &config.log)
+        .map_err(|err| Fatal(EXIT_RUNTIME, format!("log: {err}")))?;
     // Logged here, while the log's writer is still running (it stops when
     // the guard is dropped at the end of this function).
-    let served = serve(&cli, &config, &me, dir, log_path, stop).await;
+    let served = serve(&cli, &config, &me, dir, &log, stop).await;
     if let Err(Fatal(_, message)) = &served {
         error!("{message}");
     }
@@ -130,7 +127,7 @@ async fn serve(
     config: &Config,
     me: &herd_config::NodeSpec,
     dir: std::path::PathBuf,
-    log_path: std::path::PathBuf,
+    log: &logging::Logging,
     mut stop: StopSignals,
 ) -> Result<(), Fatal> {
     // Where the node listens: resolved once, here; the warnings look at
@@ -138,6 +135,10 @@ async fn serve(
     let client_at = listen_addr(me, "client", &me.client).await?;
     let peer_at = listen_addr(me, "peer", &me.peer).await?;
     let admin_at = listen_addr(me, "admin", &me.admin).await?;
+    let metrics_at = match &me.metrics {
+        Some(address) => Some((address, listen_addr(me, "metrics", address).await?)),
+        None => None,
+    };
     let mut warnings = config.warnings.clone();
     if config.herd.admin_token.is_none() && !admin_at.ip().is_loopback() {
         warnings.push(format!(
@@ -177,6 +178,17 @@ async fn serve(
     let client_listener = bind("client", &me.client, client_at).await?;
     let peer_listener = bind("peer", &me.peer, peer_at).await?;
     let admin_listener = bind("admin", &me.admin, admin_at).await?;
+    let tasks = Supervisor::new();
+    // The metrics listener serves from before the records are loaded, so
+    // /ready can say the node is not ready yet (metrics/probe.rs).
+    let probe = Probe::new();
+    if let Some((address, at)) = metrics_at {
+        let listener = Arc::new(bind("metrics", address, at).await?);
+        let served = Served::new(probe.clone());
+        tasks.spawn("metrics port", Restart::OnPanic, move || {
+            serve_metrics(served.clone(), listener.clone())
+        });
+    }
 
     let settings = Settings {
         name: me.name.clone(),
@@ -234,7 +246,8 @@ async fn serve(
     )
     .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Arc::new(node);
-    let tasks = Supervisor::new();
+    node.take_log_filter(log.filter.clone());
+    probe.loaded(node.clone());
     // The links, each with its task: they dial at once.
     let mut links = LinkSet::new(node.clone(), tasks.clone());
     links.apply(config);
@@ -252,7 +265,7 @@ async fn serve(
         })
         .collect();
     let banner = format!(
-        "node {} of herd {:?}: client {}, peer {}{}, admin {}{}{}; links to {}; {}; {}; config {} (generation {}); log {}",
+        "node {} of herd {:?}: client {}, peer {}{}, admin {}{}{}{}; links to {}; {}; {}; config {} (generation {}); log {}",
         me.name,
         config.herd.name,
         shown(&me.client, client_at),
@@ -269,6 +282,10 @@ async fn serve(
         } else {
             ""
         },
+        metrics_at.map_or_else(String::new, |(address, at)| format!(
+            ", metrics {}",
+            shown(address, at)
+        )),
         if peer_names.is_empty() {
             "nobody".to_owned()
         } else {
@@ -281,7 +298,7 @@ async fn serve(
             |path| path.display().to_string()
         ),
         config.generation,
-        log_path.display(),
+        log.described,
     );
     info!(
         "starting {banner} (boot {}, pid {})",
@@ -330,6 +347,10 @@ async fn serve(
     tasks.spawn("reload", Restart::OnPanic, move || {
         serve_reloads(reloader.clone(), received.clone(), hangups.clone())
     });
+    // Every listener was bound before the records were loaded, and each
+    // port's task now serves it.
+    probe.serving();
+    info!("ready");
 
     let signal = stop.wait().await;
     info!(

@@ -188,7 +188,10 @@ async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> 
         Frame::TooLong(prefix) => {
             // Memory stays bounded: only the prefix was kept.
             bump(&node.counters.client_lines);
-            bump(&node.counters.questions);
+            node.count_request(
+                crate::node::Answered::invalid(crate::counters::RequestKind::Other),
+                std::time::Instant::now(),
+            );
             node.events.publish_with(|| {
                 let prefix = String::from_utf8_lossy(&prefix).into_owned();
                 EventKind::Request {

@@ -33,6 +33,8 @@ pub struct GroupCommit {
     /// fsyncs done, and failed.
     pub syncs: AtomicU64,
     pub failures: AtomicU64,
+    /// How long each fsync took (metrics).
+    pub fsync_seconds: Option<prometheus::Histogram>,
 }
 
 impl GroupCommit {
@@ -50,6 +52,7 @@ impl GroupCommit {
             wake: Notify::new(),
             syncs: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            fsync_seconds: crate::metrics::fsync_histogram(),
         }
     }
 
@@ -118,7 +121,16 @@ impl GroupCommit {
                 self.synced.send_replace(target);
                 continue;
             };
-            let result = tokio::task::spawn_blocking(move || handle.sync_data()).await;
+            let timing = self.fsync_seconds.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let began = std::time::Instant::now();
+                let synced = handle.sync_data();
+                if let Some(histogram) = timing {
+                    histogram.observe(began.elapsed().as_secs_f64());
+                }
+                synced
+            })
+            .await;
             self.syncs.fetch_add(1, Ordering::Relaxed);
             match result {
                 Ok(Ok(())) => {}

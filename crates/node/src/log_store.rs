@@ -287,6 +287,14 @@ impl RecordStore for LogStore {
         self.saves
     }
 
+    fn bytes(&self) -> u64 {
+        self.length
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.broken.clone()
+    }
+
     fn sync_handle(&self) -> Option<File> {
         self.file.try_clone().ok()
     }

@@ -12,11 +12,12 @@ use herd_proto::fields::is_blank;
 use herd_proto::{Nanos, Record, Request, parse_request};
 use tracing::{error, info};
 
-use crate::counters::{Counters, bump};
+use crate::counters::{Counters, RequestKind, RequestResult, bump};
 use crate::events::{EventHub, now_us};
 use crate::group_commit::GroupCommit;
 use crate::link_states;
 use crate::live::Live;
+use crate::metrics::Latencies;
 use crate::peer::Link;
 use crate::reload_request::{ReloadOutcome, ReloadRequest};
 use crate::store::RecordStore;
@@ -53,6 +54,8 @@ pub struct Node {
     links: RwLock<Arc<Vec<Arc<Link>>>>,
     places: RwLock<Arc<dyn PlacesBackend>>,
     pub counters: Counters,
+    /// How long replies take, by request kind (metrics).
+    pub latencies: Latencies,
     pub events: EventHub,
     pub started: std::time::Instant,
     pub started_us: u64,
@@ -62,6 +65,8 @@ pub struct Node {
     pub group_commit: Arc<GroupCommit>,
     /// Where admin `reload` requests go (the reload task, reload.rs).
     reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// The log's filter, for admin `log` (none in tests without a log).
+    log_filter: std::sync::OnceLock<crate::logging::LogFilter>,
 }
 
 impl Node {
@@ -86,12 +91,14 @@ impl Node {
             links: RwLock::new(Arc::new(links)),
             places: RwLock::new(places),
             counters: Counters::default(),
+            latencies: Latencies::new(),
             events: EventHub::default(),
             started: std::time::Instant::now(),
             started_us: now_us(),
             link_admin: Mutex::new(()),
             group_commit,
             reloads: std::sync::OnceLock::new(),
+            log_filter: std::sync::OnceLock::new(),
         })
     }
 
@@ -108,6 +115,22 @@ impl Node {
     /// Admin `reload` requests go to `reloads` from now on.
     pub fn take_reloads_from(&self, reloads: tokio::sync::mpsc::Sender<ReloadRequest>) {
         let _ = self.reloads.set(reloads);
+    }
+
+    /// Admin `log` changes `filter` from now on.
+    pub fn take_log_filter(&self, filter: crate::logging::LogFilter) {
+        let _ = self.log_filter.set(filter);
+    }
+
+    /// The node's log filter, when it has a log.
+    pub fn log_filter(&self) -> Option<&crate::logging::LogFilter> {
+        self.log_filter.get()
+    }
+
+    /// The record log's size in bytes, and why it refuses writes if it does.
+    pub fn store_state(&self) -> (u64, Option<String>) {
+        let state = self.state();
+        (state.store.bytes(), state.store.broken())
     }
 
     /// Re-reads the config, as SIGHUP does; waits for the outcome.
@@ -251,12 +274,18 @@ impl Node {
     pub async fn answer(&self, line: &[u8], connection: u64, out: &mut Vec<u8>) {
         let start = out.len();
         bump(&self.counters.client_lines);
-        if !is_blank(line) {
-            match std::str::from_utf8(line) {
-                Ok(text) => self.answer_text(text, out).await,
-                Err(_) => question(line, out),
-            }
+        if is_blank(line) {
+            return;
         }
+        let began = std::time::Instant::now();
+        let answered = match std::str::from_utf8(line) {
+            Ok(text) => self.answer_text(text, out).await,
+            Err(_) => {
+                question(line, out);
+                Answered::invalid(RequestKind::Other)
+            }
+        };
+        self.count_request(answered, began);
         let reply = &out[start..];
         // The reply's first line; a WHATSAT's JSON is summarised by size.
         let first_end = reply
@@ -264,19 +293,18 @@ impl Node {
             .position(|&b| b == b'\n')
             .unwrap_or(reply.len());
         let rest = reply.len().saturating_sub(first_end + 1);
-        if reply.starts_with(b"? ") {
-            bump(&self.counters.questions);
-        }
         self.events.publish_with(|| EventKind::Request {
             conn: connection,
             line: String::from_utf8_lossy(line).into_owned(),
             reply: String::from_utf8_lossy(&reply[..first_end]).into_owned(),
             json_bytes: rest,
         });
+        let client = answered.client.unwrap_or_default();
         if rest > 0 {
             info!(
                 target: "client",
                 conn = connection,
+                client,
                 "in {} out {} + {rest} bytes of JSON",
                 printable(line),
                 printable(&reply[..first_end]),
@@ -285,6 +313,7 @@ impl Node {
             info!(
                 target: "client",
                 conn = connection,
+                client,
                 "in {} out {}",
                 printable(line),
                 printable(&reply[..first_end]),
@@ -292,17 +321,29 @@ impl Node {
         }
     }
 
-    async fn answer_text(&self, text: &str, out: &mut Vec<u8>) {
+    /// Counts a request answered, and how long its reply took.
+    pub fn count_request(&self, answered: Answered<'_>, began: std::time::Instant) {
+        self.counters.requests.count(answered.kind, answered.result);
+        self.latencies.observe(answered.kind, began.elapsed());
+    }
+
+    async fn answer_text<'a>(&self, text: &'a str, out: &mut Vec<u8>) -> Answered<'a> {
         let max_client_id = self.live().limits.max_client_id;
         match parse_request(text) {
             Some(Request::IAmAt(request)) if request.client.len() > max_client_id => {
-                question(text.as_bytes(), out)
+                question(text.as_bytes(), out);
+                Answered::invalid(RequestKind::Iamat)
             }
             Some(Request::WhatsAt(request)) if request.client.len() > max_client_id => {
-                bump(&self.counters.whatsat);
-                question(text.as_bytes(), out)
+                question(text.as_bytes(), out);
+                Answered::invalid(RequestKind::Whatsat)
             }
             Some(Request::IAmAt(request)) => {
+                let answered = |result| Answered {
+                    kind: RequestKind::Iamat,
+                    result,
+                    client: Some(request.client),
+                };
                 self.catch_up_with_peers();
                 let (decision, written) = {
                     let mut state = self.state();
@@ -311,7 +352,8 @@ impl Node {
                         if let Err(err) = state.store.save(record) {
                             error!("cannot store update of {}: {err}", record.client());
                             // Not stored, so neither acknowledged nor kept.
-                            return question(text.as_bytes(), out);
+                            question(text.as_bytes(), out);
+                            return answered(RequestResult::Invalid);
                         }
                         state.core.commit(record.clone());
                         self.maintain_store(&mut state, false);
@@ -321,29 +363,37 @@ impl Node {
                 };
                 match decision {
                     ClientDecision::Accepted { record, forward } => {
-                        bump(&self.counters.iamat_accepted);
                         // Flood first: the update is on its way to the peers
                         // before the client can read its AT reply.
                         self.flood(&record, forward);
                         // With `fsync = "always"`, on disk before the reply.
                         self.group_commit.durable(written).await;
                         push_line(out, record.at_line());
+                        answered(RequestResult::Ok)
                     }
                     ClientDecision::Stale { held } => {
-                        bump(&self.counters.iamat_stale);
                         // The held record may have come in a moment ago.
                         self.group_commit.durable(written).await;
                         push_line(out, held.at_line());
+                        answered(RequestResult::Stale)
                     }
-                    ClientDecision::TooFarInFuture => question(text.as_bytes(), out),
+                    ClientDecision::TooFarInFuture => {
+                        question(text.as_bytes(), out);
+                        answered(RequestResult::Invalid)
+                    }
                 }
             }
             Some(Request::WhatsAt(request)) => {
-                bump(&self.counters.whatsat);
+                let answered = |result| Answered {
+                    kind: RequestKind::Whatsat,
+                    result,
+                    client: Some(request.client),
+                };
                 self.catch_up_with_peers();
                 let held = self.state().core.lookup(request.client).cloned();
                 let Some(record) = held else {
-                    return question(text.as_bytes(), out);
+                    question(text.as_bytes(), out);
+                    return answered(RequestResult::UnknownClient);
                 };
                 let position = record.position();
                 let query = NearbyQuery {
@@ -357,8 +407,12 @@ impl Node {
                 push_line(out, record.at_line());
                 out.extend_from_slice(json.trim_end().as_bytes());
                 out.extend_from_slice(b"\n\n");
+                answered(RequestResult::Ok)
             }
-            None => question(text.as_bytes(), out),
+            None => {
+                question(text.as_bytes(), out);
+                Answered::invalid(RequestKind::Other)
+            }
         }
     }
 
@@ -399,9 +453,9 @@ impl Node {
         }
     }
 
-    /// An update that arrived from `peer` on its link `link`.
-    pub fn on_peer_update(&self, record: Record, link: LinkId, peer: &str) {
-        bump(&self.counters.floods_in);
+    /// An update that arrived from `peer` on its link `link`; true when
+    /// it won the merge.
+    pub fn on_peer_update(&self, record: Record, link: LinkId, peer: &str) -> bool {
         let record = Arc::new(record);
         let decision = {
             let mut state = self.state();
@@ -421,7 +475,7 @@ impl Node {
                         "cannot store update of {} from a peer: {err}",
                         record.client()
                     );
-                    return;
+                    return false;
                 }
                 state.core.commit(record.clone());
                 self.maintain_store(&mut state, false);
@@ -430,14 +484,12 @@ impl Node {
             }
             decision
         };
-        let won = matches!(decision, PeerDecision::Won { .. });
-        bump(if won {
-            &self.counters.floods_won
-        } else {
-            &self.counters.duplicates
-        });
-        if let PeerDecision::Won { record, forward } = decision {
-            self.flood(&record, forward);
+        match decision {
+            PeerDecision::Won { record, forward } => {
+                self.flood(&record, forward);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -508,6 +560,24 @@ impl std::fmt::Display for Printable<'_> {
         match std::str::from_utf8(self.0) {
             Ok(text) => write!(f, "{text:?}"),
             Err(_) => write!(f, "b\"{}\"", self.0.escape_ascii()),
+        }
+    }
+}
+
+/// What a client line was, how it was answered, and for which client.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
+    pub kind: RequestKind,
+    pub result: RequestResult,
+    pub client: Option<&'a str>,
+}
+
+impl Answered<'_> {
+    pub fn invalid(kind: RequestKind) -> Answered<'static> {
+        Answered {
+            kind,
+            result: RequestResult::Invalid,
+            client: None,
         }
     }
 }

@@ -32,6 +32,14 @@ pub trait RecordStore: Send {
         false
     }
 
+    /// Bytes the store takes on disk.
+    fn bytes(&self) -> u64;
+
+    /// Why the store refuses writes, if it does.
+    fn broken(&self) -> Option<String> {
+        None
+    }
+
     /// One line for the start-up log.
     fn describe(&self) -> String;
 }

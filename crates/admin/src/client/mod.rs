@@ -45,7 +45,7 @@ use lines::{BoundedLines, Line};
 use crate::event::{Event, EventKind};
 use crate::request::{AdminRequest, Command};
 use crate::response::{
-    AuthResult, LinkResult, RecordsPage, ReloadResult, Response, SubscribeResult,
+    AuthResult, LinkResult, LogResult, RecordsPage, ReloadResult, Response, SubscribeResult,
 };
 use crate::snapshot::{AdminState, Snapshot};
 
@@ -136,6 +136,7 @@ pub enum Reply {
     Subscribed(SubscribeResult),
     Link(LinkResult),
     Reload(ReloadResult),
+    Log(LogResult),
 }
 
 /// What [`AdminClient::next`] reads.
@@ -158,6 +159,7 @@ enum Asked {
     Subscribe,
     Link,
     Reload,
+    Log,
 }
 
 impl Asked {
@@ -169,6 +171,7 @@ impl Asked {
             Command::Subscribe => Asked::Subscribe,
             Command::Link { .. } => Asked::Link,
             Command::Reload => Asked::Reload,
+            Command::Log { .. } => Asked::Log,
         }
     }
 }
@@ -391,6 +394,17 @@ impl AdminClient {
         }
     }
 
+    /// Replaces the node's log filter (`debug`, `info,client=warn`).
+    pub async fn set_log_filter(&mut self, filter: &str) -> Result<LogResult, ClientError> {
+        let command = Command::Log {
+            filter: filter.to_owned(),
+        };
+        match self.request(command).await? {
+            Reply::Log(result) => Ok(result),
+            other => Err(mismatched(other)),
+        }
+    }
+
     /// The next event, after `subscribe`; replies that come meanwhile are
     /// dropped (use [`AdminClient::next`] to pipeline requests too). No time
     /// limit: events come when the node has them.
@@ -476,6 +490,7 @@ impl AdminClient {
             Asked::Subscribe => decode(result).map(Reply::Subscribed),
             Asked::Link => decode(result).map(Reply::Link),
             Asked::Reload => decode(result).map(Reply::Reload),
+            Asked::Log => decode(result).map(Reply::Log),
         };
         if let Ok(reply) = &reply
             && let Some(found) = identity_in(reply)

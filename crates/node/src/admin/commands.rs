@@ -8,8 +8,10 @@ use herd_admin::{Command, ErrorCode, Response, SCHEMA, parse_request};
 use serde_json::{Value, json};
 
 use super::{records_page, snapshot};
+use crate::logging::FilterError;
 use crate::node::Node;
 use crate::reload_request::ReloadOutcome;
+use tracing::info;
 
 /// What the connection does after writing the response.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,6 +121,24 @@ impl Conversation {
                     "generation": node.live().generation,
                 });
                 (Response::ok(id, result), After::Continue)
+            }
+            Command::Log { filter } => {
+                let Some(log) = node.log_filter() else {
+                    let response =
+                        Response::error(id, ErrorCode::Failed, "this node has no log to filter");
+                    return (response, After::Continue);
+                };
+                let response = match log.set(&filter) {
+                    Ok(previous) => {
+                        info!("log filter now {filter:?} (was {previous:?}), by the operator");
+                        Response::ok(id, json!({ "filter": filter, "previous": previous }))
+                    }
+                    Err(err @ FilterError::Invalid { .. }) => {
+                        Response::error(id, ErrorCode::BadRequest, err.to_string())
+                    }
+                    Err(err) => Response::error(id, ErrorCode::Failed, err.to_string()),
+                };
+                (response, After::Continue)
             }
         }
     }

@@ -1,9 +1,10 @@
-//! `snapshot`: everything about the node that fits on one screen. Costs
-//! O(links): the record count and digest are kept up to date, never scanned.
+//! `snapshot`: everything about the node that fits on one screen, its
+//! health verdict included. Costs O(links): the record count and digest
+//! are kept up to date, never scanned.
 
 use herd_admin::{Counters, NodeAddresses, PlacesCounters, SCHEMA, Snapshot, TlsStatus};
 
-use crate::counters::read;
+use crate::counters::{RequestKind, RequestResult, read};
 use crate::node::Node;
 
 pub fn snapshot(node: &Node) -> Snapshot {
@@ -17,13 +18,16 @@ pub fn snapshot(node: &Node) -> Snapshot {
         client_refused: read(&c.client_refused),
         client_timeouts: read(&c.client_timeouts),
         client_lines: read(&c.client_lines),
-        questions: read(&c.questions),
-        iamat_accepted: read(&c.iamat_accepted),
-        iamat_stale: read(&c.iamat_stale),
-        whatsat: read(&c.whatsat),
-        floods_in: read(&c.floods_in),
-        floods_won: read(&c.floods_won),
-        duplicates: read(&c.duplicates),
+        questions: c.requests.questions(),
+        iamat_accepted: c.requests.get(RequestKind::Iamat, RequestResult::Ok),
+        iamat_stale: c.requests.get(RequestKind::Iamat, RequestResult::Stale),
+        whatsat: c.requests.of_kind(RequestKind::Whatsat),
+        floods_in: links
+            .iter()
+            .map(|link| link.floods_won + link.floods_stale)
+            .sum(),
+        floods_won: links.iter().map(|link| link.floods_won).sum(),
+        duplicates: links.iter().map(|link| link.floods_stale).sum(),
         floods_out: links.iter().map(|link| link.msgs_out).sum(),
         queue_overflows: links.iter().map(|link| link.overflows).sum(),
         fsyncs: read(&node.group_commit.syncs),
@@ -65,5 +69,9 @@ pub fn snapshot(node: &Node) -> Snapshot {
             cache_hits: stats.cache_hits,
             errors: stats.errors,
         }),
+        health: Some(crate::health::verdict(&crate::health::problems(
+            node,
+            &herd_core::health::Thresholds::default(),
+        ))),
     }
 }

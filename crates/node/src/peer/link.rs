@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use herd_admin::{AdminState, ConnectionState, LinkStatus};
+use herd_core::health::LinkHealth;
 use herd_core::{LinkId, LinkMachine, LinkPolicy, Opener, Push, Received};
 use herd_proto::Record;
 use herd_proto::peer::parse_peer_line;
@@ -64,6 +65,11 @@ pub struct Link {
     status: Mutex<Status>,
     bytes_in: AtomicU64,
     cuts: AtomicU64,
+    /// Updates from the peer that won the merge, and those that did not.
+    floods_won: AtomicU64,
+    floods_stale: AtomicU64,
+    /// Connections lost (not cut by the operator).
+    flaps: AtomicU64,
     /// The peer refused our version range as a node from before ranges
     /// does: dial it with the one version it reads.
     legacy_hello: std::sync::atomic::AtomicBool,
@@ -153,6 +159,9 @@ impl Link {
             }),
             bytes_in: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
+            floods_won: AtomicU64::new(0),
+            floods_stale: AtomicU64::new(0),
+            flaps: AtomicU64::new(0),
             legacy_hello: std::sync::atomic::AtomicBool::new(false),
             inbox: Mutex::new(None),
             input_ended: Notify::new(),
@@ -272,6 +281,9 @@ impl Link {
         let mut status = self.status();
         if status.state != state {
             status.since_us = now_us();
+            if status.state == ConnectionState::Connected && state == ConnectionState::Connecting {
+                self.flaps.fetch_add(1, Ordering::Relaxed);
+            }
         }
         status.state = state;
         status.remote = remote;
@@ -280,6 +292,39 @@ impl Link {
 
     pub(super) fn note_error(&self, error: &str) {
         self.status().last_error = Some((error.to_owned(), now_us()));
+    }
+
+    /// An update from the peer was merged: it won, or it did not.
+    pub fn count_flood(&self, won: bool) {
+        let counter = if won {
+            &self.floods_won
+        } else {
+            &self.floods_stale
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The link as health sees it (herd_core::health).
+    pub fn health(&self) -> herd_core::health::LinkHealth<'_> {
+        let now = self.now();
+        let (queue, queue_busy_for, repair_waiting_for) = {
+            let end = self.end();
+            (
+                end.machine.queued(),
+                end.machine.queue_busy_for(now),
+                end.machine.repair_waiting_for(now),
+            )
+        };
+        let status = self.status();
+        LinkHealth {
+            peer: &self.peer,
+            admin_up: self.admin_state() == AdminState::Up,
+            connected: status.state == ConnectionState::Connected,
+            state_for: Duration::from_micros(now_us().saturating_sub(status.since_us)),
+            queue,
+            queue_busy_for,
+            repair_waiting_for,
+        }
     }
 
     /// The link's state for the admin snapshot.
@@ -312,6 +357,10 @@ impl Link {
             overflows: stats.overflows,
             repair_rounds: stats.repair_rounds,
             repair_records_out: stats.repair_records_out,
+            repair_records_in: stats.repair_records_in,
+            floods_won: self.floods_won.load(Ordering::Relaxed),
+            floods_stale: self.floods_stale.load(Ordering::Relaxed),
+            flaps: self.flaps.load(Ordering::Relaxed),
             last_error: status.last_error.as_ref().map(|(e, _)| e.clone()),
             last_error_us: status.last_error.as_ref().map(|&(_, at)| at),
         }
@@ -534,7 +583,10 @@ impl Link {
         let message = parse_peer_line(text).map_err(PeerLineError::Protocol)?;
         let received = self.end().machine.receive(message);
         match received {
-            Received::Merge(record) => node.on_peer_update(record, self.id, &self.peer),
+            Received::Merge(record) => {
+                let won = node.on_peer_update(record, self.id, &self.peer);
+                self.count_flood(won);
+            }
             Received::Repair(message) => {
                 let now = self.now();
                 // Answered from the records as they are now; written once
