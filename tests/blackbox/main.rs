@@ -11,6 +11,8 @@ mod durability;
 mod flooding;
 mod herdctl;
 mod limits;
+mod logs;
+mod metrics;
 mod multi_host;
 mod node_cli;
 mod places_google;

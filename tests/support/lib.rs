@@ -6,6 +6,8 @@
 //! with each other or with a herd a developer is running on 127.0.0.1.
 
 pub mod google_stand_in;
+pub mod http;
+pub mod prometheus;
 pub mod tls;
 
 use std::io::{Read, Write};
@@ -138,6 +140,9 @@ pub struct Herd {
     name_args: std::collections::HashMap<String, Vec<String>>,
     /// With `[tls]`: its certificates (in `dir/certs`).
     pub certs: Option<tls::Certs>,
+    /// The nodes' `metrics` addresses, once [`Herd::serve_metrics`] gave
+    /// them some.
+    metrics: std::collections::HashMap<String, SocketAddr>,
 }
 
 /// `HERD_TEST_TLS=1`: every herd's peer links speak TLS unless its test
@@ -289,11 +294,58 @@ impl Herd {
             children: Vec::new(),
             name_args: std::collections::HashMap::new(),
             certs: None,
+            metrics: std::collections::HashMap::new(),
         };
         if tls_by_env() {
             herd.use_tls(false);
         }
         herd
+    }
+
+    /// Gives every node a `metrics` address: its admin port plus 100 on
+    /// the herd's address (12300 and up, as in the default herd). Before
+    /// the nodes start.
+    pub fn serve_metrics(&mut self) {
+        let mut text = std::fs::read_to_string(&self.config).expect("read config");
+        for node in &self.nodes {
+            let at = SocketAddr::new(node.admin.ip(), node.admin.port() + 100);
+            let admin = format!("admin = \"{}\"\n", node.admin);
+            text = text.replace(&admin, &format!("{admin}metrics = \"{at}\"\n"));
+            self.metrics.insert(node.name.clone(), at);
+        }
+        self.write_config_text(&text);
+    }
+
+    /// `name`'s metrics address (after [`Herd::serve_metrics`]).
+    pub fn metrics_addr(&self, name: &str) -> SocketAddr {
+        *self
+            .metrics
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} has no metrics address"))
+    }
+
+    /// Adds a table (such as `[log]`) to the config, ahead of any `[tls]`.
+    pub fn add_config_table(&self, table: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let text = match text.find("\n[tls]\n") {
+            Some(at) => format!("{}\n{table}\n{}", &text[..at], &text[at..]),
+            None => format!("{text}\n{table}\n"),
+        };
+        self.write_config_text(&text);
+    }
+
+    /// The files in `name`'s data directory whose names start with
+    /// `prefix`, sorted.
+    pub fn files_of(&self, name: &str, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.data_dir().join(name))
+            .map(|dir| {
+                dir.filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                    .filter(|file| file.starts_with(prefix))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     /// Turns on `[tls]` (peer links; with `admin`, the admin port too):
@@ -449,6 +501,16 @@ impl Herd {
     /// Starts one node with extra environment variables; returns when its
     /// client port first answered.
     pub fn start_with_env(&mut self, name: &str, env: &[(&str, &str)]) -> Instant {
+        self.spawn_with_env(name, env);
+        self.wait_started(name)
+    }
+
+    /// Starts one node and returns at once, without waiting for it.
+    pub fn spawn(&mut self, name: &str) {
+        self.spawn_with_env(name, &[]);
+    }
+
+    fn spawn_with_env(&mut self, name: &str, env: &[(&str, &str)]) {
         let stderr = std::fs::File::create(self.dir.path().join(format!("{name}.stderr")))
             .expect("stderr file");
         let child = Command::new(binary("herd-node"))
@@ -467,6 +529,11 @@ impl Herd {
             .spawn()
             .expect("spawn herd-node");
         self.children.push((name.to_owned(), child));
+    }
+
+    /// Waits until a node just spawned listens and has printed its
+    /// start-up line; returns when its client port first answered.
+    pub fn wait_started(&self, name: &str) -> Instant {
         let node = self.node(name);
         let mut client_open = None;
         for addr in [node.client, node.peer, node.admin] {

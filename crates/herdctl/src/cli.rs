@@ -66,6 +66,9 @@ pub enum Command {
         #[arg(value_name = "NODE")]
         nodes: Vec<String>,
     },
+    /// Change a running node's log filter: `debug`, `info,client=warn`
+    /// (tracing's EnvFilter directives), until it stops.
+    Log { node: String, filter: String },
     /// Send lines to a node's client port and print the replies.
     Send {
         node: String,
@@ -178,6 +181,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::link::run(&herd, &a, &b, admin).await
         }
         Some(Command::Reload { nodes }) => crate::reload::run(&herd, &nodes).await,
+        Some(Command::Log { node, filter }) => crate::log::run(&herd, &node, &filter).await,
         Some(Command::Send {
             node,
             lines,

@@ -18,6 +18,7 @@ pub mod event_text;
 pub mod health;
 pub mod herd;
 pub mod link;
+pub mod log;
 pub mod records;
 pub mod reload;
 pub mod reorder;

@@ -146,6 +146,7 @@ pub fn to_json(report: &HerdReport) -> Value {
                 "config_generation": snapshot.config_generation,
                 "config_current": snapshot.config_generation == report.generation,
                 "tls": snapshot.tls,
+                "health": snapshot.health,
                 "links": snapshot.links,
                 "counters": snapshot.counters,
             }),
@@ -199,8 +200,8 @@ pub fn to_table(report: &HerdReport) -> String {
         .unwrap_or(4)
         .max(4);
     out.push_str(&format!(
-        "{:width$}  {:>8}  {:16}  {:>8}  LINKS\n",
-        "NODE", "RECORDS", "DIGEST", "UPTIME"
+        "{:width$}  {:>8}  {:16}  {:8}  {:>8}  LINKS\n",
+        "NODE", "RECORDS", "DIGEST", "HEALTH", "UPTIME"
     ));
     for node in &report.nodes {
         match &node.snapshot {
@@ -211,10 +212,11 @@ pub fn to_table(report: &HerdReport) -> String {
                     .map(|link| format!("{} {}", link.peer, link_word(link)))
                     .collect();
                 out.push_str(&format!(
-                    "{:width$}  {:>8}  {:16}  {:>8}  {}\n",
+                    "{:width$}  {:>8}  {:16}  {:8}  {:>8}  {}\n",
                     node.name,
                     snapshot.records,
                     snapshot.digest,
+                    health_word(snapshot),
                     uptime(snapshot.uptime_s),
                     links.join(", ")
                 ));
@@ -225,6 +227,14 @@ pub fn to_table(report: &HerdReport) -> String {
                     "{:width$}  UNREACHABLE at {}: {why}\n",
                     node.name, node.admin
                 ));
+            }
+        }
+    }
+    // What makes a node degraded, as its /health says it.
+    for node in &report.nodes {
+        if let Ok(Some(health)) = node.snapshot.as_ref().map(|s| s.health.as_ref()) {
+            for problem in &health.problems {
+                out.push_str(&format!("{}: {problem}\n", node.name));
             }
         }
     }
@@ -271,6 +281,16 @@ pub fn to_table(report: &HerdReport) -> String {
         }
     }
     out
+}
+
+/// The node's health verdict in the table; `?` from a node too old to
+/// give one.
+fn health_word(snapshot: &Snapshot) -> &'static str {
+    match &snapshot.health {
+        Some(health) if health.problems.is_empty() => "ok",
+        Some(_) => "DEGRADED",
+        None => "?",
+    }
 }
 
 /// How a link reads in the table.
