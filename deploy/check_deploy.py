@@ -41,6 +41,9 @@ import yaml
 TOP_KEYS = {"links", "herd", "places", "limits", "node", "tls", "log", "records"}
 NODE_KEYS = {"name", "client", "peer", "admin", "bind", "metrics"}
 ADDRESS_KEYS = ("client", "peer", "admin")
+# The pods' nodes also serve metrics (the readiness probe is GET /ready);
+# herdctl's port-forward view needs no metrics address.
+POD_ADDRESS_KEYS = ADDRESS_KEYS + ("metrics",)
 # The example Secret is kept out of kustomization.yaml on purpose.
 NOT_IN_KUSTOMIZATION = {"kustomization.yaml", "secret.example.yaml"}
 
@@ -112,7 +115,7 @@ class Checker:
             for key in node:
                 if key not in NODE_KEYS:
                     self.fail(where, f"node {name!r}: unknown key {key!r}")
-            for key in ADDRESS_KEYS:
+            for key in ADDRESS_KEYS + tuple(k for k in ("metrics",) if k in node):
                 address = node.get(key)
                 if not isinstance(address, str):
                     self.fail(where, f"node {name!r}: {key} address missing")
@@ -235,9 +238,10 @@ class Checker:
         service_name = spec.get("serviceName", "")
         for node in nodes:
             name = node.get("name")
-            for key in ADDRESS_KEYS:
+            for key in POD_ADDRESS_KEYS:
                 hp = split_address(node.get(key, ""))
                 if hp is None:
+                    self.fail(where, f"node {name}: no {key} address")
                     continue
                 host, port = hp
                 if host != f"{name}.{service_name}" and not host.startswith(f"{name}.{service_name}."):
@@ -250,12 +254,21 @@ class Checker:
                 self.fail(where, f"node {name}: bind must be \"0.0.0.0\" or \"::\" (a pod's IP "
                                  "is not known in advance)")
 
-        for probe in ("readinessProbe", "livenessProbe"):
-            tcp = (container.get(probe) or {}).get("tcpSocket")
-            if tcp is None:
-                self.fail(sts_file, f"{probe} is not a tcpSocket probe")
-            elif not port_ok(tcp.get("port")):
-                self.fail(sts_file, f"{probe} port {tcp.get('port')!r} is not a container port")
+        # Ready when GET /ready on the metrics port says so (records loaded,
+        # every port serving); alive while the client port accepts (not
+        # /health: a dead peer must not get a healthy pod restarted).
+        ready = (container.get("readinessProbe") or {}).get("httpGet")
+        if ready is None or ready.get("path") != "/ready" or ready.get("port") not in ("metrics", ports.get("metrics")):
+            self.fail(sts_file, "readinessProbe is not httpGet /ready on the metrics port")
+        tcp = (container.get("livenessProbe") or {}).get("tcpSocket")
+        if tcp is None:
+            self.fail(sts_file, "livenessProbe is not a tcpSocket probe")
+        elif not port_ok(tcp.get("port")):
+            self.fail(sts_file, f"livenessProbe port {tcp.get('port')!r} is not a container port")
+        annotations = pod_meta.get("annotations", {}) if (pod_meta := spec.get("template", {}).get("metadata")) else {}
+        if str(annotations.get("prometheus.io/port")) != str(ports.get("metrics")):
+            self.fail(sts_file, f"annotation prometheus.io/port {annotations.get('prometheus.io/port')!r} "
+                                f"is not the metrics port {ports.get('metrics')}")
         for name, (f, svc) in services.items():
             for p in svc["spec"].get("ports", []):
                 if not port_ok(p.get("targetPort", p.get("port"))):

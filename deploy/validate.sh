@@ -242,6 +242,8 @@ BREAKAGES=(
   'bad unit setting|systemd/herd-node@.service|s/^Restart=on-failure$/Restart=sometimes/'
   'unit hardening removed|systemd/herd-node@.service|/^Protect\|^Private\|^Restrict/d'
   'image runs as root|container/Containerfile|s/^USER 10001:10001$/USER root/'
+  'readiness probe not GET /ready|kubernetes/statefulset.yaml|s#path: /ready#path: /healthz#'
+  'a node without its metrics address|kubernetes/configmap.yaml|/metrics = "herd-2.herd-peers:12300"/d'
   'alert rule not PromQL|prometheus/herd-alerts.yml|s/herd_link_up == 0 and/herd_link_up == == 0 and/'
   'alert that no longer does what its test says|prometheus/herd-alerts.yml|s/^        for: 1m$/        for: 10m/'
   'dashboard panel on a metric not exported|grafana/herd.json|s/herd_queue_depth{/herd_queue_size{/'
