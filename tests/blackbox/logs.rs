@@ -96,6 +96,16 @@ fn a_log_filter_changed_live_takes_effect_and_a_bad_one_is_refused() {
         herd.log("A")
     );
 
+    // A blank line is no request, but is logged like every line.
+    one_shot(herd.client_addr("A"), "\n");
+    assert!(
+        wait_until(Duration::from_secs(5), || herd
+            .log("A")
+            .contains("in \"\" out \"\"")),
+        "{}",
+        herd.log("A")
+    );
+
     let set = herd.herdctl(&["log", "A", "warn"]);
     assert!(
         set.status.success(),
@@ -145,27 +155,54 @@ fn a_log_filter_changed_live_takes_effect_and_a_bad_one_is_refused() {
     assert!(!unknown.status.success());
 }
 
+/// `node.YYYY-MM-DD.log` for the UTC day `days_ago` days before now.
+fn daily_file(days_ago: u64) -> String {
+    let then = std::time::SystemTime::now() - Duration::from_secs(days_ago * 24 * 60 * 60);
+    let text = humantime::format_rfc3339_seconds(then).to_string();
+    format!("node.{}.log", &text[..10])
+}
+
 #[test]
-fn a_kept_log_is_daily_and_the_oldest_files_go() {
+fn a_kept_log_is_daily_and_files_older_than_keep_go() {
     let mut herd = Herd::with_topology(&["A"], &[], "");
     herd.add_config_table("[log]\nkeep = \"1d\"");
     let dir = herd.data_dir().join("A");
     std::fs::create_dir_all(&dir).expect("data dir");
-    // Three days of old logs, written oldest first.
-    for day in ["2020-01-01", "2020-01-02", "2020-01-03"] {
-        std::fs::write(dir.join(format!("node.{day}.log")), format!("{day}\n")).expect("old log");
-        std::thread::sleep(Duration::from_millis(20));
+    // Old days (the node was down a long while), and yesterday's.
+    let yesterday = daily_file(1);
+    for old in [
+        "node.2020-01-01.log",
+        "node.2020-01-02.log",
+        yesterday.as_str(),
+    ] {
+        std::fs::write(dir.join(old), format!("{old}\n")).expect("old log");
     }
+    let before = daily_file(0);
     herd.start("A");
-    let today = {
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        format!("node.{}.log", &now[..10])
-    };
+    let after = daily_file(0);
     let files = herd.files_of("A", "node.");
-    // `keep = "1d"`: today's file and the one before it.
-    assert_eq!(files, vec!["node.2020-01-03.log".to_owned(), today.clone()]);
-    let text = std::fs::read_to_string(dir.join(&today)).unwrap_or_default();
-    assert!(text.contains("starting node A of herd"), "{text}");
+    // `keep = "1d"`: today's file and yesterday's; the 2020 ones are gone.
+    let today = if files.contains(&before) {
+        before
+    } else {
+        after
+    };
+    let mut wanted = vec![yesterday, today.clone()];
+    wanted.sort();
+    assert_eq!(files, wanted);
+    let text = || std::fs::read_to_string(dir.join(&today)).unwrap_or_default();
+    // The log is written by its own thread: the line lands a moment later.
+    assert!(
+        wait_until(Duration::from_secs(5), || text()
+            .contains("starting node A of herd")),
+        "{}",
+        text()
+    );
+    let text = text();
+    assert!(
+        text.contains("deleted node.2020-01-01.log, node.2020-01-02.log"),
+        "{text}"
+    );
     let stderr = herd.stderr("A");
     assert!(stderr.contains("daily, kept 1 days"), "{stderr}");
 }

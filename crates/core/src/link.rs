@@ -207,10 +207,12 @@ pub struct LinkStats {
     pub overflows: u64,
     pub repair_rounds: u64,
     pub repair_records_out: u64,
-    /// Updates that arrived while this end waited for the records a
-    /// repair message it sent brings back (a LEAVES or a WANT), until the
-    /// peer's next repair message: the records of the answer (which travel
-    /// as updates), and any flood that crossed them.
+    /// Updates that arrived while this end waited for repair records: at
+    /// the end that started the round, from its LEAVES until the last
+    /// WANT came back (the peer sends each answer's records before its
+    /// WANT); at the other end, from its WANT until the peer's next repair
+    /// message (at most a round's patience). The records of the answers
+    /// (which travel as updates), and any flood that crossed them.
     pub repair_records_in: u64,
     /// Repair answers dropped because the backlog was full.
     pub repair_answers_dropped: u64,
@@ -245,10 +247,19 @@ struct Session {
     /// link was away have gone: the peer then compares with them merged,
     /// and repair does not send them a second time.
     link_up_sync: Option<RepairMessage>,
-    /// Until when updates count as repair records: set when this end
-    /// sends a LEAVES or a WANT, whose answer brings records, and ended by
-    /// the peer's next repair message (or the round's patience).
+    /// Until when updates count as repair records at the end that did not
+    /// start the round: set when it sends a WANT, whose answer brings
+    /// records, and ended by the peer's next repair message (or the
+    /// round's patience). The starting end counts while its round waits
+    /// for WANTs ([`RepairState::in_round`]).
     repair_records_until: Option<Duration>,
+    /// Since when this end's rounds have waited for the peer's WANTs:
+    /// set when LEAVES go out, kept when a round starts while the last
+    /// one still waited (it gave up on it), cleared when a round is
+    /// answered in full or starts after one that left nothing waiting.
+    /// Only this wait tells a peer that does not answer from one that has
+    /// nothing to say: a SYNC whose roots are equal gets no answer at all.
+    unanswered_since: Option<Duration>,
 }
 
 /// One end of one peer link.
@@ -332,15 +343,12 @@ impl LinkMachine {
             .map_or(Duration::ZERO, |since| now.saturating_sub(since))
     }
 
-    /// How long the round this end started has waited for its answer,
-    /// when it is still waiting.
+    /// How long this end's repair rounds have waited for answers, when
+    /// they are waiting: a peer that never answers keeps this growing
+    /// across the rounds started meanwhile.
     pub fn repair_waiting_for(&self, now: Duration) -> Option<Duration> {
-        let session = self.session.as_ref()?;
-        let started = session.round_started?;
-        session
-            .repair
-            .in_round()
-            .then(|| now.saturating_sub(started))
+        let since = self.session.as_ref()?.unanswered_since?;
+        Some(now.saturating_sub(since))
     }
 
     /// May a connection be taken at all? Not while the operator has the
@@ -418,6 +426,7 @@ impl LinkMachine {
             round_wanted_at: None,
             link_up_sync: None,
             repair_records_until: None,
+            unanswered_since: None,
         });
         if opened {
             self.start_round(now, Round::LinkUp, records);
@@ -506,9 +515,10 @@ impl LinkMachine {
             PeerMessage::Update(record) => {
                 self.stats.msgs_in += 1;
                 if let Some(session) = &self.session
-                    && session
-                        .repair_records_until
-                        .is_some_and(|until| session.last_input <= until)
+                    && (session.repair.in_round()
+                        || session
+                            .repair_records_until
+                            .is_some_and(|until| session.last_input <= until))
                 {
                     self.stats.repair_records_in += 1;
                 }
@@ -538,9 +548,14 @@ impl LinkMachine {
         if reply
             .messages
             .iter()
-            .any(|m| matches!(m, RepairMessage::Leaves { .. } | RepairMessage::Want { .. }))
+            .any(|m| matches!(m, RepairMessage::Want { .. }))
         {
             session.repair_records_until = Some(now + self.policy.round_patience);
+        }
+        if session.repair.in_round() {
+            session.unanswered_since.get_or_insert(now);
+        } else {
+            session.unanswered_since = None;
         }
         if reply
             .messages
@@ -690,6 +705,11 @@ impl LinkMachine {
             return false;
         }
         session.round_started = Some(now);
+        // A round that was still waiting keeps the wait's start: the peer
+        // has not answered since then.
+        if !session.repair.in_round() {
+            session.unanswered_since = None;
+        }
         let sync = session.repair.start(records);
         self.stats.repair_rounds += 1;
         if round == Round::LinkUp {
@@ -961,19 +981,38 @@ mod tests {
         assert_eq!(m.dial_at(), Some(2 * MS), "restored: dial at once");
     }
 
-    #[test]
-    fn a_reply_with_the_next_chunks_sync_counts_as_a_round() {
+    fn holding(clients: usize) -> Records {
         let mut records = Records::default();
-        for i in 0..2_000 {
+        for i in 0..clients {
             records.merge(record(&format!("c{i}"), "1"));
         }
-        let empty = Records::default();
+        records
+    }
+
+    /// Two connected ends, `a` the dialler (it starts the rounds), after
+    /// their repair exchange has run its course with nothing merged (the
+    /// lacking end asks again, which is all these tests need).
+    /// `deliver(from, line)` says which lines reach the other end.
+    fn exchange(
+        held: [&Records; 2],
+        mut deliver: impl FnMut(usize, &Transmit) -> bool,
+    ) -> [LinkMachine; 2] {
         let (mut a, mut b) = (machine(true), machine(false));
-        a.connected(Duration::ZERO, &records, Opener::Me, "b");
-        b.connected(Duration::ZERO, &empty, Opener::Peer, "a");
-        // Run the exchange to the end: b lacks everything.
+        a.connected(Duration::ZERO, held[0], Opener::Me, "b");
+        b.connected(Duration::ZERO, held[1], Opener::Peer, "a");
         let mut machines = [a, b];
-        let held = [&records, &empty];
+        pump(&mut machines, held, Duration::ZERO, &mut deliver);
+        machines
+    }
+
+    /// Carries lines between the two ends at `now` until both are quiet
+    /// (or 200 exchanges), answering repair messages from `held`.
+    fn pump(
+        machines: &mut [LinkMachine; 2],
+        held: [&Records; 2],
+        now: Duration,
+        deliver: &mut impl FnMut(usize, &Transmit) -> bool,
+    ) {
         for _ in 0..200 {
             let mut quiet = true;
             for from in 0..2 {
@@ -981,16 +1020,18 @@ mod tests {
                 let lines = drain(&mut machines[from], true);
                 quiet &= lines.is_empty();
                 for line in lines {
+                    if !deliver(from, &line) {
+                        continue;
+                    }
+                    machines[to].input(now);
                     match line {
                         Transmit::Repair(message) => {
                             if let Received::Repair(message) =
                                 machines[to].receive(PeerMessage::Repair(message))
                             {
-                                machines[to].answer_repair(Duration::ZERO, message, held[to]);
+                                machines[to].answer_repair(now, message, held[to]);
                             }
                         }
-                        // Not merged here: b goes on lacking them, and
-                        // asks again, which is all this test needs.
                         Transmit::Repaired(record) => {
                             machines[to].receive(PeerMessage::Update((*record).clone()));
                         }
@@ -999,25 +1040,81 @@ mod tests {
                 }
             }
             if quiet {
-                break;
+                return;
             }
         }
+        // What the last answers queued reaches the other end too.
+        for from in 0..2 {
+            for line in drain(&mut machines[from], true) {
+                if let Transmit::Repaired(record) = line
+                    && deliver(from, &Transmit::Repaired(record.clone()))
+                {
+                    machines[1 - from].receive(PeerMessage::Update((*record).clone()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_reply_with_the_next_chunks_sync_counts_as_a_round() {
+        let (records, empty) = (holding(2_000), Records::default());
+        let machines = exchange([&records, &empty], |_, _| true);
         let rounds_seen = machines[0].stats().repair_rounds;
         assert!(
             rounds_seen > 1,
             "a large repair goes in several counted rounds"
         );
-        // What one end sent in repair, the other counted as repair in
-        // (once what a queued last has been delivered too).
-        for line in drain(&mut machines[0], true) {
-            if let Transmit::Repaired(record) = line {
-                machines[1].receive(PeerMessage::Update((*record).clone()));
-            }
+    }
+
+    #[test]
+    fn what_one_end_sends_in_repair_the_other_counts_in_whichever_started() {
+        let (records, empty) = (holding(2_000), Records::default());
+        for (held, sender) in [([&records, &empty], 0), ([&empty, &records], 1)] {
+            let machines = exchange(held, |_, _| true);
+            let sent = machines[sender].stats().repair_records_out;
+            assert!(sent >= 2_000, "{sent}");
+            assert_eq!(machines[1 - sender].stats().repair_records_in, sent);
+            assert_eq!(machines[sender].stats().repair_records_in, 0);
         }
-        let sent = machines[0].stats().repair_records_out;
-        assert!(sent >= 2_000, "{sent}");
-        assert_eq!(machines[1].stats().repair_records_in, sent);
-        assert_eq!(machines[0].stats().repair_records_in, 0);
+    }
+
+    #[test]
+    fn a_peer_that_never_sends_its_wants_keeps_the_wait_growing_across_rounds() {
+        let (records, empty) = (holding(100), Records::default());
+        let held = [&records, &empty];
+        // b answers SYNC with GROUPS, but never gets a's LEAVES, so never
+        // sends the WANTs a's rounds wait for.
+        let mut deliver = |from: usize, line: &Transmit| {
+            from == 1 || !matches!(line, Transmit::Repair(RepairMessage::Leaves { .. }))
+        };
+        let mut machines = exchange(held, &mut deliver);
+        assert_eq!(
+            machines[0].repair_waiting_for(Duration::ZERO),
+            Some(Duration::ZERO)
+        );
+        let rounds = machines[0].stats().repair_rounds;
+        for second in 1..=12 {
+            let now = Duration::from_secs(second);
+            for (m, held) in machines.iter_mut().zip(held) {
+                m.input(now);
+                m.handle_timeout(now, held);
+            }
+            pump(&mut machines, held, now, &mut deliver);
+            // Rounds started meanwhile (after the 5 s patience) gave up on
+            // the last: the wait still counts from the first LEAVES.
+            assert_eq!(
+                machines[0].repair_waiting_for(now),
+                Some(now),
+                "at {second} s"
+            );
+        }
+        assert!(
+            machines[0].stats().repair_rounds > rounds,
+            "no round started in 12 s"
+        );
+        // Once a round is answered in full, nothing is waiting.
+        let machines = exchange(held, |_, _| true);
+        assert_eq!(machines[0].repair_waiting_for(Duration::from_secs(1)), None);
     }
 
     #[test]

@@ -314,6 +314,11 @@ async fn serve(
             n.group_commit.clone().run()
         });
     }
+    if let Some(retention) = log.retention.clone() {
+        tasks.spawn("log retention", Restart::OnPanic, move || {
+            retention.clone().run()
+        });
+    }
     let n = node.clone();
     tasks.spawn("store maintenance", Restart::OnPanic, move || {
         n.clone().maintain_store_periodically()
@@ -353,6 +358,7 @@ async fn serve(
     info!("ready");
 
     let signal = stop.wait().await;
+    probe.stopping();
     info!(
         "received {signal}; stopping with {} records",
         node.records_summary().0

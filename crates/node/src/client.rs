@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::accept::accept_forever;
-use crate::counters::bump;
+use crate::counters::{RequestKind, RequestResult, bump};
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
 
@@ -188,10 +188,10 @@ async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> 
         Frame::TooLong(prefix) => {
             // Memory stays bounded: only the prefix was kept.
             bump(&node.counters.client_lines);
-            node.count_request(
-                crate::node::Answered::invalid(crate::counters::RequestKind::Other),
-                std::time::Instant::now(),
-            );
+            // A request answered `?`; not timed (nothing was looked up).
+            node.counters
+                .requests
+                .count(RequestKind::Other, RequestResult::Invalid);
             node.events.publish_with(|| {
                 let prefix = String::from_utf8_lossy(&prefix).into_owned();
                 EventKind::Request {

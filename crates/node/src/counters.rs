@@ -15,6 +15,11 @@ pub struct Counters {
     pub client_lines: AtomicU64,
     /// Client requests by kind and result (blank lines are not requests).
     pub requests: RequestCounts,
+    /// Updates from peers that won the merge, and those that did not: the
+    /// node's totals (each link counts its own as well, for metrics; these
+    /// stay when a reload removes a link).
+    pub floods_won: AtomicU64,
+    pub floods_stale: AtomicU64,
     /// Peer connections refused in the TLS handshake.
     pub tls_refusals: AtomicU64,
 }

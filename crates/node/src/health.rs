@@ -46,8 +46,8 @@ pub enum ThresholdError {
 /// (Corrosion's style); what is not given keeps its default.
 pub fn thresholds_from_query(query: &str) -> Result<Thresholds, ThresholdError> {
     let mut thresholds = Thresholds::default();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let (name, value) = (name.as_ref(), value.as_ref());
         let duration = |name: &'static str| -> Result<Duration, ThresholdError> {
             humantime::parse_duration(value).map_err(|_| ThresholdError::Bad {
                 name,
@@ -87,6 +87,10 @@ mod tests {
             })
         );
         assert_eq!(thresholds_from_query(""), Ok(Thresholds::default()));
+        assert_eq!(
+            thresholds_from_query("max_link_down=1h%2030m").map(|t| t.max_link_down),
+            Ok(Duration::from_secs(5400))
+        );
         assert_eq!(
             thresholds_from_query("max_queue=lots"),
             Err(ThresholdError::Bad {

@@ -274,18 +274,21 @@ impl Node {
     pub async fn answer(&self, line: &[u8], connection: u64, out: &mut Vec<u8>) {
         let start = out.len();
         bump(&self.counters.client_lines);
-        if is_blank(line) {
-            return;
+        // A blank line gets no reply and is no request, but is logged.
+        let mut client = "";
+        if !is_blank(line) {
+            let began = std::time::Instant::now();
+            let answered = match std::str::from_utf8(line) {
+                Ok(text) => self.answer_text(text, out).await,
+                Err(_) => {
+                    question(line, out);
+                    Answered::invalid(RequestKind::Other)
+                }
+            };
+            self.counters.requests.count(answered.kind, answered.result);
+            self.latencies.observe(answered.kind, began.elapsed());
+            client = answered.client.unwrap_or_default();
         }
-        let began = std::time::Instant::now();
-        let answered = match std::str::from_utf8(line) {
-            Ok(text) => self.answer_text(text, out).await,
-            Err(_) => {
-                question(line, out);
-                Answered::invalid(RequestKind::Other)
-            }
-        };
-        self.count_request(answered, began);
         let reply = &out[start..];
         // The reply's first line; a WHATSAT's JSON is summarised by size.
         let first_end = reply
@@ -299,7 +302,6 @@ impl Node {
             reply: String::from_utf8_lossy(&reply[..first_end]).into_owned(),
             json_bytes: rest,
         });
-        let client = answered.client.unwrap_or_default();
         if rest > 0 {
             info!(
                 target: "client",
@@ -319,12 +321,6 @@ impl Node {
                 printable(&reply[..first_end]),
             );
         }
-    }
-
-    /// Counts a request answered, and how long its reply took.
-    pub fn count_request(&self, answered: Answered<'_>, began: std::time::Instant) {
-        self.counters.requests.count(answered.kind, answered.result);
-        self.latencies.observe(answered.kind, began.elapsed());
     }
 
     async fn answer_text<'a>(&self, text: &'a str, out: &mut Vec<u8>) -> Answered<'a> {
@@ -453,9 +449,10 @@ impl Node {
         }
     }
 
-    /// An update that arrived from `peer` on its link `link`; true when
-    /// it won the merge.
-    pub fn on_peer_update(&self, record: Record, link: LinkId, peer: &str) -> bool {
+    /// An update that arrived from `peer` on its link `link`: whether it
+    /// won the merge, or None when it won but could not be stored (then
+    /// it is dropped as if never received).
+    pub fn on_peer_update(&self, record: Record, link: LinkId, peer: &str) -> Option<bool> {
         let record = Arc::new(record);
         let decision = {
             let mut state = self.state();
@@ -475,7 +472,7 @@ impl Node {
                         "cannot store update of {} from a peer: {err}",
                         record.client()
                     );
-                    return false;
+                    return None;
                 }
                 state.core.commit(record.clone());
                 self.maintain_store(&mut state, false);
@@ -484,13 +481,19 @@ impl Node {
             }
             decision
         };
-        match decision {
+        let won = match decision {
             PeerDecision::Won { record, forward } => {
                 self.flood(&record, forward);
                 true
             }
             _ => false,
-        }
+        };
+        bump(if won {
+            &self.counters.floods_won
+        } else {
+            &self.counters.floods_stale
+        });
+        Some(won)
     }
 
     fn flood(&self, record: &Arc<Record>, forward: Forward) {
@@ -566,14 +569,14 @@ impl std::fmt::Display for Printable<'_> {
 
 /// What a client line was, how it was answered, and for which client.
 #[derive(Debug, Clone, Copy)]
-pub struct Answered<'a> {
-    pub kind: RequestKind,
-    pub result: RequestResult,
-    pub client: Option<&'a str>,
+struct Answered<'a> {
+    kind: RequestKind,
+    result: RequestResult,
+    client: Option<&'a str>,
 }
 
 impl Answered<'_> {
-    pub fn invalid(kind: RequestKind) -> Answered<'static> {
+    fn invalid(kind: RequestKind) -> Answered<'static> {
         Answered {
             kind,
             result: RequestResult::Invalid,

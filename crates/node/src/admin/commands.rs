@@ -130,8 +130,9 @@ impl Conversation {
                 };
                 let response = match log.set(&filter) {
                     Ok(previous) => {
-                        info!("log filter now {filter:?} (was {previous:?}), by the operator");
-                        Response::ok(id, json!({ "filter": filter, "previous": previous }))
+                        let now = log.current().unwrap_or(filter);
+                        info!("log filter now {now:?} (was {previous:?}), by the operator");
+                        Response::ok(id, json!({ "filter": now, "previous": previous }))
                     }
                     Err(err @ FilterError::Invalid { .. }) => {
                         Response::error(id, ErrorCode::BadRequest, err.to_string())

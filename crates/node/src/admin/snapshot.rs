@@ -22,12 +22,9 @@ pub fn snapshot(node: &Node) -> Snapshot {
         iamat_accepted: c.requests.get(RequestKind::Iamat, RequestResult::Ok),
         iamat_stale: c.requests.get(RequestKind::Iamat, RequestResult::Stale),
         whatsat: c.requests.of_kind(RequestKind::Whatsat),
-        floods_in: links
-            .iter()
-            .map(|link| link.floods_won + link.floods_stale)
-            .sum(),
-        floods_won: links.iter().map(|link| link.floods_won).sum(),
-        duplicates: links.iter().map(|link| link.floods_stale).sum(),
+        floods_in: read(&c.floods_won) + read(&c.floods_stale),
+        floods_won: read(&c.floods_won),
+        duplicates: read(&c.floods_stale),
         floods_out: links.iter().map(|link| link.msgs_out).sum(),
         queue_overflows: links.iter().map(|link| link.overflows).sum(),
         fsyncs: read(&node.group_commit.syncs),

@@ -10,6 +10,7 @@
 
 pub mod filter;
 pub mod json;
+pub mod retention;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use filter::{FilterError, LogFilter};
+pub use retention::Retention;
 
 /// The log file without rotation.
 pub const LOG_FILE: &str = "node.log";
@@ -34,6 +36,8 @@ pub struct Logging {
     /// What the start-up line says about where the log goes.
     pub described: String,
     pub filter: LogFilter,
+    /// With `keep`: what deletes the old files (the node runs it hourly).
+    pub retention: Option<Retention>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,9 @@ pub enum LogError {
 /// `EnvFilter` directive such as `debug`) sets the first filter; `info`
 /// without it.
 pub fn init(dir: &Path, settings: &LogSettings) -> Result<Logging, LogError> {
+    let retention = settings.keep_days.map(|days| retention::in_dir(dir, days));
+    // Before the first line: what is already too old goes now.
+    let deleted = retention.as_ref().map(Retention::prune).unwrap_or_default();
     let (writer, guard, described) = open(dir, settings)?;
     let first = EnvFilter::try_from_env("HERD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter_layer, filter) = LogFilter::new(first);
@@ -82,10 +89,18 @@ pub fn init(dir: &Path, settings: &LogSettings) -> Result<Logging, LogError> {
         .with(text)
         .with(json)
         .try_init()?;
+    if !deleted.is_empty() {
+        tracing::info!(
+            "log retention (keep {} days): deleted {}",
+            settings.keep_days.unwrap_or_default(),
+            deleted.join(", ")
+        );
+    }
     Ok(Logging {
         guard,
         described,
         filter,
+        retention,
     })
 }
 

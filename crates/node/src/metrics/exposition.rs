@@ -271,12 +271,11 @@ impl Families {
         labels: &[&str],
         rows: impl IntoIterator<Item = (Vec<&'a str>, i64)>,
     ) -> Result<(), MetricsError> {
-        let family = IntGaugeVec::new(Opts::new(name, help), labels)?;
-        for (values, value) in rows {
-            family.get_metric_with_label_values(&values)?.set(value);
-        }
-        self.0.extend(family.collect());
-        Ok(())
+        self.add(
+            IntGaugeVec::new(Opts::new(name, help), labels)?,
+            rows,
+            |g, v| g.set(v),
+        )
     }
 
     fn counter<'a>(
@@ -286,9 +285,22 @@ impl Families {
         labels: &[&str],
         rows: impl IntoIterator<Item = (Vec<&'a str>, u64)>,
     ) -> Result<(), MetricsError> {
-        let family = IntCounterVec::new(Opts::new(name, help), labels)?;
+        self.add(
+            IntCounterVec::new(Opts::new(name, help), labels)?,
+            rows,
+            |c, v| c.inc_by(v),
+        )
+    }
+
+    /// One family: `set` gives each row's series its value.
+    fn add<'a, M: prometheus::core::Metric, V>(
+        &mut self,
+        family: prometheus::core::MetricVec<impl prometheus::core::MetricVecBuilder<M = M>>,
+        rows: impl IntoIterator<Item = (Vec<&'a str>, V)>,
+        set: impl Fn(&M, V),
+    ) -> Result<(), MetricsError> {
         for (values, value) in rows {
-            family.get_metric_with_label_values(&values)?.inc_by(value);
+            set(&family.get_metric_with_label_values(&values)?, value);
         }
         self.0.extend(family.collect());
         Ok(())

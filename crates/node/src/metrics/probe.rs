@@ -13,6 +13,9 @@ pub struct Probe {
     node: OnceLock<Arc<Node>>,
     /// Every listener bound and serving.
     serving: AtomicBool,
+    /// A stop signal came: not ready again, so load balancers and
+    /// Kubernetes stop sending clients while the node drains.
+    stopping: AtomicBool,
 }
 
 impl Probe {
@@ -30,6 +33,11 @@ impl Probe {
         self.serving.store(true, Ordering::Release);
     }
 
+    /// The node is stopping.
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
     /// The node, once its records are loaded.
     pub fn node(&self) -> Option<&Arc<Node>> {
         self.node.get()
@@ -39,6 +47,8 @@ impl Probe {
     pub fn not_ready(&self) -> Option<&'static str> {
         if self.node.get().is_none() {
             Some("loading records")
+        } else if self.stopping.load(Ordering::Acquire) {
+            Some("stopping")
         } else if !self.serving.load(Ordering::Acquire) {
             Some("starting its listeners")
         } else {

@@ -68,7 +68,8 @@ pub struct Link {
     /// Updates from the peer that won the merge, and those that did not.
     floods_won: AtomicU64,
     floods_stale: AtomicU64,
-    /// Connections lost (not cut by the operator).
+    /// Connections lost: not cut by the operator, nor replaced by another
+    /// connection to the same peer.
     flaps: AtomicU64,
     /// The peer refused our version range as a node from before ranges
     /// does: dial it with the one version it reads.
@@ -281,9 +282,6 @@ impl Link {
         let mut status = self.status();
         if status.state != state {
             status.since_us = now_us();
-            if status.state == ConnectionState::Connected && state == ConnectionState::Connecting {
-                self.flaps.fetch_add(1, Ordering::Relaxed);
-            }
         }
         status.state = state;
         status.remote = remote;
@@ -292,6 +290,11 @@ impl Link {
 
     pub(super) fn note_error(&self, error: &str) {
         self.status().last_error = Some((error.to_owned(), now_us()));
+    }
+
+    /// The connection was lost (the session ended on its own).
+    pub(super) fn count_flap(&self) {
+        self.flaps.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An update from the peer was merged: it won, or it did not.
@@ -584,8 +587,11 @@ impl Link {
         let received = self.end().machine.receive(message);
         match received {
             Received::Merge(record) => {
-                let won = node.on_peer_update(record, self.id, &self.peer);
-                self.count_flood(won);
+                // Not counted when the store could not keep it (an error,
+                // logged): repair brings it again.
+                if let Some(won) = node.on_peer_update(record, self.id, &self.peer) {
+                    self.count_flood(won);
+                }
             }
             Received::Repair(message) => {
                 let now = self.now();

@@ -95,6 +95,7 @@ pub async fn run_link(
             SessionEnd::Lost(reason) => {
                 info!(peer = %link.peer, "link lost: {reason}");
                 link.note_error(&reason);
+                link.count_flap();
                 node.events.publish_with(|| EventKind::Link {
                     peer: link.peer.clone(),
                     change: LinkChange::Down,
