@@ -29,8 +29,14 @@ pub const FSYNC_SECONDS: &str = "herd_fsync_seconds";
 pub struct Latencies {
     /// None only if prometheus refused the options, which are constants:
     /// then the metric is missing rather than the node down.
-    vec: Option<HistogramVec>,
-    by_kind: Vec<Histogram>,
+    histograms: Option<Histograms>,
+}
+
+struct Histograms {
+    vec: HistogramVec,
+    /// The vector's histogram of each kind, by `RequestKind as usize`,
+    /// resolved once (no label lookup per request).
+    by_kind: [Histogram; RequestKind::ALL.len()],
 }
 
 impl Latencies {
@@ -40,27 +46,28 @@ impl Latencies {
             "Time from a client line read to its reply ready, by request kind.",
         )
         .buckets(REPLY_BUCKETS.to_vec());
-        let vec = HistogramVec::new(opts, &["kind"]).ok();
-        let by_kind = match &vec {
-            Some(vec) => RequestKind::ALL
-                .iter()
-                .filter_map(|kind| vec.get_metric_with_label_values(&[kind.as_str()]).ok())
-                .collect(),
-            None => Vec::new(),
-        };
-        Latencies { vec, by_kind }
+        let histograms = HistogramVec::new(opts, &["kind"]).ok().and_then(|vec| {
+            let of = |kind: RequestKind| vec.get_metric_with_label_values(&[kind.as_str()]).ok();
+            let by_kind = [
+                of(RequestKind::Iamat)?,
+                of(RequestKind::Whatsat)?,
+                of(RequestKind::Other)?,
+            ];
+            Some(Histograms { vec, by_kind })
+        });
+        Latencies { histograms }
     }
 
     pub fn observe(&self, kind: RequestKind, took: Duration) {
-        if let Some(histogram) = self.by_kind.get(kind as usize) {
-            histogram.observe(took.as_secs_f64());
+        if let Some(histograms) = &self.histograms {
+            histograms.by_kind[kind as usize].observe(took.as_secs_f64());
         }
     }
 
     pub fn families(&self) -> Vec<MetricFamily> {
-        self.vec
+        self.histograms
             .as_ref()
-            .map(Collector::collect)
+            .map(|histograms| histograms.vec.collect())
             .unwrap_or_default()
     }
 }
