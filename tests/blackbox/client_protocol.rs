@@ -370,3 +370,53 @@ fn sigterm_stops_cleanly_and_the_log_has_every_line() {
         "start-up line: {stderr}"
     );
 }
+
+/// A classic one-request client: one line, no half-close, read until the
+/// server closes (contract section 2, `[client] one_request`).
+fn ask_once(herd: &Herd, node: &str, request: &str) -> String {
+    let mut session = Session::connect(herd.client_addr(node));
+    session.send(request.as_bytes());
+    String::from_utf8_lossy(&session.read_to_end()).into_owned()
+}
+
+#[test]
+fn with_one_request_the_node_answers_the_first_line_and_closes() {
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
+    herd.add_config_table("[client]\none_request = true");
+    herd.start_all_connected();
+    let time = now_text();
+    // The client sends its line and reads until the node closes.
+    let reply = ask_once(
+        &herd,
+        "A",
+        &format!("{}\n", iamat("kiwi", "+34.068930-118.445127", time.clone())),
+    );
+    let lines: Vec<&str> = reply.lines().collect();
+    assert_eq!(lines.len(), 1, "{reply:?}");
+    assert!(
+        lines[0].starts_with("AT A ") && lines[0].ends_with(&time),
+        "{reply:?}"
+    );
+    // A WHATSAT's whole reply comes before the close; so does the flood.
+    let reply = ask_once(&herd, "B", "WHATSAT kiwi 10 2\n");
+    assert!(reply.starts_with(&format!("{}\n{{", lines[0])), "{reply}");
+    assert!(reply.ends_with("}\n\n"), "{reply:?}");
+    // Only the first request of a connection is answered; blank lines
+    // before it are no request.
+    let reply = ask_once(&herd, "A", "\n\nWHATSAT nobody 10 2\nWHATSAT kiwi 10 2\n");
+    assert_eq!(reply, "? WHATSAT nobody 10 2\n");
+    // Turned off by reload: many lines per connection again.
+    let text = std::fs::read_to_string(&herd.config).unwrap_or_default();
+    herd.write_config_text(&text.replace("one_request = true", "one_request = false"));
+    let reload = herd.herdctl(&["reload"]);
+    assert!(
+        reload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reload.stdout)
+    );
+    assert!(String::from_utf8_lossy(&reload.stdout).contains("A: applied: [client]"));
+    let mut session = Session::connect(herd.client_addr("A"));
+    session.send(b"WHATSAT nobody 10 2\nWHATSAT nobody 10 3\n");
+    assert_eq!(session.read_line(), "? WHATSAT nobody 10 2");
+    assert_eq!(session.read_line(), "? WHATSAT nobody 10 3");
+}

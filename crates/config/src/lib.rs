@@ -17,8 +17,8 @@ mod validate;
 pub use address::{Address, AddressError};
 pub use error::ConfigError;
 pub use model::{
-    Config, FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, LogFormat, LogSettings,
-    NodeSpec, PlacesBackendKind, PlacesSettings,
+    ClientSettings, Config, FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, LogFormat,
+    LogSettings, NodeSpec, PlacesBackendKind, PlacesSettings,
 };
 pub use secret::Secret;
 pub use tls::{HERDCTL_NAME, NAME_PLACEHOLDER, TlsSettings, dns_name_problem};

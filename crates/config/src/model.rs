@@ -16,6 +16,8 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// `[log]`: how the node log is written and kept.
     pub log: LogSettings,
+    /// `[client]`: how client connections are served.
+    pub client: ClientSettings,
     /// Problems worth a warning but not an error (a disconnected graph).
     pub warnings: Vec<String>,
     /// Which config this is: the first 16 hex digits of the SHA-256 of the
@@ -50,6 +52,15 @@ pub enum FsyncPolicy {
     /// A duration such as `"100ms"`: the log is synced that often if it
     /// changed; at most that much is lost to a power cut.
     Every(Duration),
+}
+
+/// `[client]`: how a node serves its client connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientSettings {
+    /// `one_request`: answer the first line of a connection, then close
+    /// it (for the classic clients that send one request and read until
+    /// the server closes). Off by default: many lines per connection.
+    pub one_request: bool,
 }
 
 /// `[log]`: the node log's format and retention.

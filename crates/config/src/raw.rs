@@ -18,6 +18,13 @@ pub struct RawConfig {
     pub node: Vec<Spanned<RawNode>>,
     pub tls: Option<Spanned<RawTls>>,
     pub log: Option<Spanned<RawLog>>,
+    pub client: Option<Spanned<RawClient>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub one_request: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -34,6 +34,8 @@ pub enum Change {
     /// Other links or addresses elsewhere in the herd.
     Elsewhere,
     Limits,
+    /// `[client]`.
+    Client,
     Places,
     Secret,
     AdminToken,
@@ -58,6 +60,7 @@ impl fmt::Display for Change {
             Change::PeerAddresses(names) => list(f, "new peer address of", names),
             Change::Elsewhere => f.write_str("links or addresses of other nodes"),
             Change::Limits => f.write_str("[limits]"),
+            Change::Client => f.write_str("[client]"),
             Change::Places => f.write_str("[places]"),
             Change::Secret => f.write_str("herd secret"),
             Change::AdminToken => f.write_str("admin token"),
@@ -212,6 +215,9 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
     if old.limits != new.limits {
         changes.push(Change::Limits);
     }
+    if old.client != new.client {
+        changes.push(Change::Client);
+    }
     if old.places != new.places {
         changes.push(Change::Places);
     }
@@ -314,6 +320,8 @@ admin = "127.0.0.1:9"
         );
         let limits = format!("{BASE}[limits]\nmax_clients = 5\n");
         assert_eq!(changed(&limits, "A"), Ok(vec![Change::Limits]));
+        let one = format!("{BASE}[client]\none_request = true\n");
+        assert_eq!(changed(&one, "B"), Ok(vec![Change::Client]));
         assert_eq!(
             describe(&[Change::Limits, Change::Secret]),
             "[limits]; herd secret"

@@ -45,6 +45,7 @@ fn default_herd_is_valid_and_matches_the_contract() {
         assert!(metrics.ip().is_some_and(|ip| ip.is_loopback()));
     }
     assert_eq!(config.log, LogSettings::default());
+    assert!(!config.client.one_request);
     let peers = |n: &str| -> Vec<String> {
         let mut p: Vec<String> = config.peers_of(n).iter().map(|p| p.name.clone()).collect();
         p.sort();
@@ -624,4 +625,25 @@ fn log_format_and_retention() {
             "{section}: {error}"
         );
     }
+}
+
+#[test]
+fn one_request_is_a_boolean_in_client() {
+    let with =
+        |section: &str| Config::parse(&format!("{TWO_NODES}[client]\n{section}\n"), "t.toml");
+    assert!(with("one_request = true").is_ok_and(|c| c.client.one_request));
+    assert!(with("").is_ok_and(|c| !c.client.one_request));
+    let error = with("one_request = \"yes\"")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains("invalid type") && error.contains("line 19"),
+        "{error}"
+    );
+    let error = with("one_requests = true")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("unknown field `one_requests`"), "{error}");
 }

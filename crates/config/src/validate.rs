@@ -11,9 +11,9 @@ use toml::Spanned;
 use crate::raw::{RawConfig, RawHerd, RawLimits, RawLog, RawPlaces, RawSecret, RawTls};
 use crate::tls::dns_name_problem;
 use crate::{
-    Address, AddressError, Config, ConfigError, FsyncPolicy, GoogleApi, HerdSettings, Limits,
-    LinkSpec, LogFormat, LogSettings, NodeSpec, PlacesBackendKind, PlacesSettings, Secret,
-    TlsSettings,
+    Address, AddressError, ClientSettings, Config, ConfigError, FsyncPolicy, GoogleApi,
+    HerdSettings, Limits, LinkSpec, LogFormat, LogSettings, NodeSpec, PlacesBackendKind,
+    PlacesSettings, Secret, TlsSettings,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -209,6 +209,12 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         None => None,
     };
     let log = log_settings(&check, raw.log)?;
+    let client = ClientSettings {
+        one_request: raw
+            .client
+            .and_then(|client| client.into_inner().one_request)
+            .unwrap_or(false),
+    };
     let warnings = connectivity_warnings(&nodes, &links);
     Ok(Config {
         herd,
@@ -216,6 +222,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         limits,
         tls,
         log,
+        client,
         nodes,
         links,
         warnings,

@@ -78,6 +78,9 @@ pub fn init(config: &Config, dir: &Path, days: u64, force: bool) -> Result<(), F
     Ok(())
 }
 
+/// Where a name's certificate and key go.
+type FilesOf = dyn Fn(&str) -> (PathBuf, PathBuf);
+
 /// `herdctl certs add NAME...`: certificates from the CA in `dir` (as
 /// `init` laid it out), or else from the config's `[tls]` (the CA key
 /// beside its `ca` file, the new files where `cert` and `key` say).
@@ -87,35 +90,34 @@ pub fn add(
     names: &[String],
     days: u64,
 ) -> Result<(), Failure> {
-    let (ca_cert, ca_key, paths): (PathBuf, PathBuf, Box<dyn Fn(&str) -> (PathBuf, PathBuf)>) =
-        match (dir, &config.tls) {
-            (Some(dir), _) => {
-                let layout = Layout {
-                    dir: absolute(dir)?,
-                };
-                let (ca, key) = (layout.ca(), layout.ca_key());
-                (
-                    ca,
-                    key,
-                    Box::new(move |name| (layout.cert(name), layout.key(name))),
-                )
-            }
-            (None, Some(tls)) => {
-                let tls = tls.clone();
-                let ca = tls.ca_path();
-                let key = ca.with_extension("key");
-                (
-                    ca,
-                    key,
-                    Box::new(move |name| (tls.cert_path(name), tls.key_path(name))),
-                )
-            }
-            (None, None) => {
-                return Err(Failure::usage(
-                    "the config has no [tls]: say where the CA is with --dir DIR",
-                ));
-            }
-        };
+    let (ca_cert, ca_key, paths): (PathBuf, PathBuf, Box<FilesOf>) = match (dir, &config.tls) {
+        (Some(dir), _) => {
+            let layout = Layout {
+                dir: absolute(dir)?,
+            };
+            let (ca, key) = (layout.ca(), layout.ca_key());
+            (
+                ca,
+                key,
+                Box::new(move |name| (layout.cert(name), layout.key(name))),
+            )
+        }
+        (None, Some(tls)) => {
+            let tls = tls.clone();
+            let ca = tls.ca_path();
+            let key = ca.with_extension("key");
+            (
+                ca,
+                key,
+                Box::new(move |name| (tls.cert_path(name), tls.key_path(name))),
+            )
+        }
+        (None, None) => {
+            return Err(Failure::usage(
+                "the config has no [tls]: say where the CA is with --dir DIR",
+            ));
+        }
+    };
     let read = |path: &Path| {
         std::fs::read_to_string(path)
             .map_err(|err| Failure::usage(format!("cannot read {}: {err}", path.display())))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use herd_admin::EventKind;
+use herd_proto::fields::is_blank;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
@@ -64,6 +65,7 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
     // The limits the connection started with, whatever a reload does.
     let live = node.live();
     let limits = &live.limits;
+    let one_request = live.client.one_request;
     let mut lines = LineReader::new(limits.max_line, node.settings.too_long_prefix);
     let mut out = Vec::with_capacity(256);
     // When the line now in the buffer began arriving.
@@ -73,7 +75,10 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
         while let Some(frame) = lines.next_frame() {
             // A line ended: whatever is left is a new one.
             line_started = None;
-            if answer_frame(node, frame, id, &mut out).await {
+            // `[client] one_request`: the first line that is a request
+            // (blank lines are none) is the connection's only one.
+            let last = one_request && !matches!(&frame, Frame::Line(line) if is_blank(line));
+            if answer_frame(node, frame, id, &mut out).await || last {
                 write_in_time(stream, &out, limits.line_deadline).await?;
                 stream.shutdown().await?;
                 linger(stream).await;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use herd_config::{Config, Limits, Secret};
+use herd_config::{ClientSettings, Config, Limits, Secret};
 use herd_proto::Nanos;
 use herd_tls::{NodeTls, TlsError};
 
@@ -13,6 +13,9 @@ pub struct Live {
     /// What one client may cost (`[limits]`); a client connection keeps
     /// the limits it started with.
     pub limits: Limits,
+    /// `[client]`: one request per connection, or many; a connection
+    /// keeps what it started with.
+    pub client: ClientSettings,
     /// The herd secrets (empty: none): peers must prove they know one; this
     /// node proves with the first (peer/auth.rs).
     pub secrets: Vec<Secret>,
@@ -29,6 +32,7 @@ impl Live {
     pub fn of(config: &Config, tls: Option<Arc<NodeTls>>) -> Live {
         Live {
             limits: config.limits,
+            client: config.client,
             secrets: config.herd.secrets.clone(),
             tls,
             admin_token: config.herd.admin_token.clone(),

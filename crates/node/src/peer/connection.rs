@@ -20,7 +20,8 @@ pub struct Connected {
 /// What a link's task is handed: a connection, from its own dial or the
 /// peer's, or the news that its own dial failed.
 pub enum Arrival {
-    Connected(Connected),
+    /// Boxed: a connection (a TLS session inside) is over a kilobyte.
+    Connected(Box<Connected>),
     DialFailed(DialError),
 }
 

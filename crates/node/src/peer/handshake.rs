@@ -334,13 +334,13 @@ async fn accept_handshake(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr, p
     // may have come up meanwhile: LinkMachine::prefers).
     let _ = link
         .incoming
-        .send(Arrival::Connected(Connected {
+        .send(Arrival::Connected(Box::new(Connected {
             socket: stream.into_socket(),
             lines,
             opener: Opener::Peer,
             peer_boot_id,
             version,
-        }))
+        })))
         .await;
 }
 

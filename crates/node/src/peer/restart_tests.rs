@@ -67,6 +67,7 @@ async fn start(
     };
     let live = Live {
         limits: Limits::default(),
+        client: Default::default(),
         secrets: Vec::new(),
         tls: None,
         admin_token: None,

@@ -20,7 +20,7 @@ use crate::node::Node;
 
 pub(super) enum SessionEnd {
     Lost(String),
-    Replaced(Connected),
+    Replaced(Box<Connected>),
     /// The operator cut the link.
     Cut,
 }

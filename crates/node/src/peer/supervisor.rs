@@ -39,7 +39,7 @@ pub async fn run_link(
     let mut admin = link.watch_admin();
     let mut failures: u32 = 0;
     let mut dialling = Dialling::default();
-    let mut next: Option<Connected> = None;
+    let mut next: Option<Box<Connected>> = None;
     loop {
         if *admin.borrow_and_update() == AdminState::Down {
             dialling.abort();
@@ -51,7 +51,7 @@ pub async fn run_link(
             continue;
         }
         let connected = match next.take() {
-            Some(connected) => connected,
+            Some(connected) => *connected,
             None => {
                 let dial_at = link.dial_at();
                 tokio::select! {
@@ -60,7 +60,7 @@ pub async fn run_link(
                             if !link.prefers(&connected) {
                                 continue;
                             }
-                            connected
+                            *connected
                         }
                         Some(Arrival::DialFailed(err)) => {
                             failures += 1;
@@ -128,7 +128,7 @@ impl Dialling {
         let (node, link) = (node.clone(), link.clone());
         self.0 = Some(AbortOnDropHandle::new(tokio::spawn(async move {
             let arrival = match dial(&node, &link).await {
-                Ok(connected) => Arrival::Connected(connected),
+                Ok(connected) => Arrival::Connected(Box::new(connected)),
                 Err(err) => Arrival::DialFailed(err),
             };
             // The link's task is gone only when the node stops.
