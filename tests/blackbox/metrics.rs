@@ -326,6 +326,13 @@ fn health_names_a_dead_peer_ignores_a_cut_link_and_recovers() {
     // herdctl status shows the verdict and what is wrong.
     let status = herd.herdctl(&["status"]);
     let table = String::from_utf8_lossy(&status.stdout);
+    // C away, A and B agree: DEGRADED, not DIVERGED.
+    assert!(
+        table.lines().next().is_some_and(
+            |l| l.contains("DEGRADED: 1 of 3 nodes unreachable; those that answer agree")
+        ),
+        "{table}"
+    );
     let b_row = table
         .lines()
         .find(|l| l.starts_with("B "))

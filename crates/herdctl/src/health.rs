@@ -21,9 +21,10 @@ pub struct NodeHealth<'a> {
 pub enum Verdict {
     /// Every node reachable and every digest equal.
     Converged,
-    /// Some nodes did not answer: nothing can be said.
-    Unreachable,
-    /// Every node answered; their digests differ.
+    /// Some nodes did not answer; those that did hold the same records.
+    /// Whether the others do cannot be said, so it is not DIVERGED.
+    Degraded,
+    /// The nodes that answered hold different records.
     Diverged,
 }
 
@@ -87,12 +88,17 @@ impl<'a> Health<'a> {
     }
 
     pub fn verdict(&self) -> Verdict {
-        if self.converged() {
-            Verdict::Converged
-        } else if self.reachable() < self.nodes.len() {
-            Verdict::Unreachable
-        } else {
+        let mut digests = (0..self.nodes.len()).filter_map(|i| self.current(i).map(|s| &s.digest));
+        let agree = match digests.next() {
+            Some(first) => digests.all(|d| d == first),
+            None => true,
+        };
+        if !agree {
             Verdict::Diverged
+        } else if self.reachable() < self.nodes.len() {
+            Verdict::Degraded
+        } else {
+            Verdict::Converged
         }
     }
 
@@ -245,9 +251,22 @@ mod tests {
             ],
             &links,
         );
-        assert_eq!(away.verdict(), Verdict::Unreachable);
+        // The two that answer differ from nobody: DEGRADED, not DIVERGED.
+        assert_eq!(away.verdict(), Verdict::Degraded);
         assert_eq!(away.link_view(1), LinkView::Broken);
         assert_eq!((away.connected_links(), away.links_up()), (2, 1));
+        // A away, and the two that answer differ: DIVERGED.
+        let split = Health::new(
+            vec![
+                node("A", Some(&a), false),
+                node("B", Some(&b), true),
+                node("C", Some(&c), true),
+            ],
+            &links,
+        );
+        assert_eq!(split.verdict(), Verdict::Diverged);
+        let nobody = Health::new(vec![node("A", Some(&a), false)], &links[..0]);
+        assert_eq!(nobody.verdict(), Verdict::Degraded);
     }
 
     #[test]

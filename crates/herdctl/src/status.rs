@@ -181,8 +181,16 @@ pub fn to_table(report: &HerdReport) -> String {
             "converged (digest {})",
             health.common_digest().unwrap_or("")
         ),
-        Verdict::Unreachable => "not converged: some nodes are unreachable".to_owned(),
-        Verdict::Diverged => "DIVERGED: the nodes' digests differ".to_owned(),
+        Verdict::Degraded => format!(
+            "DEGRADED: {} of {} nodes unreachable; those that answer agree{}",
+            report.nodes.len() - health.reachable(),
+            report.nodes.len(),
+            health
+                .majority_digest()
+                .map(|d| format!(" (digest {d})"))
+                .unwrap_or_default()
+        ),
+        Verdict::Diverged => "DIVERGED: the reachable nodes' digests differ".to_owned(),
     };
     out.push_str(&format!(
         "herd {:?}: {}/{} nodes reachable, {}/{} links connected, {verdict}\n\n",

@@ -24,7 +24,7 @@ use super::views::console::Console;
 use super::views::flood::FloodView;
 use super::views::herd::HerdView;
 use super::views::records::RecordsView;
-use crate::health::Health;
+use crate::health::{Health, Verdict};
 use crate::send::SendError;
 
 /// How long an outcome stays on the bottom line.
@@ -53,8 +53,8 @@ pub struct App {
     pub mode: Mode,
     pub readonly: bool,
     pub now_ms: u64,
-    /// Converged or not, and since when (ms).
-    pub verdict: Option<(bool, u64)>,
+    /// The herd's verdict, and since when (ms).
+    pub verdict: Option<(Verdict, u64)>,
     pub herd_view: HerdView,
     pub records: RecordsView,
     pub flood: FloodView,
@@ -125,10 +125,10 @@ impl App {
             // Unreachable: nothing is known of its records.
             self.records.table.forget(&failed);
         }
-        let converged = self.health().converged();
+        let verdict = self.health().verdict();
         match self.verdict {
-            Some((was, _)) if was == converged => {}
-            _ => self.verdict = Some((converged, self.now_ms)),
+            Some((was, _)) if was == verdict => {}
+            _ => self.verdict = Some((verdict, self.now_ms)),
         }
         self.dirty = true;
     }

@@ -14,6 +14,7 @@ use super::keys::bindings_for;
 use super::theme::Role;
 pub use super::theme::Theme;
 use super::view::View;
+use crate::health::Verdict;
 
 /// The smallest screen the dashboard draws on.
 pub const MIN_WIDTH: u16 = 40;
@@ -54,24 +55,24 @@ pub fn draw(app: &App, frame: &mut Frame, theme: Theme) {
 }
 
 fn verdict_word(app: &App) -> &'static str {
-    if app.health().converged() {
-        "CONVERGED"
-    } else {
-        "DIVERGED"
+    match app.health().verdict() {
+        Verdict::Converged => "CONVERGED",
+        Verdict::Degraded => "DEGRADED",
+        Verdict::Diverged => "DIVERGED",
     }
 }
 
 fn header(app: &App, theme: Theme) -> Line<'static> {
     let health = app.health();
-    let converged = health.converged();
+    let verdict = health.verdict();
     let since = app
         .verdict
         .map(|(_, since)| format!(" {}", age(app.now_ms.saturating_sub(since))))
         .unwrap_or_default();
-    let (glyph, role) = if converged {
-        ("●", Role::Good)
-    } else {
-        ("✗", Role::Bad)
+    let (glyph, role) = match verdict {
+        Verdict::Converged => ("●", Role::Good),
+        Verdict::Degraded => ("◐", Role::Warn),
+        Verdict::Diverged => ("✗", Role::Bad),
     };
     let sep = Span::styled(" │ ", theme.style(Role::Dim));
     Line::from(vec![

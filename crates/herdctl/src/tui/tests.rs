@@ -19,7 +19,7 @@ use super::app::{App, Mode};
 use super::draw::{Theme, draw};
 use super::effect::Effect;
 use super::view::View;
-use crate::health::LinkView;
+use crate::health::{LinkView, Verdict};
 use crate::send::SendError;
 
 /// 2026-11-29 18:00:00 UTC.
@@ -763,7 +763,7 @@ fn the_verdict_says_since_when() {
     let app = fixture();
     assert!(!app.health().converged());
     let since = app.verdict;
-    assert_eq!(since, Some((false, NOW_MS - 1_000)));
+    assert_eq!(since, Some((app.health().verdict(), NOW_MS - 1_000)));
 }
 
 /// A ring of `count` nodes: each node's label shows whole on the graph.
@@ -847,4 +847,36 @@ fn a_reload_that_changes_the_graph_redraws_it_keeping_what_is_known() {
             );
         }
     }
+}
+
+#[test]
+fn a_node_away_makes_the_herd_degraded_not_diverged() {
+    let names: Vec<String> = NAMES.map(str::to_owned).to_vec();
+    let mut app = App::new("demo", &names, LINKS.to_vec(), false);
+    app.tick(NOW_MS - 2_000);
+    for (index, name) in NAMES.iter().enumerate() {
+        let result = if *name == "Campbell" {
+            Err(refused())
+        } else {
+            Ok(snapshot(name, 1, "aaaaaaaaaaaaaaaa", Vec::new(), 0))
+        };
+        app.on_snapshot(index, result);
+    }
+    app.tick(NOW_MS);
+    assert_eq!(app.health().verdict(), Verdict::Degraded);
+    assert_eq!(app.verdict, Some((Verdict::Degraded, NOW_MS - 2_000)));
+    let buffer = render(&app, 120, 40, true);
+    let header = text(&buffer).lines().next().unwrap_or_default().to_owned();
+    assert!(
+        header.contains("4/5 nodes") && header.contains("◐ DEGRADED 2s"),
+        "{header}"
+    );
+    assert!(!header.contains("DIVERGED"), "{header}");
+    // One that answers with other records: DIVERGED, whoever is away.
+    app.on_snapshot(
+        0,
+        Ok(snapshot("Bailey", 2, "bbbbbbbbbbbbbbbb", Vec::new(), 0)),
+    );
+    assert_eq!(app.health().verdict(), Verdict::Diverged);
+    assert!(screen(&app, 120, 40).contains("✗ DIVERGED"));
 }
