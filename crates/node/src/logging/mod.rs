@@ -60,9 +60,6 @@ pub enum LogError {
 /// `EnvFilter` directive such as `debug`) sets the first filter; `info`
 /// without it.
 pub fn init(dir: &Path, settings: &LogSettings) -> Result<Logging, LogError> {
-    let retention = settings.keep_days.map(|days| retention::in_dir(dir, days));
-    // Before the first line: what is already too old goes now.
-    let deleted = retention.as_ref().map(Retention::prune).unwrap_or_default();
     let (writer, guard, described) = open(dir, settings)?;
     let first = EnvFilter::try_from_env("HERD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter_layer, filter) = LogFilter::new(first);
@@ -89,12 +86,13 @@ pub fn init(dir: &Path, settings: &LogSettings) -> Result<Logging, LogError> {
         .with(text)
         .with(json)
         .try_init()?;
-    if !deleted.is_empty() {
-        tracing::info!(
-            "log retention (keep {} days): deleted {}",
-            settings.keep_days.unwrap_or_default(),
-            deleted.join(", ")
-        );
+    // What is already too old goes now, said in the log just opened.
+    let retention = settings.keep_days.map(|keep_days| Retention {
+        dir: dir.to_owned(),
+        keep_days,
+    });
+    if let Some(retention) = &retention {
+        retention.prune();
     }
     Ok(Logging {
         guard,
@@ -132,16 +130,13 @@ fn open(
             Ok((writer, guard, format!("{}{format}", path.display())))
         }
         Some(days) => {
-            // Today's file and `days` before it: every line younger than
-            // `keep` is still there when the oldest file is deleted.
-            let files = usize::try_from(days)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1);
+            // Old files are deleted by the date in their names
+            // (retention.rs), not by tracing-appender's count of files,
+            // which a node that was down for days would get wrong.
             let appender = RollingFileAppender::builder()
                 .rotation(Rotation::DAILY)
                 .filename_prefix(ROTATED_PREFIX)
                 .filename_suffix(ROTATED_SUFFIX)
-                .max_log_files(files)
                 .build(dir)
                 .map_err(|source| LogError::Rotating {
                     dir: dir.to_owned(),

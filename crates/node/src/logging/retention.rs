@@ -4,7 +4,7 @@
 //! it goes once D is more than `keep` days before today: with `keep =
 //! "7d"`, today's file and the 7 before it stay.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use time::{Date, Month, OffsetDateTime};
@@ -22,10 +22,10 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// Deletes what is too old now; returns the names deleted.
-    pub fn prune(&self) -> Vec<String> {
+    /// Deletes what is too old now, and logs what it deleted.
+    pub fn prune(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
+            return;
         };
         let names = entries.filter_map(|entry| entry.ok()?.file_name().into_string().ok());
         let today = OffsetDateTime::now_utc().date();
@@ -36,7 +36,13 @@ impl Retention {
                 Err(err) => warn!("log retention: cannot delete {name}: {err}"),
             }
         }
-        deleted
+        if !deleted.is_empty() {
+            info!(
+                "log retention (keep {} days): deleted {}",
+                self.keep_days,
+                deleted.join(", ")
+            );
+        }
     }
 
     /// Prunes every hour, for as long as the node runs.
@@ -46,15 +52,7 @@ impl Retention {
         loop {
             tick.tick().await;
             let retention = self.clone();
-            if let Ok(deleted) = tokio::task::spawn_blocking(move || retention.prune()).await
-                && !deleted.is_empty()
-            {
-                info!(
-                    "log retention (keep {} days): deleted {}",
-                    self.keep_days,
-                    deleted.join(", ")
-                );
-            }
+            let _ = tokio::task::spawn_blocking(move || retention.prune()).await;
         }
     }
 }
@@ -86,14 +84,6 @@ fn day_of(name: &str) -> Option<Date> {
     }
     let month = Month::try_from(month.parse::<u8>().ok()?).ok()?;
     Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()
-}
-
-/// Where the daily files go.
-pub fn in_dir(dir: &Path, keep_days: u32) -> Retention {
-    Retention {
-        dir: dir.to_owned(),
-        keep_days,
-    }
 }
 
 #[cfg(test)]

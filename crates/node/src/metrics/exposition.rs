@@ -176,13 +176,13 @@ fn places_families(node: &Node, families: &mut Families) -> Result<(), MetricsEr
 
 fn link_families(node: &Node, families: &mut Families) -> Result<(), MetricsError> {
     let links: Vec<_> = node.links().iter().map(|link| link.snapshot()).collect();
-    let per_link = |value: fn(&herd_admin::LinkStatus) -> u64| -> Vec<(Vec<&str>, u64)> {
+    let per_link = |value: LinkValue| -> Vec<(Vec<&str>, u64)> {
         links
             .iter()
             .map(|link| (vec![link.peer.as_str()], value(link)))
             .collect()
     };
-    let gauges = |value: fn(&herd_admin::LinkStatus) -> u64| -> Vec<(Vec<&str>, i64)> {
+    let gauges = |value: LinkValue| -> Vec<(Vec<&str>, i64)> {
         per_link(value)
             .into_iter()
             .map(|(labels, v)| (labels, to_i64(v)))
@@ -202,7 +202,7 @@ fn link_families(node: &Node, families: &mut Families) -> Result<(), MetricsErro
     )?;
     families.counter(
         "herd_link_flaps_total",
-        "Connections to the peer lost (the operator's cuts not counted).",
+        "Connections to the peer lost (not the operator's cuts, nor a connection replaced by a newer one).",
         &["peer"],
         per_link(|link| link.flaps),
     )?;
@@ -212,16 +212,20 @@ fn link_families(node: &Node, families: &mut Families) -> Result<(), MetricsErro
         &["peer"],
         per_link(|link| link.msgs_out),
     )?;
-    let mut received = Vec::new();
-    for link in &links {
-        received.push((vec![link.peer.as_str(), "won"], link.floods_won));
-        received.push((vec![link.peer.as_str(), "stale"], link.floods_stale));
-    }
+    // Two series per link, told apart by a second label.
+    let split = |values: [(&'static str, LinkValue); 2]| {
+        links
+            .iter()
+            .flat_map(|link| {
+                values.map(|(label, value)| (vec![link.peer.as_str(), label], value(link)))
+            })
+            .collect::<Vec<_>>()
+    };
     families.counter(
         "herd_floods_received_total",
         "Updates received from the peer: won (new here) or stale (held already, or older).",
         &["peer", "result"],
-        received,
+        split([("won", |l| l.floods_won), ("stale", |l| l.floods_stale)]),
     )?;
     families.gauge(
         "herd_queue_depth",
@@ -241,19 +245,20 @@ fn link_families(node: &Node, families: &mut Families) -> Result<(), MetricsErro
         &["peer"],
         per_link(|link| link.repair_rounds),
     )?;
-    let mut repaired = Vec::new();
-    for link in &links {
-        repaired.push((vec![link.peer.as_str(), "out"], link.repair_records_out));
-        repaired.push((vec![link.peer.as_str(), "in"], link.repair_records_in));
-    }
     families.counter(
         "herd_repair_records_total",
         "Records sent to (out) and received from (in) the peer by repair.",
         &["peer", "direction"],
-        repaired,
+        split([
+            ("out", |l| l.repair_records_out),
+            ("in", |l| l.repair_records_in),
+        ]),
     )?;
     Ok(())
 }
+
+/// One figure of a link's snapshot.
+type LinkValue = fn(&herd_admin::LinkStatus) -> u64;
 
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
