@@ -1,7 +1,7 @@
 //! herdctl's headless commands against real herds (contract section 4):
 //! what an operator and their scripts see.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -305,101 +305,6 @@ fn watch_prints_the_merged_event_stream_as_json_lines() {
     }
     let _ = watch.kill();
     let _ = watch.wait();
-}
-
-/// `herdctl up --no-tui` over `herd`'s config, as a child process whose
-/// stdout and stderr are collected in the background.
-struct Up {
-    child: std::process::Child,
-    output: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Up {
-    fn start(herd: &Herd) -> Up {
-        let mut child = Command::new(binary("herdctl"))
-            .args(["up", "--no-tui", "--data-dir"])
-            .arg(herd.data_dir())
-            .arg("--config")
-            .arg(&herd.config)
-            .env_remove("HERD_ADMIN_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start herdctl up");
-        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let streams: Vec<Box<dyn Read + Send>> = vec![
-            Box::new(child.stdout.take().expect("stdout")),
-            Box::new(child.stderr.take().expect("stderr")),
-        ];
-        for stream in streams {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Ok(mut text) = output.lock() {
-                        text.push_str(&line);
-                        text.push('\n');
-                    }
-                }
-            });
-        }
-        Up { child, output }
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-
-    fn wait_for_output(&self, needle: &str, limit: Duration) -> bool {
-        wait_until(limit, || self.output().contains(needle))
-    }
-
-    /// Waits until the herd is up (`up` printed its closing hint).
-    fn wait_running(&self) {
-        assert!(
-            self.wait_for_output("is running", Duration::from_secs(30)),
-            "up did not start the herd: {}",
-            self.output()
-        );
-    }
-
-    /// Waits for `up` to exit (at most `limit`) and checks how.
-    fn assert_exits(&mut self, success: bool, limit: Duration) {
-        let exit = self.wait(limit);
-        assert!(
-            exit.is_some_and(|s| s.success() == success),
-            "{exit:?}: {}",
-            self.output()
-        );
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status();
-        assert!(status.is_ok_and(|s| s.success()), "kill {signal} failed");
-    }
-
-    /// Waits for the exit status (at most `limit`).
-    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn alive(pid: u64) -> bool {

@@ -7,6 +7,7 @@ mod admin_port;
 mod bench_smoke;
 mod client_protocol;
 mod dashboard;
+mod drills;
 mod durability;
 mod flooding;
 mod herdctl;

@@ -10,7 +10,7 @@ pub mod http;
 pub mod prometheus;
 pub mod tls;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -946,4 +946,99 @@ pub fn load_clients(client: SocketAddr, prefix: &str, records: usize) -> u64 {
             .collect();
         workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
     })
+}
+
+/// `herdctl up --no-tui` over `herd`'s config, as a child process whose
+/// stdout and stderr are collected in the background.
+pub struct Up {
+    pub child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Up {
+    pub fn start(herd: &Herd) -> Up {
+        let mut child = Command::new(binary("herdctl"))
+            .args(["up", "--no-tui", "--data-dir"])
+            .arg(herd.data_dir())
+            .arg("--config")
+            .arg(&herd.config)
+            .env_remove("HERD_ADMIN_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start herdctl up");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let streams: Vec<Box<dyn Read + Send>> = vec![
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for stream in streams {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Ok(mut text) = output.lock() {
+                        text.push_str(&line);
+                        text.push('\n');
+                    }
+                }
+            });
+        }
+        Up { child, output }
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    pub fn wait_for_output(&self, needle: &str, limit: Duration) -> bool {
+        wait_until(limit, || self.output().contains(needle))
+    }
+
+    /// Waits until the herd is up (`up` printed its closing hint).
+    pub fn wait_running(&self) {
+        assert!(
+            self.wait_for_output("is running", Duration::from_secs(30)),
+            "up did not start the herd: {}",
+            self.output()
+        );
+    }
+
+    /// Waits for `up` to exit (at most `limit`) and checks how.
+    pub fn assert_exits(&mut self, success: bool, limit: Duration) {
+        let exit = self.wait(limit);
+        assert!(
+            exit.is_some_and(|s| s.success() == success),
+            "{exit:?}: {}",
+            self.output()
+        );
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill {signal} failed");
+    }
+
+    /// Waits for the exit status (at most `limit`).
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -99,6 +99,19 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = humantime::parse_duration)]
         reorder: Duration,
     },
+    /// Run a partition drill against the running herd (contract section
+    /// 10): exits 0 when it held, 1 when it did not, 2 for a bad scenario.
+    Drill {
+        #[arg(value_name = "SCENARIO.toml")]
+        scenario: PathBuf,
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Where the `herdctl up` running the herd keeps its files (for
+        /// `restart` steps).
+        #[arg(long, value_name = "DIR", default_value = "./herd-data")]
+        data_dir: PathBuf,
+    },
     /// Make the herd's TLS certificates (contract section 8).
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -191,6 +204,11 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::records::run(&herd, &node, json, prefix.as_deref()).await
         }
         Some(Command::Watch { json, reorder }) => crate::watch::run(&herd, json, reorder).await,
+        Some(Command::Drill {
+            scenario,
+            json,
+            data_dir,
+        }) => crate::drill::run(&herd, &scenario, json, &data_dir).await,
         Some(Command::Up { no_tui, data_dir }) => {
             let dashboard = if no_tui {
                 None
@@ -225,5 +243,6 @@ fn dashboard_options(readonly: bool) -> crate::tui::run::Options {
     crate::tui::run::Options {
         readonly,
         color: !no_color,
+        up: None,
     }
 }

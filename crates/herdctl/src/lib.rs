@@ -9,11 +9,13 @@
 //! - [`health`]: reachable, converged, diverged, each link's state: one
 //!   definition for `status` and the dashboard.
 //! - One file per command: [`status`], [`link`], [`send`], [`records`],
-//!   [`watch`], [`up`] (which starts nodes by running this same program as
-//!   `herdctl node NAME`, see [`run_node`]).
+//!   [`watch`], [`drill`], [`up`] (which starts nodes by running this same
+//!   program as `herdctl node NAME`, see [`run_node`], and restarts them on
+//!   request).
 
 pub mod certs;
 pub mod cli;
+pub mod drill;
 pub mod event_text;
 pub mod health;
 pub mod herd;

@@ -46,6 +46,8 @@ pub struct Options {
     pub readonly: bool,
     /// Colours unless NO_COLOR is set.
     pub color: bool,
+    /// Under `herdctl up`: restarts, and news of nodes that died.
+    pub up: Option<crate::up::UpLink>,
 }
 
 /// Runs the dashboard until the operator quits (or SIGTERM/SIGHUP).
