@@ -17,7 +17,8 @@ use herd_admin::{AdminState, Event, EventKind, RecordsPage, Snapshot};
 use super::command::{self, Command, Topology};
 use super::effect::Effect;
 use super::feed::FeedItem;
-use super::keys::{Action, action_for};
+use super::keys::{Action, Focus, action_for};
+use super::line_edit::LineEdit;
 use super::nodes::Nodes;
 use super::view::View;
 use super::views::console::Console;
@@ -35,9 +36,9 @@ pub const MESSAGE_FOR_MS: u64 = 10_000;
 pub enum Mode {
     Normal,
     /// Typing a `:` command.
-    Command(String),
+    Command(LineEdit),
     /// Typing a `/` filter for the current view.
-    Filter(String),
+    Filter(LineEdit),
     /// A change waiting for y/n.
     Confirm {
         prompt: String,
@@ -53,6 +54,8 @@ pub struct App {
     pub mode: Mode,
     pub readonly: bool,
     pub now_ms: u64,
+    /// The same clock in nanoseconds, for what a key stamps (C-t).
+    pub now_ns: u64,
     /// The herd's verdict, and since when (ms).
     pub verdict: Option<(Verdict, u64)>,
     pub herd_view: HerdView,
@@ -76,6 +79,7 @@ impl App {
             mode: Mode::Normal,
             readonly,
             now_ms: 0,
+            now_ns: 0,
             verdict: None,
             herd_view: HerdView::default(),
             records: RecordsView::default(),
@@ -93,6 +97,17 @@ impl App {
         let count = self.nodes.links.len();
         self.herd_view.link_selected = self.herd_view.link_selected.min(count.saturating_sub(1));
         self.dirty = true;
+    }
+
+    /// What has the keys: a text input, or the view.
+    pub fn focus(&self) -> Focus {
+        match self.mode {
+            Mode::Command(_) | Mode::Filter(_) => Focus::Prompt,
+            Mode::Normal | Mode::Help if self.view == View::Console && self.console.focused => {
+                Focus::ConsoleLine
+            }
+            _ => Focus::Keys,
+        }
     }
 
     /// The herd's health ([`crate::health`]), as `herdctl status` computes it.
@@ -197,27 +212,35 @@ impl App {
                     None
                 }
             },
-            Mode::Command(mut text) => match edit(&mut text, &key) {
-                Edit::Done => self.run_command(&text),
+            Mode::Command(mut line) => match edit(&mut line, &key) {
+                Edit::Done => self.run_command(line.value()),
                 Edit::Cancel => None,
                 Edit::Editing => {
-                    self.mode = Mode::Command(text);
+                    self.mode = Mode::Command(line);
                     None
                 }
+                // The command line stays open over the next view.
+                Edit::View(action) => {
+                    self.mode = Mode::Command(line);
+                    self.act(action)
+                }
             },
-            Mode::Filter(mut text) => {
-                let outcome = edit(&mut text, &key);
+            Mode::Filter(mut line) => {
+                let outcome = edit(&mut line, &key);
                 let applied = if outcome == Edit::Cancel {
                     String::new()
                 } else {
-                    text.clone()
+                    line.value().to_owned()
                 };
                 match self.view {
                     View::Records => self.records.set_filter(applied),
                     _ => self.flood.set_filter(applied),
                 }
-                if outcome == Edit::Editing {
-                    self.mode = Mode::Filter(text);
+                match outcome {
+                    Edit::Editing => self.mode = Mode::Filter(line),
+                    // The filter is the view's: it stays, the line closes.
+                    Edit::View(action) => return self.act(action),
+                    Edit::Done | Edit::Cancel => {}
                 }
                 None
             }
@@ -226,8 +249,9 @@ impl App {
     }
 
     fn on_normal_key(&mut self, key: &KeyEvent) -> Option<Effect> {
-        // The console takes typed characters as text.
-        if self.view == View::Console {
+        // The console's line takes typed characters as text.
+        let focus = self.focus();
+        if focus == Focus::ConsoleLine {
             let plain = !key
                 .modifiers
                 .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
@@ -244,7 +268,7 @@ impl App {
                 return None;
             }
         }
-        let action = action_for(self.view, key)?;
+        let action = action_for(self.view, focus, key)?;
         self.act(action)
     }
 
@@ -255,14 +279,15 @@ impl App {
             Action::PreviousView => self.view = self.view.previous(),
             Action::Go(view) => self.view = view,
             Action::Help => self.mode = Mode::Help,
-            Action::CommandLine => self.mode = Mode::Command(String::new()),
+            Action::CommandLine => self.mode = Mode::Command(LineEdit::default()),
             Action::Filter => {
                 let current = match self.view {
-                    View::Records => self.records.filter.clone(),
-                    _ => self.flood.filter.clone(),
+                    View::Records => &self.records.filter,
+                    _ => &self.flood.filter,
                 };
-                self.mode = Mode::Filter(current);
+                self.mode = Mode::Filter(LineEdit::with(current));
             }
+            Action::EditLine => {}
             Action::Back => self.back(),
             // The rest is the current view's.
             other => {
@@ -276,7 +301,7 @@ impl App {
                         self.flood.act(other);
                         None
                     }
-                    View::Console => self.console.act(other, &self.nodes, self.now_ms),
+                    View::Console => self.console.act(other, &self.nodes, self.now_ns),
                 };
                 return effect.and_then(|effect| self.submit(effect));
             }
@@ -376,23 +401,22 @@ enum Edit {
     Editing,
     Done,
     Cancel,
+    /// Tab or Shift-Tab: still switch views.
+    View(Action),
 }
 
-/// Line editing for the command and filter lines.
-fn edit(text: &mut String, key: &KeyEvent) -> Edit {
+/// The command and filter lines: Enter, Esc (or Backspace on an empty
+/// line) and Tab are theirs; the rest is the line editor's.
+fn edit(line: &mut LineEdit, key: &KeyEvent) -> Edit {
     match key.code {
         KeyCode::Enter => Edit::Done,
         KeyCode::Esc => Edit::Cancel,
-        KeyCode::Backspace => {
-            if text.pop().is_none() {
-                return Edit::Cancel;
-            }
+        KeyCode::Backspace if line.is_empty() => Edit::Cancel,
+        KeyCode::Tab => Edit::View(Action::NextView),
+        KeyCode::BackTab => Edit::View(Action::PreviousView),
+        _ => {
+            line.edit(key);
             Edit::Editing
         }
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-            text.push(c);
-            Edit::Editing
-        }
-        _ => Edit::Editing,
     }
 }

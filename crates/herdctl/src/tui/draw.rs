@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::app::{App, Mode};
 use super::format::{age, count};
-use super::keys::bindings_for;
+use super::keys::{Focus, bindings_for};
 use super::theme::Role;
 pub use super::theme::Theme;
 use super::view::View;
@@ -104,8 +104,8 @@ fn header(app: &App, theme: Theme) -> Line<'static> {
 
 fn footer(app: &App, theme: Theme) -> Line<'static> {
     match &app.mode {
-        Mode::Command(text) => Line::from(format!(":{text}▏")),
-        Mode::Filter(text) => Line::from(format!("/{text}▏")),
+        Mode::Command(line) => prompt(':', line, app, theme),
+        Mode::Filter(line) => prompt('/', line, app, theme),
         Mode::Confirm { prompt, .. } => {
             Line::from(Span::styled(prompt.clone(), theme.style(Role::Warn)))
         }
@@ -115,7 +115,14 @@ fn footer(app: &App, theme: Theme) -> Line<'static> {
                 let role = if *failed { Role::Bad } else { Role::Accent };
                 return Line::from(Span::styled(text.clone(), theme.style(role)));
             }
+            let focus = app.focus();
             let mut spans = Vec::new();
+            if focus != Focus::Keys {
+                // Typed keys are text: no view digits, only what works.
+                spans.push(Span::styled("typing: ", theme.style(Role::Accent)));
+                spans.push(Span::styled(hints(app, focus), theme.style(Role::Dim)));
+                return Line::from(spans);
+            }
             for (i, view) in View::ALL.iter().enumerate() {
                 let style = if *view == app.view {
                     Style::default().add_modifier(Modifier::REVERSED)
@@ -126,24 +133,59 @@ fn footer(app: &App, theme: Theme) -> Line<'static> {
                 spans.push(Span::raw(" "));
             }
             spans.push(Span::raw("  "));
-            let hints: Vec<String> = bindings_for(app.view)
-                .filter(|b| !matches!(b.label, "1" | "2" | "3" | "4" | "Tab" | "S-Tab"))
-                .map(|b| {
-                    format!(
-                        "{} {}",
-                        b.label,
-                        b.help.split([' ', '(']).next().unwrap_or("")
-                    )
-                })
-                .collect();
-            spans.push(Span::styled(hints.join("  "), theme.style(Role::Dim)));
+            spans.push(Span::styled(hints(app, focus), theme.style(Role::Dim)));
             Line::from(spans)
         }
     }
 }
 
+/// The keys that work now, a word each, from the key table.
+fn hints(app: &App, focus: Focus) -> String {
+    let mut bindings: Vec<_> = bindings_for(app.view, focus)
+        .filter(|b| !matches!(b.label, "1" | "2" | "3" | "4" | "S-Tab"))
+        .filter(|b| focus != Focus::Keys || b.label != "Tab")
+        .collect();
+    if focus != Focus::Keys {
+        // In a line, how to get out of it comes first.
+        bindings.sort_by_key(|b| match b.label {
+            "Enter" => 0,
+            "Esc" => 1,
+            "Tab" => 2,
+            _ => 3,
+        });
+    }
+    let hints: Vec<String> = bindings
+        .into_iter()
+        .map(|b| {
+            format!(
+                "{} {}",
+                b.label,
+                b.help.split([' ', '(']).next().unwrap_or("")
+            )
+        })
+        .collect();
+    hints.join("  ")
+}
+
+/// The `:` or `/` line with its cursor, then the keys that work in it.
+fn prompt(
+    sigil: char,
+    line: &super::line_edit::LineEdit,
+    app: &App,
+    theme: Theme,
+) -> Line<'static> {
+    let mut spans = vec![Span::raw(sigil.to_string())];
+    spans.extend(line.spans(60, true));
+    spans.push(Span::raw("   "));
+    spans.push(Span::styled(
+        hints(app, Focus::Prompt),
+        theme.style(Role::Dim),
+    ));
+    Line::from(spans)
+}
+
 fn help(app: &App, frame: &mut Frame, area: Rect) {
-    let mut lines: Vec<Line> = bindings_for(app.view)
+    let mut lines: Vec<Line> = bindings_for(app.view, app.focus())
         .map(|b| Line::from(format!("{:>6}  {}", b.label, b.help)))
         .collect();
     if app.view == View::Console {

@@ -30,6 +30,21 @@ impl Key {
 pub enum Scope {
     Everywhere,
     In(View),
+    /// In every text input while it has the focus (the line editor's keys).
+    Line,
+    /// In the `:` and `/` lines.
+    Prompt,
+}
+
+/// What has the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The view: every key is a command.
+    Keys,
+    /// The console's line: typed characters are text.
+    ConsoleLine,
+    /// The `:` or `/` line.
+    Prompt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +70,10 @@ pub enum Action {
     PreviousNode,
     ScrollUp,
     ScrollDown,
+    /// Back to the console's line.
+    Focus,
+    /// Done by the line editor itself (listed for the footer and help).
+    EditLine,
 }
 
 pub struct Binding {
@@ -245,6 +264,13 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Send,
     },
     Binding {
+        keys: &[Char('i')],
+        label: "i",
+        help: "back to the line (Esc left it)",
+        scope: In(View::Console),
+        action: Action::Focus,
+    },
+    Binding {
         keys: &[Code(KeyCode::Up)],
         label: "↑",
         help: "older line from history",
@@ -293,22 +319,78 @@ pub const BINDINGS: &[Binding] = &[
         scope: In(View::Console),
         action: Action::ScrollDown,
     },
+    Binding {
+        keys: &[Code(KeyCode::Enter)],
+        label: "Enter",
+        help: "run / apply",
+        scope: Scope::Prompt,
+        action: Action::EditLine,
+    },
+    Binding {
+        keys: &[Code(KeyCode::Esc)],
+        label: "Esc",
+        help: "leave the line",
+        scope: Scope::Line,
+        action: Action::Back,
+    },
+    Binding {
+        keys: &[Code(KeyCode::Left), Code(KeyCode::Right)],
+        label: "←/→",
+        help: "cursor (C-←/C-→ or M-b/M-f: by word)",
+        scope: Scope::Line,
+        action: Action::EditLine,
+    },
+    Binding {
+        keys: &[
+            Code(KeyCode::Home),
+            Code(KeyCode::End),
+            Ctrl('a'),
+            Ctrl('e'),
+        ],
+        label: "Home/End",
+        help: "start / end of the line (also C-a/C-e)",
+        scope: Scope::Line,
+        action: Action::EditLine,
+    },
+    Binding {
+        keys: &[Code(KeyCode::Delete), Ctrl('w'), Ctrl('u'), Ctrl('k')],
+        label: "Del",
+        help: "delete (C-w a word back, C-u to the start, C-k to the end)",
+        scope: Scope::Line,
+        action: Action::EditLine,
+    },
 ];
 
-/// The bindings that work in `view`, its own first. In the console typed
-/// characters are text, so the global single-character keys do not apply.
-pub fn bindings_for(view: View) -> impl Iterator<Item = &'static Binding> {
-    let own = BINDINGS.iter().filter(move |b| b.scope == In(view));
+/// The bindings that work with this focus in `view`, the most specific
+/// first. While a text input has the focus, typed characters are text:
+/// no single-character key is listed (or works), only the line's keys, the
+/// view's other keys (in the console) and the global ones that are not
+/// characters (Tab, C-c).
+pub fn bindings_for(view: View, focus: Focus) -> impl Iterator<Item = &'static Binding> {
+    let typing = focus != Focus::Keys;
+    let not_a_character =
+        move |b: &&Binding| !typing || b.keys.iter().any(|k| !matches!(k, Char(_)));
+    let own = BINDINGS.iter().filter(move |b| match b.scope {
+        In(v) => v == view && focus != Focus::Prompt,
+        Scope::Prompt => focus == Focus::Prompt,
+        _ => false,
+    });
+    let line = BINDINGS
+        .iter()
+        .filter(move |b| typing && b.scope == Scope::Line);
+    // The line's Esc replaces the global one.
     let global = BINDINGS
         .iter()
-        .filter(|b| b.scope == Everywhere)
-        .filter(move |b| view != View::Console || b.keys.iter().any(|k| !matches!(k, Char(_))));
-    own.chain(global)
+        .filter(move |b| b.scope == Everywhere && !(typing && b.action == Action::Back));
+    own.chain(line)
+        .chain(global)
+        .filter(not_a_character)
+        .filter(move |b| !(typing && b.action == Action::Focus))
 }
 
-/// The action `key` stands for in `view`.
-pub fn action_for(view: View, key: &KeyEvent) -> Option<Action> {
-    bindings_for(view)
+/// The action `key` stands for in `view` with this focus.
+pub fn action_for(view: View, focus: Focus, key: &KeyEvent) -> Option<Action> {
+    bindings_for(view, focus)
         .find(|b| b.keys.iter().any(|k| k.matches(key)))
         .map(|b| b.action)
 }

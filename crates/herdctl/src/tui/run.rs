@@ -65,6 +65,10 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     let (names, links) = herd.graph();
     let mut app = App::new(herd.name(), &names, links, options.readonly);
     app.tick(now_ms());
+    let history = super::history::path_from(|var| std::env::var(var).ok());
+    if let Some(path) = &history {
+        app.console.remember(super::history::load(path));
+    }
     let theme = Theme {
         color: options.color,
     };
@@ -108,7 +112,8 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
                     // Fresh time for what the key may stamp (C-t).
-                    app.now_ms = now_ms();
+                    app.now_ns = now_ns();
+                    app.now_ms = app.now_ns / 1_000_000;
                     app.on_key(key)
                 }
                 Some(Ok(TermEvent::Resize(..))) => {
@@ -160,6 +165,16 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             _ = interrupt.recv() => Some(Effect::Quit),
             _ = hangup.recv() => Some(Effect::Quit),
         };
+        for line in std::mem::take(&mut app.console.unsaved) {
+            if let Some(path) = &history
+                && let Err(err) = super::history::append(path, &line)
+            {
+                app.say((
+                    format!("history not saved in {}: {err}", path.display()),
+                    true,
+                ));
+            }
+        }
         match effect {
             Some(Effect::Quit) => break Ok(()),
             Some(Effect::SetLinks(links)) => {
@@ -281,6 +296,12 @@ async fn set_links(ends: Vec<LinkEnd>, links: &[(String, String, AdminState)]) -
     } else {
         (format!("FAILED: {}", failures.join("; ")), true)
     }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn now_ms() -> u64 {

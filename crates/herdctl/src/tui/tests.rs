@@ -18,6 +18,7 @@ use ratatui::style::Color;
 use super::app::{App, Mode};
 use super::draw::{Theme, draw};
 use super::effect::Effect;
+use super::line_edit::LineEdit;
 use super::view::View;
 use crate::health::{LinkView, Verdict};
 use crate::send::SendError;
@@ -439,7 +440,7 @@ fn views_switch_with_tab_and_numbers() {
     assert_eq!(app.view, View::Console);
     // In the console typed keys are text; Esc leaves an empty line.
     app.on_key(key(KeyCode::Char('1')));
-    assert_eq!((app.view, app.console.input.as_str()), (View::Console, "1"));
+    assert_eq!((app.view, app.console.input.value()), (View::Console, "1"));
     app.on_key(key(KeyCode::Esc));
     app.on_key(key(KeyCode::Esc));
     assert_eq!(app.view, View::Herd);
@@ -587,22 +588,27 @@ fn the_console_edits_sends_and_remembers() {
     app.on_key(ctrl('p'));
     assert_eq!(app.console.node, 4, "wraps round");
     type_text(&mut app, "IAMAT kiwi +1+1");
+    app.now_ns = 1_795_975_200_123_456_789;
     app.on_key(ctrl('t'));
-    assert_eq!(app.console.input, "IAMAT kiwi +1+1 1795975200.000");
+    assert_eq!(
+        app.console.input.value(),
+        "IAMAT kiwi +1+1 1795975200.123456789",
+        "C-t: the time as IAMAT takes it, nine decimals"
+    );
     app.on_key(key(KeyCode::Backspace));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
         Some(Effect::Send {
             node: "Jaquez".to_owned(),
-            line: "IAMAT kiwi +1+1 1795975200.00".to_owned()
+            line: "IAMAT kiwi +1+1 1795975200.12345678".to_owned()
         })
     );
     assert!(app.console.input.is_empty());
     assert_eq!(app.on_key(key(KeyCode::Enter)), None, "one line at a time");
     app.on_reply(
         "Jaquez",
-        "IAMAT kiwi +1+1 1795975200.00",
-        Ok("AT Jaquez +0.1 kiwi +1+1 1795975200.00\n".to_owned()),
+        "IAMAT kiwi +1+1 1795975200.12345678",
+        Ok("AT Jaquez +0.1 kiwi +1+1 1795975200.12345678\n".to_owned()),
     );
     type_text(&mut app, "WHATSAT kiwi 1 1");
     app.on_key(key(KeyCode::Enter));
@@ -617,21 +623,24 @@ fn the_console_edits_sends_and_remembers() {
     );
     // History: newest first going up, back to an empty line going down.
     app.on_key(key(KeyCode::Up));
-    assert_eq!(app.console.input, "WHATSAT kiwi 1 1");
+    assert_eq!(app.console.input.value(), "WHATSAT kiwi 1 1");
     app.on_key(key(KeyCode::Up));
-    assert_eq!(app.console.input, "IAMAT kiwi +1+1 1795975200.00");
+    assert_eq!(
+        app.console.input.value(),
+        "IAMAT kiwi +1+1 1795975200.12345678"
+    );
     app.on_key(key(KeyCode::Down));
     app.on_key(key(KeyCode::Down));
-    assert_eq!(app.console.input, "");
+    assert_eq!(app.console.input.value(), "");
     assert!(
         app.console
             .log
             .iter()
-            .any(|l| l == "Jaquez → AT Jaquez +0.1 kiwi +1+1 1795975200.00")
+            .any(|l| l == "Jaquez → AT Jaquez +0.1 kiwi +1+1 1795975200.12345678")
     );
     // ':' on an empty line opens the command line.
     app.on_key(key(KeyCode::Char(':')));
-    assert_eq!(app.mode, Mode::Command(String::new()));
+    assert_eq!(app.mode, Mode::Command(LineEdit::default()));
 }
 
 #[test]
@@ -879,4 +888,79 @@ fn a_node_away_makes_the_herd_degraded_not_diverged() {
     );
     assert_eq!(app.health().verdict(), Verdict::Diverged);
     assert!(screen(&app, 120, 40).contains("✗ DIVERGED"));
+}
+
+/// The footer row of the screen.
+fn footer_of(app: &App) -> String {
+    screen(app, 100, 24).lines().last().unwrap_or("").to_owned()
+}
+
+#[test]
+fn while_a_line_has_the_focus_the_footer_offers_only_keys_that_work_there() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('4')));
+    let footer = footer_of(&app);
+    assert!(!footer.contains("1 herd"), "{footer}");
+    assert!(
+        footer.contains("Esc leave") && footer.contains("Enter send"),
+        "{footer}"
+    );
+    // Typed digits are text; Tab still switches views.
+    type_text(&mut app, "1 2");
+    assert_eq!(
+        (app.view, app.console.input.value()),
+        (View::Console, "1 2")
+    );
+    // Esc leaves the line (its text stays); then digits are keys again.
+    app.on_key(key(KeyCode::Esc));
+    assert!(!app.console.focused);
+    let footer = footer_of(&app);
+    assert!(
+        footer.contains("1 herd") && footer.contains("i back"),
+        "{footer}"
+    );
+    app.on_key(key(KeyCode::Char('i')));
+    assert!(app.console.focused, "i: back to the line");
+    assert_eq!(app.console.input.value(), "1 2");
+    app.on_key(key(KeyCode::Tab));
+    assert_eq!(app.view, View::Herd, "Tab leaves the console from its line");
+    // The command line: typed digits are text, the footer says so.
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "link 1");
+    let footer = footer_of(&app);
+    assert!(footer.starts_with(":link 1"), "{footer}");
+    assert!(
+        !footer.contains("1 herd") && footer.contains("Esc leave"),
+        "{footer}"
+    );
+    assert_eq!(app.view, View::Herd);
+    app.on_key(key(KeyCode::BackTab));
+    assert_eq!(
+        app.view,
+        View::Console,
+        "Shift-Tab switches with the line open"
+    );
+    assert!(matches!(&app.mode, Mode::Command(line) if line.value() == "link 1"));
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn the_console_line_edits_where_the_cursor_is() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char('4')));
+    type_text(&mut app, "WHATSAT kiwi 10 5");
+    for _ in 0..5 {
+        app.on_key(key(KeyCode::Left));
+    }
+    type_text(&mut app, "s");
+    assert_eq!(app.console.input.value(), "WHATSAT kiwis 10 5");
+    app.on_key(key(KeyCode::Home));
+    app.on_key(key(KeyCode::Delete));
+    app.on_key(key(KeyCode::End));
+    app.on_key(key(KeyCode::Backspace));
+    type_text(&mut app, "9");
+    assert_eq!(app.console.input.value(), "HATSAT kiwis 10 9");
+    app.on_key(ctrl('u'));
+    assert_eq!(app.console.input.value(), "");
 }

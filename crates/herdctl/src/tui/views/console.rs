@@ -10,17 +10,27 @@ use ratatui::widgets::{Block, Paragraph};
 use crate::send::SendError;
 use crate::tui::effect::Effect;
 use crate::tui::keys::Action;
+use crate::tui::line_edit::LineEdit;
 use crate::tui::nodes::Nodes;
 use crate::tui::theme::{Role, Theme};
 
 pub const CONSOLE_LOG_LIMIT: usize = 500;
 
-#[derive(Debug, Clone, Default)]
+/// How many lines the history keeps (here and in its file).
+pub const HISTORY_LIMIT: usize = 500;
+
+#[derive(Debug, Clone)]
 pub struct Console {
     /// The node lines go to.
     pub node: usize,
-    pub input: String,
+    pub input: LineEdit,
+    /// The line has the focus: typed keys go to it (Esc leaves it, `i`
+    /// or Enter comes back).
+    pub focused: bool,
+    /// Oldest first; loaded from the user's state directory at start.
     pub history: Vec<String>,
+    /// Lines sent since the runtime last saved the history (it drains this).
+    pub unsaved: Vec<String>,
     /// Position while browsing history (None: editing a new line).
     pub browsing: Option<usize>,
     /// The last reply, pretty, line by line.
@@ -31,39 +41,63 @@ pub struct Console {
     pub waiting: bool,
 }
 
-impl Console {
-    /// A typed character or Backspace goes to the line; false for other keys.
-    pub fn type_key(&mut self, key: &KeyEvent) -> bool {
-        match key.code {
-            KeyCode::Char(c)
-                if !key
-                    .modifiers
-                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-            {
-                self.input.push(c);
-                self.browsing = None;
-                true
-            }
-            KeyCode::Backspace => {
-                self.input.pop();
-                true
-            }
-            _ => false,
+impl Default for Console {
+    fn default() -> Console {
+        Console {
+            node: 0,
+            input: LineEdit::default(),
+            focused: true,
+            history: Vec::new(),
+            unsaved: Vec::new(),
+            browsing: None,
+            reply: Vec::new(),
+            reply_scroll: 0,
+            log: Vec::new(),
+            waiting: false,
         }
     }
+}
 
-    /// What the view's keys do. `now_ms` is for C-t. A line to send comes
+impl Console {
+    /// An editing key goes to the line when it has the focus; false for
+    /// other keys.
+    pub fn type_key(&mut self, key: &KeyEvent) -> bool {
+        if !self.focused {
+            return false;
+        }
+        let typed = matches!(key.code, KeyCode::Char(_))
+            && !key
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        let taken = self.input.edit(key);
+        if typed {
+            self.browsing = None;
+        }
+        taken
+    }
+
+    /// What the view's keys do. `now_ns` is for C-t. A line to send comes
     /// back as the effect (the app decides whether it may go).
-    pub fn act(&mut self, action: Action, nodes: &Nodes, now_ms: u64) -> Option<Effect> {
+    pub fn act(&mut self, action: Action, nodes: &Nodes, now_ns: u64) -> Option<Effect> {
         match action {
             Action::Up | Action::Down => self.browse(action == Action::Up),
-            Action::Send => return self.take_line(nodes),
+            Action::Send => {
+                self.focused = true;
+                return self.take_line(nodes);
+            }
+            Action::Focus => self.focused = true,
             Action::InsertTime => {
-                let time = format!("{}.{:03}", now_ms / 1000, now_ms % 1000);
-                if !self.input.is_empty() && !self.input.ends_with(' ') {
-                    self.input.push(' ');
+                // A client time as IAMAT takes it: nine decimals.
+                let time = crate::drill::load::format_time(now_ns);
+                let before = self
+                    .input
+                    .cursor()
+                    .checked_sub(1)
+                    .and_then(|at| self.input.value().chars().nth(at));
+                if before.is_some_and(|c| c != ' ') {
+                    self.input.insert(" ");
                 }
-                self.input.push_str(&time);
+                self.input.insert(&time);
             }
             Action::NextNode => {
                 self.node = (self.node + 1) % nodes.len().max(1);
@@ -84,13 +118,16 @@ impl Console {
         None
     }
 
-    /// Esc: clears the line; false when it was empty.
+    /// Esc: leaves the line (its text stays); false when it had no focus.
     pub fn back(&mut self) -> bool {
-        if self.input.is_empty() {
-            return false;
-        }
-        self.input.clear();
-        true
+        std::mem::replace(&mut self.focused, false)
+    }
+
+    /// The history read back from its file (oldest first).
+    pub fn remember(&mut self, lines: Vec<String>) {
+        self.history = lines;
+        let overflow = self.history.len().saturating_sub(HISTORY_LIMIT);
+        self.history.drain(..overflow);
     }
 
     fn browse(&mut self, up: bool) {
@@ -106,18 +143,22 @@ impl Console {
             (Some(_), false) => None,
         };
         self.browsing = at;
-        self.input = at.map(|i| history[i].clone()).unwrap_or_default();
+        let line = at.map(|i| history[i].clone()).unwrap_or_default();
+        self.input.set(&line);
     }
 
     /// The typed line, into the history, to be sent (one at a time).
     fn take_line(&mut self, nodes: &Nodes) -> Option<Effect> {
-        let line = self.input.trim().to_owned();
+        let line = self.input.value().trim().to_owned();
         if line.is_empty() || self.waiting {
             return None;
         }
         let node = nodes.list.get(self.node)?.name.clone();
         self.history.retain(|l| *l != line);
         self.history.push(line.clone());
+        self.unsaved.push(line.clone());
+        let overflow = self.history.len().saturating_sub(HISTORY_LIMIT);
+        self.history.drain(..overflow);
         self.browsing = None;
         self.input.clear();
         Some(Effect::Send { node, line })
@@ -170,15 +211,16 @@ impl Console {
         } else {
             ""
         };
-        let input = Paragraph::new(Line::from(vec![
-            Span::styled("> ", theme.style(Role::Accent)),
-            Span::raw(console.input.clone()),
-            Span::raw("▏"),
-            Span::styled(waiting, theme.style(Role::Dim)),
-        ]))
-        .block(Block::bordered().title(format!(
-            " send to {node} (C-n/C-p node, C-t time, ↑↓ history, Enter send) "
-        )));
+        let width = usize::from(input_area.width.saturating_sub(4 + waiting.len() as u16));
+        let mut spans = vec![Span::styled("> ", theme.style(Role::Accent))];
+        spans.extend(console.input.spans(width, console.focused));
+        spans.push(Span::styled(waiting, theme.style(Role::Dim)));
+        let title = if console.focused {
+            format!(" send to {node} (C-n/C-p node, C-t time, ↑↓ history, Enter send, Esc leave) ")
+        } else {
+            format!(" send to {node} (i or Enter: back to the line) ")
+        };
+        let input = Paragraph::new(Line::from(spans)).block(Block::bordered().title(title));
         frame.render_widget(input, input_area);
 
         let reply: Vec<Line> = console
