@@ -86,8 +86,10 @@ impl Drop for Tmux {
 /// exit status lands in the file returned, for [`quits_cleanly`].
 fn herdctl_in_tmux(herd: &Herd, args: &str) -> Option<(Tmux, std::path::PathBuf)> {
     let exit_file = herd.dir.path().join("exit");
+    // The console's history goes to a state directory of the test's own.
     let command = format!(
-        "{} {args} --config {}; echo $? > {}; sleep 30",
+        "XDG_STATE_HOME={} {} {args} --config {}; echo $? > {}; sleep 30",
+        herd.dir.path().join("state").display(),
         binary("herdctl").display(),
         herd.config.display(),
         exit_file.display()
@@ -142,10 +144,36 @@ fn an_operator_cuts_a_link_by_keys_and_sends_an_update_from_the_console() {
     herd.wait_connected();
     tmux.keys(&["4"]);
     tmux.wait_for("send to A");
+    // While the line has the focus, the footer offers no view digits.
+    tmux.wait_for("typing: Enter send");
+    assert!(!tmux.screen().contains("1 herd"), "{}", tmux.screen());
     tmux.keys(&["C-n", "C-n"]);
     tmux.wait_for("send to C");
-    tmux.type_text("IAMAT e2e-client +34.068930-118.445127");
-    tmux.keys(&["C-t", "Enter"]);
+    // Typed with a slip, mended with the cursor keys.
+    tmux.type_text("IAMAT e2e-clint +34.068930-118.445127");
+    tmux.keys(&["Home", "C-Right"]);
+    for _ in 0.."e2e-cli".len() {
+        tmux.keys(&["Right"]);
+    }
+    tmux.type_text("e");
+    tmux.keys(&["End", "C-t"]);
+    // C-t: the time with nine decimals.
+    let stamped = |screen: &str| {
+        let time = screen
+            .lines()
+            .find_map(|l| l.split("IAMAT e2e-client +34.068930-118.445127 ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or("");
+        time.split_once('.').is_some_and(|(s, f)| {
+            s.len() >= 10 && f.len() == 9 && f.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || stamped(&tmux.screen())),
+        "no time with nine decimals: {}",
+        tmux.screen()
+    );
+    tmux.keys(&["Enter"]);
     tmux.wait_for("AT C ");
     // It reached A across the herd, and the Records view shows it.
     let reached = wait_until(Duration::from_secs(10), || {
@@ -156,8 +184,14 @@ fn an_operator_cuts_a_link_by_keys_and_sends_an_update_from_the_console() {
     tmux.wait_for("e2e-client");
     tmux.wait_for("3 agree");
 
-    // q quits with status 0.
+    // q quits with status 0; the line sent is in the history file.
     quits_cleanly(&tmux, &exit_file, Duration::from_secs(10));
+    let history =
+        std::fs::read_to_string(herd.dir.path().join("state/herdctl/history")).unwrap_or_default();
+    assert!(
+        history.lines().any(|l| l.starts_with("IAMAT e2e-client ")),
+        "{history:?}"
+    );
 }
 
 #[test]
@@ -173,6 +207,45 @@ fn up_opens_the_dashboard_and_quitting_stops_the_nodes() {
     let log = std::fs::read_to_string(herd.data_dir().join("up.log")).unwrap_or_default();
     assert!(log.contains("[A] herd-node: node A"), "{log}");
     assert!(!tmux.screen().contains("herd-node:"), "{}", tmux.screen());
+
+    // A drill from the dashboard: its steps, then its verdict.
+    let scenario = herd.dir.path().join("drill.toml");
+    std::fs::write(
+        &scenario,
+        "[[step]]\ncut = [\"A\", \"B\"]\n[[step]]\nload = { updates = 200, at = [\"A\", \"B\"], both_sides = 20 }\n\
+         [[step]]\nrestart = \"B\"\n[[step]]\nheal = true\n[[step]]\nexpect = { converged_within = \"5s\" }\n",
+    )
+    .expect("write the scenario");
+    let pid_before = herd.snapshot("B")["pid"].clone();
+    tmux.type_text(&format!(":drill {}", scenario.display()));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("run the drill");
+    tmux.keys(&["y"]);
+    tmux.wait_for("PASSED: 200 acknowledged, 0 lost");
+    assert_ne!(
+        herd.snapshot("B")["pid"],
+        pid_before,
+        "the drill restarted B"
+    );
+    // The flood feed kept its steps.
+    tmux.keys(&["3", "/"]);
+    tmux.type_text("step 3/5");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("drill step 3/5: restart B");
+    tmux.keys(&["1"]);
+
+    // :restart, then a node that dies shows why.
+    let pid_before = herd.snapshot("A")["pid"].clone();
+    tmux.type_text(":restart A");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("restart A (kill -9");
+    tmux.keys(&["y"]);
+    tmux.wait_for("A restarted: pid");
+    assert_ne!(herd.snapshot("A")["pid"], pid_before);
+    let pid = herd.snapshot("A")["pid"].to_string();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    tmux.wait_for("node A exited (killed by signal 9)");
     quits_cleanly(&tmux, &exit_file, Duration::from_secs(15));
     for name in ["A", "B"] {
         assert!(

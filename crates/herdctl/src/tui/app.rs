@@ -66,8 +66,34 @@ pub struct App {
     pub message: Option<(String, bool)>,
     /// When it was said (ms); it fades after [`MESSAGE_FOR_MS`].
     message_at: u64,
+    /// The drill running, if one is.
+    pub drill: Option<DrillRun>,
     /// Something changed since the last draw.
     pub dirty: bool,
+}
+
+/// A drill in progress, as the header shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillRun {
+    pub name: String,
+    /// "step 2/4: load 2000 updates…", or what it does after the steps.
+    pub doing: String,
+}
+
+/// What the runtime hears from a drill.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DrillNews {
+    Started(String),
+    /// A line of progress ([`crate::drill::progress_line`]).
+    Progress {
+        line: String,
+        doing: Option<String>,
+    },
+    /// The verdict line, and whether it passed.
+    Done {
+        verdict: String,
+        passed: bool,
+    },
 }
 
 impl App {
@@ -87,6 +113,7 @@ impl App {
             console: Console::default(),
             message: None,
             message_at: 0,
+            drill: None,
             dirty: true,
         }
     }
@@ -157,10 +184,7 @@ impl App {
         {
             self.dirty = true;
         }
-        let item = FeedItem {
-            node: node.to_owned(),
-            event,
-        };
+        let item = FeedItem::event(node, event);
         if self.flood.push(item, self.now_ms) && self.view == View::Flood {
             self.dirty = true;
         }
@@ -174,6 +198,49 @@ impl App {
         if self.view == View::Records {
             self.dirty = true;
         }
+    }
+
+    /// A drill's news: the header shows its step, the feed keeps its
+    /// lines, the verdict stays on the bottom line.
+    pub fn on_drill(&mut self, news: DrillNews) {
+        let ts_us = self.now_ms * 1000;
+        match news {
+            DrillNews::Started(name) => {
+                self.flood.push(
+                    FeedItem::note("drill", format!("started {name}"), ts_us),
+                    self.now_ms,
+                );
+                self.drill = Some(DrillRun {
+                    name,
+                    doing: "starting".to_owned(),
+                });
+            }
+            DrillNews::Progress { line, doing } => {
+                if let (Some(drill), Some(doing)) = (&mut self.drill, doing) {
+                    drill.doing = doing;
+                }
+                // The feed's source column already says "drill".
+                let line = line.strip_prefix("drill: ").unwrap_or(&line).to_owned();
+                self.flood
+                    .push(FeedItem::note("drill", line, ts_us), self.now_ms);
+            }
+            DrillNews::Done { verdict, passed } => {
+                self.drill = None;
+                self.flood
+                    .push(FeedItem::note("drill", verdict.clone(), ts_us), self.now_ms);
+                self.say((verdict, !passed));
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Something `herdctl up` says about its nodes (one died).
+    pub fn on_up_notice(&mut self, text: String) {
+        self.flood.push(
+            FeedItem::note("up", text.clone(), self.now_ms * 1000),
+            self.now_ms,
+        );
+        self.say((text, true));
     }
 
     /// The reply to a console line (or a `:send`).
@@ -358,6 +425,33 @@ impl App {
             // The reply shows on the bottom line (and in the console).
             Ok(Command::Send { node, line }) => self.send(node, line),
             Ok(Command::Links(links)) => self.change(Effect::SetLinks(links)),
+            Ok(Command::Drill(file)) => {
+                if self.readonly {
+                    self.say(("read-only: no drill".to_owned(), true));
+                    return None;
+                }
+                if let Some(drill) = &self.drill {
+                    self.say((format!("a drill is running: {}", drill.name), true));
+                    return None;
+                }
+                let prompt = format!("run the drill {file} (it cuts links and sends updates)? y/n");
+                self.mode = Mode::Confirm {
+                    prompt,
+                    effect: Effect::Drill(file),
+                };
+                None
+            }
+            Ok(Command::Restart(node)) => {
+                if self.readonly {
+                    self.say(("read-only: no restart".to_owned(), true));
+                    return None;
+                }
+                self.mode = Mode::Confirm {
+                    prompt: format!("restart {node} (kill -9, then start it again)? y/n"),
+                    effect: Effect::Restart(node),
+                };
+                None
+            }
             Ok(Command::Reload(nodes)) => {
                 if self.readonly {
                     self.say(("read-only: no reload".to_owned(), true));

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! link A B up|down        partition A,B | C,D,E        heal
-//! send NODE LINE          reload [NODE...]          quit
+//! send NODE LINE          reload [NODE...]             quit
+//! drill FILE              restart NODE (under `herdctl up`)
 //! ```
 
 use herd_admin::AdminState;
@@ -18,6 +19,10 @@ pub enum Command {
         node: String,
         line: String,
     },
+    /// Run the drill in this scenario file.
+    Drill(String),
+    /// kill -9 this node and start it again (under `herdctl up`).
+    Restart(String),
     Quit,
 }
 
@@ -36,11 +41,13 @@ pub enum CommandError {
     NoLinkBetween,
     #[error("{0:?} is not up or down")]
     NotUpOrDown(String),
-    #[error("type a command: link, partition, heal, send, reload, quit")]
+    #[error("type a command: {COMMANDS}")]
     Empty,
-    #[error("unknown command {0:?} (link, partition, heal, send, reload, quit)")]
+    #[error("unknown command {0:?} ({COMMANDS})")]
     Unknown(String),
 }
+
+const COMMANDS: &str = "link, partition, heal, send, reload, drill, restart, quit";
 
 /// The herd the commands are checked against.
 pub struct Topology<'a> {
@@ -147,6 +154,21 @@ pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, CommandErro
                 line: line.trim_start().to_owned(),
             })
         }
+        "drill" => {
+            if rest.is_empty() {
+                return Err(CommandError::Usage(
+                    "drill FILE (a scenario, see examples/drills/)",
+                ));
+            }
+            Ok(Command::Drill(rest.to_owned()))
+        }
+        "restart" => {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let [node] = words[..] else {
+                return Err(CommandError::Usage("restart NODE"));
+            };
+            Ok(Command::Restart(topology.node(node)?))
+        }
         "reload" => Ok(Command::Reload(
             rest.split_whitespace()
                 .map(|name| topology.node(name))
@@ -208,11 +230,13 @@ mod tests {
         );
         assert_eq!(
             run("").err().as_deref(),
-            Some("type a command: link, partition, heal, send, reload, quit")
+            Some("type a command: link, partition, heal, send, reload, drill, restart, quit")
         );
         assert_eq!(
             run("reboot").err().as_deref(),
-            Some("unknown command \"reboot\" (link, partition, heal, send, reload, quit)")
+            Some(
+                "unknown command \"reboot\" (link, partition, heal, send, reload, drill, restart, quit)"
+            )
         );
     }
 
@@ -286,5 +310,22 @@ mod tests {
         );
         assert!(run("reload Nobody").is_err());
         assert!(run("reboot").is_err_and(|e| e.contains("unknown")));
+    }
+
+    #[test]
+    fn drill_takes_a_file_and_restart_a_node() {
+        assert_eq!(
+            run("drill examples/drills/cut one off.toml"),
+            Ok(Command::Drill(
+                "examples/drills/cut one off.toml".to_owned()
+            ))
+        );
+        assert!(run("drill").is_err_and(|e| e.starts_with("usage")));
+        assert_eq!(
+            run("restart jaquez"),
+            Ok(Command::Restart("Jaquez".to_owned()))
+        );
+        assert!(run("restart Nobody").is_err_and(|e| e.contains("Nobody")));
+        assert!(run("restart").is_err_and(|e| e.starts_with("usage")));
     }
 }

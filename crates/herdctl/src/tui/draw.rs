@@ -96,6 +96,13 @@ fn header(app: &App, theme: Theme) -> Line<'static> {
         sep.clone(),
         Span::raw(format!("{} ev/s", count(app.flood.feed.last_rate() as f64))),
         Span::styled(
+            app.drill
+                .as_ref()
+                .map(|drill| format!(" │ DRILL {}", drill.doing))
+                .unwrap_or_default(),
+            theme.style(Role::Warn),
+        ),
+        Span::styled(
             if app.readonly { "  read-only" } else { "" },
             theme.style(Role::Warn),
         ),

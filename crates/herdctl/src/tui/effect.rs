@@ -12,4 +12,8 @@ pub enum Effect {
     },
     /// Re-read the config on these nodes (all when none).
     Reload(Vec<String>),
+    /// Run the drill in this scenario file.
+    Drill(String),
+    /// kill -9 the node and start it again (under `herdctl up`).
+    Restart(String),
 }

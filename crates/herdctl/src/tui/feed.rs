@@ -16,9 +16,41 @@ pub const RATE_SECONDS: usize = 60;
 pub struct FeedItem {
     pub node: String,
     pub event: Event,
+    /// herdctl's own line in the feed (a drill's steps and verdict, a
+    /// node that died), shown instead of an event's text.
+    pub note: Option<String>,
 }
 
 impl FeedItem {
+    pub fn event(node: &str, event: Event) -> FeedItem {
+        FeedItem {
+            node: node.to_owned(),
+            event,
+            note: None,
+        }
+    }
+
+    /// A line of herdctl's own, at `ts_us`, from `source` ("drill", a node).
+    pub fn note(source: &str, text: String, ts_us: u64) -> FeedItem {
+        FeedItem {
+            node: source.to_owned(),
+            event: Event {
+                seq: 0,
+                ts_us,
+                kind: EventKind::Unknown,
+            },
+            note: Some(text),
+        }
+    }
+
+    /// What the feed shows for it.
+    pub fn text(&self) -> String {
+        match &self.note {
+            Some(note) => note.clone(),
+            None => describe(&self.event.kind),
+        }
+    }
+
     /// The AT line that identifies the update this event is about, if any.
     pub fn update(&self) -> Option<&str> {
         match &self.event.kind {
@@ -37,9 +69,7 @@ impl FeedItem {
             return true;
         }
         self.node.to_lowercase().contains(lowercase_filter)
-            || describe(&self.event.kind)
-                .to_lowercase()
-                .contains(lowercase_filter)
+            || self.text().to_lowercase().contains(lowercase_filter)
     }
 }
 
@@ -149,14 +179,14 @@ mod tests {
     use super::*;
 
     fn item(node: &str, ts_us: u64, kind: EventKind) -> FeedItem {
-        FeedItem {
-            node: node.to_owned(),
-            event: Event {
+        FeedItem::event(
+            node,
+            Event {
                 seq: 1,
                 ts_us,
                 kind,
             },
-        }
+        )
     }
 
     const AT: &str = "AT Clark +0.1 kiwi +1+1 5";

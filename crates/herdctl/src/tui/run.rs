@@ -13,14 +13,18 @@ use herd_admin::client::Options as AdminOptions;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
-use super::app::App;
+use super::app::{App, DrillNews};
 use super::draw::{Theme, draw};
 use super::effect::Effect;
 use super::node_link::{ANSWER_LIMIT, NodeNews, follow_node};
 use super::view::View;
 use crate::Failure;
+use crate::drill::runner::{Drill, Progress};
+use crate::drill::scenario::Scenario;
 use crate::herd::Herd;
 use crate::send::SendError;
+use crate::up::control::{Restarter, UpHandle};
+use tokio_util::sync::CancellationToken;
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
@@ -40,6 +44,7 @@ enum Msg {
     LinkResult(String, bool),
     /// The config file read again after a reload.
     Reread(Box<Herd>),
+    Drill(DrillNews),
 }
 
 pub struct Options {
@@ -74,6 +79,14 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     };
 
     let (msgs_tx, mut msgs) = mpsc::channel::<Msg>(1024);
+    // Under `herdctl up`: restarts, and news of nodes that died.
+    let (up_handle, mut up_notices) = match options.up {
+        Some(up) => (Some(up.handle), Some(up.notices)),
+        None => (None, None),
+    };
+    // Drills and restarts in flight; a drill running has its cancel here.
+    let mut jobs = tokio::task::JoinSet::new();
+    let mut drill_cancel: Option<CancellationToken> = None;
     // Bumped each time the Records view wants fresh records.
     let (records_wanted, _) = watch::channel(0u64);
     let (mut followers, mut news) = follow_all(&herd, &records_wanted);
@@ -153,6 +166,12 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                 }
                 None
             }
+            Some(text) = next_notice(&mut up_notices) => {
+                app.now_ms = now_ms();
+                app.on_up_notice(text);
+                None
+            }
+            Some(_) = jobs.join_next(), if !jobs.is_empty() => None,
             _ = tick.tick() => {
                 app.tick(now_ms());
                 None
@@ -176,7 +195,45 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             }
         }
         match effect {
-            Some(Effect::Quit) => break Ok(()),
+            Some(Effect::Quit) => {
+                if let Some(cancel) = drill_cancel.take().filter(|_| app.drill.is_some()) {
+                    // A drill leaves the links as it found them, also now.
+                    cancel.cancel();
+                    app.say(("quitting: the drill puts the links back first…".to_owned(), false));
+                    let _ = terminal.draw(|frame| draw(&app, frame, theme));
+                    let _ = tokio::time::timeout(DRILL_STOP_LIMIT, async {
+                        while jobs.join_next().await.is_some() {}
+                    })
+                    .await;
+                }
+                break Ok(());
+            }
+            Some(Effect::Drill(file)) => {
+                match start_drill(&herd, &file, up_handle.as_ref(), &msgs_tx, &mut jobs) {
+                    Ok(cancel) => {
+                        drill_cancel = Some(cancel);
+                        app.on_drill(DrillNews::Started(file));
+                    }
+                    Err(why) => app.say((why, true)),
+                }
+            }
+            Some(Effect::Restart(node)) => match &up_handle {
+                None => app.say((
+                    "restart needs the herd started by `herdctl up`; this dashboard watches a herd it did not start".to_owned(),
+                    true,
+                )),
+                Some(handle) => {
+                    let (handle, msgs) = (handle.clone(), msgs_tx.clone());
+                    app.say((format!("restarting {node} (kill -9)…"), false));
+                    jobs.spawn(async move {
+                        let (text, failed) = match handle.restart(&node).await {
+                            Ok(pid) => (format!("{node} restarted: pid {pid}"), false),
+                            Err(err) => (format!("{node} not restarted: {err}"), true),
+                        };
+                        let _ = msgs.send(Msg::LinkResult(text, failed)).await;
+                    });
+                }
+            },
             Some(Effect::SetLinks(links)) => {
                 let ends = link_ends(&herd, &links);
                 let msgs = msgs_tx.clone();
@@ -223,6 +280,84 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     outcome
 }
 
+/// How long quitting waits for a drill to put the links back.
+const DRILL_STOP_LIMIT: Duration = Duration::from_secs(15);
+
+/// Checks the scenario and starts the drill as a job whose news comes as
+/// messages; its cancel. Why not, in one line.
+fn start_drill(
+    herd: &Herd,
+    file: &str,
+    up: Option<&UpHandle>,
+    msgs: &mpsc::Sender<Msg>,
+    jobs: &mut tokio::task::JoinSet<()>,
+) -> Result<CancellationToken, String> {
+    let scenario =
+        Scenario::load(std::path::Path::new(file), herd).map_err(|err| err.to_string())?;
+    let restarter = up.map(|handle| Restarter::InProcess(handle.clone()));
+    if let (Some((step, node)), None) = (scenario.restarts().next(), &restarter) {
+        return Err(format!(
+            "step {step} restarts {node}: restarts need the herd started by `herdctl up`"
+        ));
+    }
+    let cancel = CancellationToken::new();
+    let (herd, file, msgs, token) = (herd.clone(), file.to_owned(), msgs.clone(), cancel.clone());
+    jobs.spawn(async move {
+        let (progress, mut heard) = mpsc::unbounded_channel();
+        let drill = Drill {
+            herd: &herd,
+            scenario: &scenario,
+            name: file.clone(),
+            restarter,
+        };
+        let running = async move {
+            let outcome = drill.run(&progress, &token).await;
+            drop(progress);
+            outcome
+        };
+        let forwarding = async {
+            while let Some(news) = heard.recv().await {
+                let doing = match &news {
+                    Progress::Step { number, of, step } => {
+                        Some(format!("step {number}/{of}: {step}"))
+                    }
+                    Progress::Finishing(what) => Some((*what).to_owned()),
+                    Progress::StepDone(_) => None,
+                };
+                let line = crate::drill::progress_line(&news);
+                let _ = msgs
+                    .send(Msg::Drill(DrillNews::Progress { line, doing }))
+                    .await;
+            }
+        };
+        let (outcome, ()) = tokio::join!(running, forwarding);
+        let done = match outcome {
+            Ok(report) => DrillNews::Done {
+                verdict: report.verdict(),
+                passed: report.passed,
+            },
+            Err(err) => DrillNews::Done {
+                verdict: format!("drill {file}: {err}"),
+                passed: false,
+            },
+        };
+        let _ = msgs.send(Msg::Drill(done)).await;
+    });
+    Ok(cancel)
+}
+
+/// The next notice from `herdctl up`; never, without one.
+async fn next_notice(notices: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+    if let Some(open) = notices {
+        if let Some(text) = open.recv().await {
+            return Some(text);
+        }
+        // `up` is gone: nothing more will come.
+        *notices = None;
+    }
+    std::future::pending().await
+}
+
 fn apply_news(app: &mut App, news: NodeNews) {
     match news {
         NodeNews::Snapshot(node, result) => app.on_snapshot(node, *result),
@@ -239,6 +374,7 @@ fn apply(app: &mut App, msg: Msg) {
     match msg {
         Msg::Reply { node, line, reply } => app.on_reply(&node, &line, reply),
         Msg::LinkResult(text, failed) => app.say((text, failed)),
+        Msg::Drill(news) => app.on_drill(news),
         Msg::Reread(_) => {}
     }
 }

@@ -15,7 +15,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
-use super::app::{App, Mode};
+use super::app::{App, DrillNews, Mode};
 use super::draw::{Theme, draw};
 use super::effect::Effect;
 use super::line_edit::LineEdit;
@@ -881,6 +881,7 @@ fn a_node_away_makes_the_herd_degraded_not_diverged() {
         "{header}"
     );
     assert!(!header.contains("DIVERGED"), "{header}");
+    insta::assert_snapshot!("degraded_80x24", screen(&app, 80, 24));
     // One that answers with other records: DIVERGED, whoever is away.
     app.on_snapshot(
         0,
@@ -963,4 +964,66 @@ fn the_console_line_edits_where_the_cursor_is() {
     assert_eq!(app.console.input.value(), "HATSAT kiwis 10 9");
     app.on_key(ctrl('u'));
     assert_eq!(app.console.input.value(), "");
+}
+
+#[test]
+fn a_drill_shows_its_step_while_it_runs_and_its_verdict_after() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "drill examples/drills/cut-one-off.toml");
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None, "asks first");
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('y'))),
+        Some(Effect::Drill("examples/drills/cut-one-off.toml".to_owned()))
+    );
+    app.on_drill(DrillNews::Started("cut-one-off.toml".to_owned()));
+    app.on_drill(DrillNews::Progress {
+        line: "drill: step 2/4: load 2000 updates at Clark,Bailey (1000/s)".to_owned(),
+        doing: Some("step 2/4: load 2000 updates at Clark,Bailey (1000/s)".to_owned()),
+    });
+    insta::assert_snapshot!("drill_running_100x24", screen(&app, 100, 24));
+    // A second drill waits for the first.
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "drill other.toml");
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|(m, _)| m.contains("a drill is running"))
+    );
+    app.on_drill(DrillNews::Done {
+        verdict: "drill cut-one-off.toml: PASSED: 2000 acknowledged, 0 lost, 0 newest violations, converged 0.100 s after the heal".to_owned(),
+        passed: true,
+    });
+    assert!(app.drill.is_none());
+    app.on_key(key(KeyCode::Char('3')));
+    insta::assert_snapshot!("drill_verdict_flood_100x24", screen(&app, 100, 24));
+    // Read-only dashboards run no drill and restart nothing.
+    app.readonly = true;
+    for command in ["drill x.toml", "restart Clark"] {
+        app.on_key(key(KeyCode::Char(':')));
+        type_text(&mut app, command);
+        assert_eq!(app.on_key(key(KeyCode::Enter)), None, "{command}");
+        assert!(
+            app.message
+                .as_ref()
+                .is_some_and(|(m, _)| m.starts_with("read-only")),
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn restart_asks_first() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "restart clark");
+    app.on_key(key(KeyCode::Enter));
+    assert!(
+        matches!(&app.mode, Mode::Confirm { prompt, .. } if prompt.contains("restart Clark (kill -9"))
+    );
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('y'))),
+        Some(Effect::Restart("Clark".to_owned()))
+    );
 }

@@ -8,7 +8,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline};
 
-use crate::event_text::{clock, describe};
+use crate::event_text::clock;
 use crate::tui::feed::{Feed, FeedItem, path};
 use crate::tui::format::{count, micros};
 use crate::tui::keys::Action;
@@ -187,6 +187,7 @@ impl FloodView {
             .map(|(i, item)| {
                 let from_newest = lines.len() - 1 - (start + i);
                 let role = match &item.event.kind {
+                    _ if item.note.is_some() => Role::Warn,
                     EventKind::FloodIn { won: false, .. } => Role::Dim,
                     EventKind::Link { .. } => Role::Warn,
                     EventKind::Lagged { .. } => Role::Bad,
@@ -205,7 +206,7 @@ impl FloodView {
                         theme.style(Role::Dim),
                     ),
                     Span::raw(format!("{:<width$} ", item.node)),
-                    Span::styled(describe(&item.event.kind), style),
+                    Span::styled(item.text(), style),
                 ])
             })
             .collect();
