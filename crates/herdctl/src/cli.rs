@@ -26,6 +26,17 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub readonly: bool,
 
+    /// Dashboard colours for a dark or a light terminal (NO_COLOR turns
+    /// them off).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "HERDCTL_THEME",
+        default_value = "dark"
+    )]
+    pub theme: ThemeName,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -147,6 +158,12 @@ pub enum CertsCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ThemeName {
+    Dark,
+    Light,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LinkState {
     Up,
     Down,
@@ -213,7 +230,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let dashboard = if no_tui {
                 None
             } else if interactive() {
-                Some(dashboard_options(cli.readonly))
+                Some(dashboard_options(cli.readonly, cli.theme))
             } else {
                 crate::note("herdctl: not a terminal: running headless (as --no-tui)");
                 None
@@ -223,7 +240,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Some(Command::Node(_)) => Err(Failure::usage("herdctl node runs outside the runtime")),
         // Served above, before the herd is loaded.
         Some(Command::Certs(_)) => Ok(()),
-        None if interactive() => crate::tui::run::run(&herd, dashboard_options(cli.readonly)).await,
+        None if interactive() => {
+            crate::tui::run::run(&herd, dashboard_options(cli.readonly, cli.theme)).await
+        }
         None => {
             crate::note("herdctl: not a terminal, so no dashboard: here is the status");
             crate::status::run(&herd, false, Duration::from_secs(3)).await
@@ -238,11 +257,12 @@ fn interactive() -> bool {
 }
 
 /// NO_COLOR (any non-empty value) turns colours off (no-color.org).
-fn dashboard_options(readonly: bool) -> crate::tui::run::Options {
+fn dashboard_options(readonly: bool, theme: ThemeName) -> crate::tui::run::Options {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     crate::tui::run::Options {
         readonly,
         color: !no_color,
+        light: theme == ThemeName::Light,
         up: None,
     }
 }

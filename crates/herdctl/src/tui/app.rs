@@ -10,13 +10,14 @@
 //! send) comes back as an [`Effect`] that the app checks (read-only, a y/n
 //! for a cut) before the runtime does it.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
 use herd_admin::client::ClientError;
 use herd_admin::{AdminState, Event, EventKind, RecordsPage, Snapshot};
 
 use super::command::{self, Command, Topology};
 use super::effect::Effect;
 use super::feed::FeedItem;
+use super::hits::{Hits, Target};
 use super::keys::{Action, Focus, action_for};
 use super::line_edit::LineEdit;
 use super::nodes::Nodes;
@@ -68,6 +69,8 @@ pub struct App {
     message_at: u64,
     /// The drill running, if one is.
     pub drill: Option<DrillRun>,
+    /// Where the last frame put what a click selects.
+    pub hits: Hits,
     /// Something changed since the last draw.
     pub dirty: bool,
 }
@@ -114,6 +117,7 @@ impl App {
             message: None,
             message_at: 0,
             drill: None,
+            hits: Hits::default(),
             dirty: true,
         }
     }
@@ -256,6 +260,48 @@ impl App {
         }
         self.console.on_reply(node, line, reply);
         self.dirty = true;
+    }
+
+    /// A click selects what is under it; the wheel moves the current
+    /// view's selection (or scrolls the console's reply). Only while no
+    /// line or prompt waits for keys.
+    pub fn on_mouse(&mut self, kind: MouseEventKind, column: u16, row: u16) -> Option<Effect> {
+        if !matches!(self.mode, Mode::Normal) {
+            return None;
+        }
+        let wheel = |up: bool, view: View| match (view, up) {
+            (View::Console, true) => Action::ScrollUp,
+            (View::Console, false) => Action::ScrollDown,
+            (_, true) => Action::Up,
+            (_, false) => Action::Down,
+        };
+        match kind {
+            MouseEventKind::ScrollUp => self.act(wheel(true, self.view)),
+            MouseEventKind::ScrollDown => self.act(wheel(false, self.view)),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let target = self.hits.at(column, row)?;
+                self.select(target);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn select(&mut self, target: Target) {
+        self.dirty = true;
+        match target {
+            Target::View(view) => self.view = view,
+            Target::Link(link) => self.herd_view.link_selected = link,
+            Target::Node(node) => {
+                self.herd_view.node_selected = Some(node);
+                self.console.node = node;
+                if let Some(name) = self.nodes.list.get(node).map(|n| n.name.clone()) {
+                    self.say((format!("{name} selected: the console sends to it"), false));
+                }
+            }
+            Target::Record(row) => self.records.selected = row,
+            Target::Event(from_newest) => self.flood.select(from_newest),
+        }
     }
 
     /// Applies a key; returns what the runtime must do.

@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::app::{App, Mode};
 use super::format::{age, count};
+use super::hits::Target;
 use super::keys::{Focus, bindings_for};
 use super::theme::Role;
 pub use super::theme::Theme;
@@ -21,6 +22,7 @@ pub const MIN_WIDTH: u16 = 40;
 pub const MIN_HEIGHT: u16 = 10;
 
 pub fn draw(app: &App, frame: &mut Frame, theme: Theme) {
+    app.hits.clear();
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
@@ -40,15 +42,25 @@ pub fn draw(app: &App, frame: &mut Frame, theme: Theme) {
     ])
     .areas(area);
     frame.render_widget(header(app, theme), top);
+    let hits = &app.hits;
     match app.view {
         View::Herd => app
             .herd_view
-            .draw(&app.nodes, app.now_ms, frame, body, theme),
-        View::Records => app.records.draw(app.now_ms, frame, body, theme),
-        View::Flood => app.flood.draw(&app.nodes, frame, body, theme),
+            .draw(&app.nodes, app.now_ms, frame, body, theme, hits),
+        View::Records => app.records.draw(app.now_ms, frame, body, theme, hits),
+        View::Flood => app.flood.draw(&app.nodes, frame, body, theme, hits),
         View::Console => app.console.draw(&app.nodes, frame, body, theme),
     }
     frame.render_widget(footer(app, theme), bottom);
+    if app.mode == Mode::Normal && app.message.is_none() && app.focus() == Focus::Keys {
+        // The view tabs at the start of the footer, as footer() lays them.
+        let mut x = bottom.x;
+        for (i, view) in View::ALL.iter().enumerate() {
+            let width = format!("{} {}", i + 1, view.title()).chars().count() as u16;
+            hits.add(Rect::new(x, bottom.y, width, 1), Target::View(*view));
+            x += width + 1;
+        }
+    }
     if app.mode == Mode::Help {
         help(app, frame, body);
     }

@@ -23,6 +23,7 @@ pub mod effect;
 pub mod feed;
 pub mod format;
 pub mod history;
+pub mod hits;
 pub mod keys;
 pub mod line_edit;
 pub mod node_link;

@@ -51,6 +51,8 @@ pub struct Options {
     pub readonly: bool,
     /// Colours unless NO_COLOR is set.
     pub color: bool,
+    /// The palette for a light terminal.
+    pub light: bool,
     /// Under `herdctl up`: restarts, and news of nodes that died.
     pub up: Option<crate::up::UpLink>,
 }
@@ -76,6 +78,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     }
     let theme = Theme {
         color: options.color,
+        light: options.light,
     };
 
     let (msgs_tx, mut msgs) = mpsc::channel::<Msg>(1024);
@@ -94,6 +97,8 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     // The terminal: raw mode, alternate screen, and a panic hook that puts
     // the terminal back before the message is printed.
     let mut terminal = ratatui::init();
+    // Clicks and the wheel (Shift still selects text in most terminals).
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -128,6 +133,10 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                     app.now_ns = now_ns();
                     app.now_ms = app.now_ns / 1_000_000;
                     app.on_key(key)
+                }
+                Some(Ok(TermEvent::Mouse(mouse))) => {
+                    app.now_ms = now_ms();
+                    app.on_mouse(mouse.kind, mouse.column, mouse.row)
                 }
                 Some(Ok(TermEvent::Resize(..))) => {
                     app.dirty = true;
@@ -276,6 +285,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             None => {}
         }
     };
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     outcome
 }

@@ -258,7 +258,16 @@ fn render(app: &App, width: u16, height: u16, color: bool) -> Buffer {
     let mut terminal =
         Terminal::new(TestBackend::new(width, height)).unwrap_or_else(|e| panic!("{e}"));
     terminal
-        .draw(|frame| draw(app, frame, Theme { color }))
+        .draw(|frame| {
+            draw(
+                app,
+                frame,
+                Theme {
+                    color,
+                    light: false,
+                },
+            )
+        })
         .unwrap_or_else(|e| panic!("{e}"));
     terminal.backend().buffer().clone()
 }
@@ -1026,4 +1035,110 @@ fn restart_asks_first() {
         app.on_key(key(KeyCode::Char('y'))),
         Some(Effect::Restart("Clark".to_owned()))
     );
+}
+
+#[test]
+fn a_long_client_id_is_shown_whole_when_the_screen_has_room() {
+    let mut app = fixture();
+    let long = "a-rather-long-client-id.cs.ucla.edu-0123456789";
+    let page = RecordsPage {
+        matching: 1,
+        records: vec![record(long, "1795975190", "Bona")],
+        next: None,
+    };
+    app.on_records(2, Ok(page));
+    app.on_key(key(KeyCode::Char('2')));
+    assert!(
+        screen(&app, 140, 30).contains(long),
+        "{}",
+        screen(&app, 140, 30)
+    );
+    // A narrow screen keeps the id's start and every other column's head.
+    let narrow = screen(&app, 80, 24);
+    assert!(narrow.contains("a-rather-long-"), "{narrow}");
+    assert!(narrow.contains("received"), "{narrow}");
+}
+
+#[test]
+fn clicks_select_what_is_under_them_and_the_wheel_moves_the_selection() {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let mut app = fixture();
+    let click = |app: &mut App, needle: &str, width: u16, height: u16| {
+        let buffer = render(app, width, height, false);
+        let shown = text(&buffer);
+        let (row, line) = shown
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{shown}"));
+        let column = line[..line.find(needle).unwrap_or(0)].chars().count() as u16;
+        app.on_mouse(MouseEventKind::Down(MouseButton::Left), column, row as u16);
+    };
+    // A link in the links table.
+    click(&mut app, "Campbell-Bona", 100, 30);
+    assert_eq!(app.nodes.links[app.herd_view.link_selected], (2, 1));
+    // A node in the nodes table: selected, and the console's node.
+    click(&mut app, "● Jaquez", 100, 30);
+    assert_eq!(app.herd_view.node_selected, Some(4));
+    assert_eq!(app.console.node, 4);
+    // A view's tab in the footer.
+    app.message = None;
+    click(&mut app, "3 flood", 100, 30);
+    assert_eq!(app.view, View::Flood);
+    // An event: selected, the list frozen.
+    click(&mut app, "link Jaquez cut", 100, 30);
+    assert!(app.flood.frozen.is_some());
+    assert_eq!(app.flood.selected, Some(0), "the newest line");
+    app.on_mouse(MouseEventKind::ScrollUp, 10, 10);
+    assert_eq!(app.flood.selected, Some(1), "the wheel: an older one");
+    // A record.
+    app.on_key(key(KeyCode::Char('2')));
+    click(&mut app, "wombat", 100, 30);
+    assert_eq!(app.records.rows()[app.records.selected].client, "wombat");
+    app.on_mouse(MouseEventKind::ScrollUp, 10, 10);
+    assert_eq!(app.records.rows()[app.records.selected].client, "kiwi");
+}
+
+#[test]
+fn the_light_theme_uses_darker_colours_and_no_color_none() {
+    let app = fixture();
+    let colours = |theme: Theme| {
+        let backend = TestBackend::new(80, 24);
+        let mut terminal = Terminal::new(backend).expect("terminal");
+        terminal
+            .draw(|frame| draw(&app, frame, theme))
+            .expect("draw");
+        let buffer = terminal.backend().buffer().clone();
+        let mut seen: Vec<Color> = buffer.content().iter().map(|c| c.fg).collect();
+        seen.sort_by_key(|c| format!("{c:?}"));
+        seen.dedup();
+        seen
+    };
+    let dark = colours(Theme {
+        color: true,
+        light: false,
+    });
+    let light = colours(Theme {
+        color: true,
+        light: true,
+    });
+    let basic = [
+        Color::Yellow,
+        Color::Cyan,
+        Color::Green,
+        Color::Red,
+        Color::Magenta,
+        Color::DarkGray,
+    ];
+    assert!(
+        dark.contains(&Color::Cyan) && dark.contains(&Color::Red),
+        "{dark:?}"
+    );
+    assert!(light.iter().all(|c| !basic.contains(c)), "{light:?}");
+    assert!(light.contains(&Color::Indexed(160)), "{light:?}");
+    let none = colours(Theme {
+        color: false,
+        light: true,
+    });
+    assert_eq!(none, vec![Color::Reset], "NO_COLOR wins over the theme");
 }

@@ -5,10 +5,12 @@ use ratatui::style::{Color, Modifier, Style};
 
 use crate::health::LinkView;
 
-/// Colours, or none (NO_COLOR).
-#[derive(Debug, Clone, Copy)]
+/// Colours, or none (NO_COLOR); for a dark terminal or a light one.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Theme {
     pub color: bool,
+    /// Darker colours that read on a light background (`--theme light`).
+    pub light: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -29,13 +31,21 @@ impl Theme {
                 _ => Style::default(),
             };
         }
-        let color = match role {
-            Role::Good => Color::Green,
-            Role::Warn => Color::Yellow,
-            Role::Bad => Color::Red,
-            Role::Cut => Color::Magenta,
-            Role::Dim => Color::DarkGray,
-            Role::Accent => Color::Cyan,
+        // Yellow and cyan vanish on white, and grey dims too far: the light
+        // palette uses the 256-colour cube's darker shades instead.
+        let color = match (role, self.light) {
+            (Role::Good, false) => Color::Green,
+            (Role::Good, true) => Color::Indexed(28),
+            (Role::Warn, false) => Color::Yellow,
+            (Role::Warn, true) => Color::Indexed(130),
+            (Role::Bad, false) => Color::Red,
+            (Role::Bad, true) => Color::Indexed(160),
+            (Role::Cut, false) => Color::Magenta,
+            (Role::Cut, true) => Color::Indexed(90),
+            (Role::Dim, false) => Color::DarkGray,
+            (Role::Dim, true) => Color::Indexed(243),
+            (Role::Accent, false) => Color::Cyan,
+            (Role::Accent, true) => Color::Indexed(25),
         };
         let style = Style::default().fg(color);
         match role {

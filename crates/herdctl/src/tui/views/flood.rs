@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Paragraph, Sparkline};
 use crate::event_text::clock;
 use crate::tui::feed::{Feed, FeedItem, path};
 use crate::tui::format::{count, micros};
+use crate::tui::hits::{Hits, Target};
 use crate::tui::keys::Action;
 use crate::tui::nodes::Nodes;
 use crate::tui::theme::{Role, Theme};
@@ -64,6 +65,18 @@ impl FloodView {
             return false;
         }
         true
+    }
+
+    /// Selects the line `from_newest` (a click): the list freezes, as when
+    /// selecting by keys.
+    pub fn select(&mut self, from_newest: usize) {
+        if self.frozen.is_none() {
+            self.freeze();
+        }
+        let count = self.lines().len();
+        if count > 0 {
+            self.selected = Some(from_newest.min(count - 1));
+        }
     }
 
     fn freeze(&mut self) {
@@ -143,7 +156,7 @@ impl FloodView {
         lines.len().checked_sub(selected + 1).map(|i| lines[i])
     }
 
-    pub fn draw(&self, nodes: &Nodes, frame: &mut Frame, area: Rect, theme: Theme) {
+    pub fn draw(&self, nodes: &Nodes, frame: &mut Frame, area: Rect, theme: Theme, hits: &Hits) {
         let hops = self
             .selected_update()
             .map(|update| path(self.feed.items().iter(), &update));
@@ -225,6 +238,11 @@ impl FloodView {
             Paragraph::new(shown).block(Block::bordered().title(title)),
             list_area,
         );
+        for (row, index) in (start..end).enumerate() {
+            let y = list_area.y + 1 + row as u16;
+            let line = Rect::new(list_area.x + 1, y, list_area.width.saturating_sub(2), 1);
+            hits.add(line, Target::Event(lines.len() - 1 - index));
+        }
 
         if let Some(hops) = hops {
             let lines: Vec<Line> = hops

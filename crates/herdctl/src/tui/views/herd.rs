@@ -15,6 +15,7 @@ use crate::event_text::short_digest;
 use crate::health::{Health, LinkView};
 use crate::tui::effect::Effect;
 use crate::tui::format::{age, count};
+use crate::tui::hits::{Hits, Target};
 use crate::tui::keys::Action;
 use crate::tui::nodes::{NodeState, Nodes};
 use crate::tui::theme::{Role, Theme, link_role};
@@ -29,6 +30,8 @@ pub struct HerdView {
     pub link_selected: usize,
     /// The adjacency matrix instead of the graph.
     pub adjacency: bool,
+    /// The node clicked in the nodes table (also the console's node).
+    pub node_selected: Option<usize>,
     /// Per link: until when (ms) it is shown as carrying traffic.
     traffic_until: Vec<u64>,
 }
@@ -91,13 +94,22 @@ impl HerdView {
             .is_some_and(|&until| until > now)
     }
 
-    pub fn draw(&self, nodes: &Nodes, now: u64, frame: &mut Frame, area: Rect, theme: Theme) {
+    pub fn draw(
+        &self,
+        nodes: &Nodes,
+        now: u64,
+        frame: &mut Frame,
+        area: Rect,
+        theme: Theme,
+        hits: &Hits,
+    ) {
         let cx = Ctx {
             view: self,
             nodes,
             health: nodes.health(),
             now,
             theme,
+            hits,
         };
         body(&cx, frame, area);
     }
@@ -110,6 +122,7 @@ struct Ctx<'a> {
     health: Health<'a>,
     now: u64,
     theme: Theme,
+    hits: &'a Hits,
 }
 
 fn body(cx: &Ctx, frame: &mut Frame, area: Rect) {
@@ -299,15 +312,20 @@ fn nodes_table(cx: &Ctx, frame: &mut Frame, area: Rect) {
     let majority = cx.health.majority_digest();
     // Problems first (unreachable, then a digest off the majority), so they
     // stay on screen when there are more nodes than rows.
-    let mut nodes: Vec<&NodeState> = cx.nodes.list.iter().collect();
-    nodes.sort_by_key(|node| match &node.snapshot {
+    let mut nodes: Vec<(usize, &NodeState)> = cx.nodes.list.iter().enumerate().collect();
+    nodes.sort_by_key(|(_, node)| match &node.snapshot {
         _ if !node.reachable() => 0,
         Some(s) if majority.is_some_and(|m| m != s.digest) => 1,
         _ => 2,
     });
+    let order: Vec<usize> = nodes.iter().map(|(index, _)| *index).collect();
+    let selected = cx
+        .view
+        .node_selected
+        .and_then(|node| order.iter().position(|&i| i == node));
     let rows: Vec<Row> = nodes
         .into_iter()
-        .map(|node| match (&node.snapshot, &node.error) {
+        .map(|(_, node)| match (&node.snapshot, &node.error) {
             (Some(snapshot), None) => {
                 let odd = majority.is_some_and(|m| m != snapshot.digest);
                 let digest = format!(
@@ -359,8 +377,14 @@ fn nodes_table(cx: &Ctx, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(Row::new(["node", "recs", "digest", "in/s"]).style(cx.theme.style(Role::Dim)))
+    .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
     .block(Block::bordered().title(" nodes "));
-    frame.render_widget(table, area);
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+    cx.hits
+        .table_rows(area, state.offset(), order.len(), |row| {
+            Target::Node(order[row])
+        });
 }
 
 /// Why a node cannot be reached, in a word (the sketch's "refused",
@@ -412,4 +436,6 @@ fn links_table(cx: &Ctx, frame: &mut Frame, area: Rect) {
     .block(Block::bordered().title(" links (↑↓ select, Enter cut/restore) "));
     let mut state = TableState::default().with_selected(Some(cx.view.link_selected));
     frame.render_stateful_widget(table, area, &mut state);
+    cx.hits
+        .table_rows(area, state.offset(), cx.nodes.links.len(), Target::Link);
 }

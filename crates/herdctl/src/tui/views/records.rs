@@ -8,9 +8,37 @@ use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
 use crate::tui::format::age;
+use crate::tui::hits::{Hits, Target};
 use crate::tui::keys::Action;
 use crate::tui::records_table::{self, HerdRecords, RECORDS_PER_NODE, SortBy};
 use crate::tui::theme::{Role, Theme};
+
+const HEADERS: [&str; 6] = [
+    "client",
+    "nodes",
+    "received",
+    "age",
+    "client time",
+    "position",
+];
+
+/// A client id keeps at least this much of a narrow screen.
+const CLIENT_AT_LEAST: usize = 14;
+
+/// Each column as wide as its widest cell when the screen has room; when
+/// it has not, the client column gives way first (down to
+/// [`CLIENT_AT_LEAST`]), then the columns on the right are cut, least
+/// useful last. One space between columns.
+pub fn column_widths(widest: [usize; 6], available: usize) -> [u16; 6] {
+    let gaps = widest.len() - 1;
+    let others: usize = widest[1..].iter().sum();
+    let client = widest[0]
+        .min(available.saturating_sub(others + gaps))
+        .max(CLIENT_AT_LEAST.min(widest[0]));
+    let mut widths = widest;
+    widths[0] = client;
+    widths.map(|w| u16::try_from(w).unwrap_or(u16::MAX))
+}
 
 #[derive(Default)]
 pub struct RecordsView {
@@ -62,7 +90,7 @@ impl RecordsView {
         true
     }
 
-    pub fn draw(&self, now: u64, frame: &mut Frame, area: Rect, theme: Theme) {
+    pub fn draw(&self, now: u64, frame: &mut Frame, area: Rect, theme: Theme, hits: &Hits) {
         let rows = self.rows();
         let disagreeing = rows.iter().filter(|r| !r.disagree.is_empty()).count();
         let title = format!(
@@ -81,6 +109,7 @@ impl RecordsView {
                 format!(", filter {:?}", self.filter)
             }
         );
+        let mut widest = HEADERS.map(|h| h.chars().count());
         let table_rows: Vec<Row> = rows
             .iter()
             .map(|row| {
@@ -99,45 +128,51 @@ impl RecordsView {
                     theme.style(Role::Bad)
                 };
                 let received_ms = row.newest.received_us / 1000;
-                Row::new(vec![
-                    Cell::from(row.client.clone()),
-                    Cell::from(nodes),
-                    Cell::from(row.newest.received_by.clone()),
-                    Cell::from(age(now.saturating_sub(received_ms))),
-                    Cell::from(row.newest.client_time.clone()),
-                    Cell::from(row.newest.position.clone()),
-                ])
-                .style(style)
+                let cells = [
+                    row.client.clone(),
+                    nodes,
+                    row.newest.received_by.clone(),
+                    age(now.saturating_sub(received_ms)),
+                    row.newest.client_time.clone(),
+                    row.newest.position.clone(),
+                ];
+                for (widest, cell) in widest.iter_mut().zip(&cells) {
+                    *widest = (*widest).max(cell.chars().count());
+                }
+                Row::new(cells.map(Cell::from)).style(style)
             })
             .collect();
-        // The columns that matter most come first, so a narrow screen cuts the
-        // least useful ones.
-        let table = Table::new(
-            table_rows,
-            [
-                Constraint::Length(14),
-                Constraint::Length(24),
-                Constraint::Length(9),
-                Constraint::Length(5),
-                Constraint::Length(21),
-                Constraint::Min(0),
-            ],
-        )
-        .header(
-            Row::new([
-                "client",
-                "nodes",
-                "received",
-                "age",
-                "client time",
-                "position",
-            ])
-            .style(theme.style(Role::Dim)),
-        )
-        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
-        .block(Block::bordered().title(title));
+        let available = usize::from(area.width.saturating_sub(2));
+        let widths = column_widths(widest, available).map(Constraint::Length);
+        let table = Table::new(table_rows, widths)
+            .header(Row::new(HEADERS).style(theme.style(Role::Dim)))
+            .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+            .block(Block::bordered().title(title));
         let selected = self.selected.min(rows.len().saturating_sub(1));
         let mut state = TableState::default().with_selected((!rows.is_empty()).then_some(selected));
         frame.render_stateful_widget(table, area, &mut state);
+        hits.table_rows(area, state.offset(), rows.len(), Target::Record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_fit_their_cells_and_a_long_client_id_takes_the_room_left() {
+        // Room for everything: as wide as the widest cells.
+        assert_eq!(
+            column_widths([30, 7, 8, 3, 20, 21], 200),
+            [30, 7, 8, 3, 20, 21]
+        );
+        // Not enough: the client column takes what the others leave.
+        assert_eq!(
+            column_widths([60, 7, 8, 3, 20, 21], 100),
+            [36, 7, 8, 3, 20, 21]
+        );
+        // Never below 14 for the client; the right is cut instead.
+        assert_eq!(column_widths([60, 7, 8, 3, 20, 21], 40)[0], 14);
+        assert_eq!(column_widths([6, 7, 8, 3, 20, 21], 40)[0], 6);
     }
 }
