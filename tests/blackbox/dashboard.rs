@@ -229,9 +229,9 @@ fn up_opens_the_dashboard_and_quitting_stops_the_nodes() {
     );
     // The flood feed kept its steps.
     tmux.keys(&["3", "/"]);
-    tmux.type_text("step 3/5");
+    tmux.type_text("drill:");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("drill step 3/5: restart B");
+    tmux.wait_for("drill: step 3/5: restart B");
     tmux.keys(&["1"]);
 
     // :restart, then a node that dies shows why.
@@ -246,6 +246,19 @@ fn up_opens_the_dashboard_and_quitting_stops_the_nodes() {
     let killed = Command::new("kill").args(["-KILL", &pid]).status();
     assert!(killed.is_ok_and(|s| s.success()));
     tmux.wait_for("node A exited (killed by signal 9)");
+    // One that fails to start shows its error: B restarted over a config
+    // that no longer parses.
+    std::fs::write(&herd.config, "links = [\n").expect("break the config");
+    tmux.type_text(":restart B");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("restart B (kill -9");
+    tmux.keys(&["y"]);
+    tmux.wait_for("node B exited (exit status");
+    let config_name = herd
+        .config
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    tmux.wait_for(&config_name.unwrap_or_default());
     quits_cleanly(&tmux, &exit_file, Duration::from_secs(15));
     for name in ["A", "B"] {
         assert!(

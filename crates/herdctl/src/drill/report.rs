@@ -54,7 +54,7 @@ impl Report {
     /// One line: the verdict and its figures (the dashboard's flood feed).
     pub fn verdict(&self) -> String {
         format!(
-            "drill {}: {}: {} acknowledged, {} lost, {} newest violations, {}",
+            "{}: {}: {} acknowledged, {} lost, {} newest violations, {}",
             self.scenario,
             if self.passed { "PASSED" } else { "FAILED" },
             self.acknowledged,

@@ -204,16 +204,20 @@ impl App {
         }
     }
 
+    /// A line of herdctl's own in the flood feed, "drill: ..." or "up:
+    /// ...", so that the filter `drill:` shows a drill's story among the
+    /// traffic it caused.
+    fn note(&mut self, text: String) {
+        let item = FeedItem::note("herdctl", text, self.now_ms * 1000);
+        self.flood.push(item, self.now_ms);
+    }
+
     /// A drill's news: the header shows its step, the feed keeps its
     /// lines, the verdict stays on the bottom line.
     pub fn on_drill(&mut self, news: DrillNews) {
-        let ts_us = self.now_ms * 1000;
         match news {
             DrillNews::Started(name) => {
-                self.flood.push(
-                    FeedItem::note("drill", format!("started {name}"), ts_us),
-                    self.now_ms,
-                );
+                self.note(format!("drill: started {name}"));
                 self.drill = Some(DrillRun {
                     name,
                     doing: "starting".to_owned(),
@@ -223,15 +227,11 @@ impl App {
                 if let (Some(drill), Some(doing)) = (&mut self.drill, doing) {
                     drill.doing = doing;
                 }
-                // The feed's source column already says "drill".
-                let line = line.strip_prefix("drill: ").unwrap_or(&line).to_owned();
-                self.flood
-                    .push(FeedItem::note("drill", line, ts_us), self.now_ms);
+                self.note(line);
             }
             DrillNews::Done { verdict, passed } => {
                 self.drill = None;
-                self.flood
-                    .push(FeedItem::note("drill", verdict.clone(), ts_us), self.now_ms);
+                self.note(format!("drill: {verdict}"));
                 self.say((verdict, !passed));
             }
         }
@@ -240,10 +240,7 @@ impl App {
 
     /// Something `herdctl up` says about its nodes (one died).
     pub fn on_up_notice(&mut self, text: String) {
-        self.flood.push(
-            FeedItem::note("up", text.clone(), self.now_ms * 1000),
-            self.now_ms,
-        );
+        self.note(format!("up: {text}"));
         self.say((text, true));
     }
 

@@ -9,6 +9,9 @@ use crate::event_text::describe;
 
 /// Events kept for the view (older ones are dropped).
 pub const FEED_LIMIT: usize = 5_000;
+/// herdctl's own lines kept, apart from the events, so that the traffic
+/// a drill causes cannot push its story out.
+pub const NOTES_LIMIT: usize = 500;
 /// Seconds of history in the rate sparkline.
 pub const RATE_SECONDS: usize = 60;
 
@@ -85,6 +88,7 @@ pub struct Hop {
 #[derive(Default)]
 pub struct Feed {
     items: VecDeque<FeedItem>,
+    notes: VecDeque<FeedItem>,
     /// Events per second, oldest first; the last entry is the current second.
     per_second: VecDeque<u64>,
     current_second: u64,
@@ -94,6 +98,13 @@ pub struct Feed {
 impl Feed {
     pub fn push(&mut self, item: FeedItem, now_ms: u64) {
         self.tick(now_ms);
+        if item.note.is_some() {
+            if self.notes.len() == NOTES_LIMIT {
+                self.notes.pop_front();
+            }
+            self.notes.push_back(item);
+            return;
+        }
         if let Some(last) = self.per_second.back_mut() {
             *last += 1;
         }
@@ -122,8 +133,15 @@ impl Feed {
         }
     }
 
-    pub fn items(&self) -> &VecDeque<FeedItem> {
-        &self.items
+    /// Events and notes in time order (each list is in order already).
+    pub fn items(&self) -> impl Iterator<Item = &FeedItem> + '_ {
+        let mut events = self.items.iter().peekable();
+        let mut notes = self.notes.iter().peekable();
+        std::iter::from_fn(move || match (events.peek(), notes.peek()) {
+            (Some(e), Some(n)) if n.event.ts_us < e.event.ts_us => notes.next(),
+            (Some(_), _) => events.next(),
+            (None, _) => notes.next(),
+        })
     }
 
     /// Events per second over the last minute, oldest first, without the
@@ -264,7 +282,7 @@ mod tests {
             // 10 events in each of the first seconds.
             feed.push(flood_in("Bona", "Clark", i, true), 1_000 + i * 100);
         }
-        assert_eq!(feed.items().len(), FEED_LIMIT);
+        assert_eq!(feed.items().count(), FEED_LIMIT);
         assert_eq!(feed.total, (FEED_LIMIT + 10) as u64);
         feed.tick(1_000 + (FEED_LIMIT as u64 + 10) * 100);
         let rates = feed.rates();
@@ -272,5 +290,28 @@ mod tests {
         assert!(rates.iter().all(|&r| r == 10), "{rates:?}");
         assert!(flood_in("Bona", "Clark", 1, true).matches("bona"));
         assert!(!flood_in("Bona", "Clark", 1, true).matches("dup"));
+    }
+
+    #[test]
+    fn notes_outlive_the_traffic_and_merge_in_time_order() {
+        let mut feed = Feed::default();
+        feed.push(FeedItem::note("herdctl", "drill: started".to_owned(), 5), 0);
+        for i in 0..(FEED_LIMIT + 100) as u64 {
+            feed.push(flood_in("Bona", "Clark", 10 + i, true), 1);
+        }
+        feed.push(FeedItem::note("herdctl", "drill: PASSED".to_owned(), 20), 1);
+        let items: Vec<&FeedItem> = feed.items().collect();
+        assert_eq!(items.len(), FEED_LIMIT + 2, "both notes kept");
+        assert_eq!(items[0].note.as_deref(), Some("drill: started"));
+        let at = items
+            .iter()
+            .position(|i| i.note.as_deref() == Some("drill: PASSED"));
+        // The events kept start at ts 110: the note at 20 comes first.
+        assert_eq!(at, Some(1));
+        assert!(
+            items
+                .windows(2)
+                .all(|w| w[0].event.ts_us <= w[1].event.ts_us)
+        );
     }
 }

@@ -1001,7 +1001,7 @@ fn a_drill_shows_its_step_while_it_runs_and_its_verdict_after() {
             .is_some_and(|(m, _)| m.contains("a drill is running"))
     );
     app.on_drill(DrillNews::Done {
-        verdict: "drill cut-one-off.toml: PASSED: 2000 acknowledged, 0 lost, 0 newest violations, converged 0.100 s after the heal".to_owned(),
+        verdict: "cut-one-off.toml: PASSED: 2000 acknowledged, 0 lost, 0 newest violations, converged 0.100 s after the heal".to_owned(),
         passed: true,
     });
     assert!(app.drill.is_none());

@@ -142,7 +142,8 @@ impl Fleet {
     }
 
     /// The end of a node's stderr: how it exited, once the status is in,
-    /// with its last stderr line. None for a process already replaced.
+    /// with its last stderr line when it failed by itself. None for a
+    /// process already replaced.
     pub async fn on_exit(&mut self, (index, generation): Exit) -> Option<String> {
         let node = self.nodes.get_mut(index)?;
         if node.generation != generation {
@@ -160,8 +161,14 @@ impl Fleet {
                 "closed its stderr and did not exit; killed".to_owned()
             }
         };
-        let last = node.last_line.lock().ok().and_then(|l| l.clone());
-        Some(match last {
+        // A node that exits by itself says why on its last stderr line (a
+        // start-up error); one killed by a signal said nothing about it.
+        let said = node
+            .exited
+            .and_then(|status| status.code())
+            .filter(|&code| code != 0)
+            .and_then(|_| node.last_line.lock().ok().and_then(|l| l.clone()));
+        Some(match said {
             Some(line) => format!("node {} exited ({how}): {line}", node.name),
             None => format!("node {} exited ({how})", node.name),
         })

@@ -80,7 +80,7 @@ impl FloodView {
     }
 
     fn freeze(&mut self) {
-        self.frozen = Some(self.feed.items().iter().cloned().collect());
+        self.frozen = Some(self.feed.items().cloned().collect());
     }
 
     /// Back to the live, newest-first list.
@@ -115,7 +115,7 @@ impl FloodView {
     pub fn source(&self) -> Box<dyn Iterator<Item = &FeedItem> + '_> {
         match &self.frozen {
             Some(frozen) => Box::new(frozen.iter()),
-            None => Box::new(self.feed.items().iter()),
+            None => Box::new(self.feed.items()),
         }
     }
 
@@ -159,7 +159,7 @@ impl FloodView {
     pub fn draw(&self, nodes: &Nodes, frame: &mut Frame, area: Rect, theme: Theme, hits: &Hits) {
         let hops = self
             .selected_update()
-            .map(|update| path(self.feed.items().iter(), &update));
+            .map(|update| path(self.feed.items(), &update));
         let path_height = hops
             .as_ref()
             .map_or(0, |h| (h.len() as u16 + 2).min(area.height / 3));
