@@ -205,7 +205,7 @@ fn prompt(
 
 fn help(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = bindings_for(app.view, app.focus())
-        .map(|b| Line::from(format!("{:>6}  {}", b.label, b.help)))
+        .map(|b| Line::from(format!("{:>8}  {}", b.label, b.help)))
         .collect();
     if app.view == View::Console {
         lines.push(Line::from(
