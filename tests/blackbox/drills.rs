@@ -17,14 +17,10 @@ fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `herdctl drill SCENARIO --config ...` (as the contract writes it: the
+/// `up` that restarts nodes is found from the config alone).
 fn drill(herd: &Herd, scenario: &Path, extra: &[&str]) -> Output {
-    let data_dir = herd.data_dir();
-    let mut args = vec![
-        "drill",
-        scenario.to_str().expect("a UTF-8 path"),
-        "--data-dir",
-        data_dir.to_str().expect("a UTF-8 path"),
-    ];
+    let mut args = vec!["drill", scenario.to_str().expect("a UTF-8 path")];
     args.extend_from_slice(extra);
     herd.herdctl(&args)
 }

@@ -118,10 +118,6 @@ pub enum Command {
         /// One JSON object for scripts.
         #[arg(long)]
         json: bool,
-        /// Where the `herdctl up` running the herd keeps its files (for
-        /// `restart` steps).
-        #[arg(long, value_name = "DIR", default_value = "./herd-data")]
-        data_dir: PathBuf,
     },
     /// Make the herd's TLS certificates (contract section 8).
     #[command(subcommand)]
@@ -221,11 +217,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::records::run(&herd, &node, json, prefix.as_deref()).await
         }
         Some(Command::Watch { json, reorder }) => crate::watch::run(&herd, json, reorder).await,
-        Some(Command::Drill {
-            scenario,
-            json,
-            data_dir,
-        }) => crate::drill::run(&herd, &scenario, json, &data_dir).await,
+        Some(Command::Drill { scenario, json }) => crate::drill::run(&herd, &scenario, json).await,
         Some(Command::Up { no_tui, data_dir }) => {
             let dashboard = if no_tui {
                 None

@@ -31,11 +31,10 @@ use crate::herd::Herd;
 use crate::up::control::Restarter;
 
 /// Runs the drill in `path`; prints its progress on stderr and its report
-/// on stdout. `data_dir` is where the `herdctl up` that restarts nodes
-/// keeps its files.
-pub async fn run(herd: &Herd, path: &Path, json: bool, data_dir: &Path) -> Result<(), Failure> {
+/// on stdout. Restarts go to the `herdctl up` that runs the herd.
+pub async fn run(herd: &Herd, path: &Path, json: bool) -> Result<(), Failure> {
     let scenario = Scenario::load(path, herd).map_err(|err| Failure::usage(err.to_string()))?;
-    let restarter = restarter_for(&scenario, herd, Restarter::socket_in(data_dir)).await?;
+    let restarter = restarter_for(&scenario, herd, Restarter::for_herd(herd)).await?;
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

@@ -1,7 +1,9 @@
 //! Restarting a node of a herd that `herdctl up` runs: in the process (the
 //! dashboard's `:restart`, its `:drill`) through a channel to `up`'s loop,
-//! and from another herdctl (`herdctl drill`) through a Unix socket in the
-//! data directory, one JSON line each way.
+//! and from another herdctl (`herdctl drill`) through a Unix socket, one
+//! JSON line each way. The socket's name comes from the config (the herd's
+//! name and its nodes' admin addresses), so any herdctl given the same
+//! config finds the `up` that runs that herd, wherever it was started.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,8 +13,53 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-/// The socket's name in `up`'s data directory.
-pub const SOCKET: &str = "up.sock";
+use crate::herd::Herd;
+
+/// The socket of the `up` that runs `herd`: in `$XDG_RUNTIME_DIR/herdctl/`,
+/// else in a directory of the user's own under the temporary directory.
+pub fn socket_for(herd: &Herd) -> PathBuf {
+    let mut key = herd.name().to_owned();
+    let mut nodes: Vec<String> = herd
+        .nodes()
+        .iter()
+        .map(|node| format!("{}={}", node.name, node.admin))
+        .collect();
+    nodes.sort();
+    for node in nodes {
+        key.push('\n');
+        key.push_str(&node);
+    }
+    let hash = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
+    runtime_dir().join(format!("up-{hash:016x}.sock"))
+}
+
+fn runtime_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|dir| Path::new(dir).is_absolute()) {
+        Some(dir) => PathBuf::from(dir).join("herdctl"),
+        None => std::env::temp_dir().join(format!("herdctl-{}", nix::unistd::getuid())),
+    }
+}
+
+/// Makes the socket's directory, only the user's (0700), and checks that
+/// it is: a directory someone else made could hand restarts to them.
+pub fn prepare_dir(socket: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let Some(dir) = socket.parent() else {
+        return Ok(());
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() != nix::unistd::getuid().as_raw() || meta.mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not this user's alone",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
 
 /// A restart takes at most the start limit and the kill before it.
 const RESTART_LIMIT: Duration = Duration::from_secs(30);
@@ -20,7 +67,7 @@ const RESTART_LIMIT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize, PartialEq, Eq)]
 pub enum RestartError {
     #[error(
-        "no herdctl up answers at {path}: {reason} (restarts need the herd started by `herdctl up`; --data-dir names its directory)"
+        "no herdctl up runs this herd (asked at {path}: {reason}); restarts need the herd started by `herdctl up` with this config"
     )]
     NoUp { path: String, reason: String },
     #[error("that herdctl up runs herd {running:?}, not {wanted:?}")]
@@ -82,9 +129,9 @@ pub enum Restarter {
 }
 
 impl Restarter {
-    /// The socket of the `up` that keeps its files in `data_dir`.
-    pub fn socket_in(data_dir: &Path) -> Restarter {
-        Restarter::Socket(data_dir.join(SOCKET))
+    /// The `up` that runs `herd`, by its socket.
+    pub fn for_herd(herd: &Herd) -> Restarter {
+        Restarter::Socket(socket_for(herd))
     }
 
     /// Checks that an `up` of herd `herd` answers.
@@ -205,5 +252,26 @@ async fn answer(stream: UnixStream, handle: UpHandle) {
     if let Ok(mut text) = serde_json::to_string(&answer) {
         text.push('\n');
         let _ = write.write_all(text.as_bytes()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_is_named_after_the_herd_and_its_admin_addresses() {
+        let default = Herd::load(None).expect("the default herd");
+        assert_eq!(socket_for(&default), socket_for(&default.clone()));
+        let mut moved = default.clone();
+        moved.config.nodes[0].admin = "127.0.0.1:13200".parse().expect("an address");
+        assert_ne!(
+            socket_for(&default),
+            socket_for(&moved),
+            "another herd's up"
+        );
+        let name = socket_for(&default);
+        let name = name.file_name().map(|n| n.to_string_lossy().into_owned());
+        assert!(name.is_some_and(|n| n.starts_with("up-") && n.ends_with(".sock")));
     }
 }

@@ -119,9 +119,13 @@ pub async fn run(
     // stale socket of an `up` that was killed is replaced).
     let (handle, mut requests) = UpHandle::new(herd.name());
     let mut tasks = JoinSet::new();
-    let socket = data_dir.join(control::SOCKET);
-    let _ = std::fs::remove_file(&socket);
-    match UnixListener::bind(&socket) {
+    let socket = control::socket_for(herd);
+    let bound = control::prepare_dir(&socket).and_then(|()| {
+        // Any file there is a stale one: no node of this herd answered.
+        let _ = std::fs::remove_file(&socket);
+        UnixListener::bind(&socket)
+    });
+    match bound {
         Ok(listener) => {
             tasks.spawn(control::serve(listener, handle.clone()));
         }
