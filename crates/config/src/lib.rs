@@ -17,8 +17,9 @@ mod validate;
 pub use address::{Address, AddressError};
 pub use error::ConfigError;
 pub use model::{
-    ClientSettings, Config, FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, LogFormat,
-    LogSettings, NodeSpec, PlacesBackendKind, PlacesSettings,
+    ClientSettings, Config, DashboardSettings, DashboardTheme, FsyncPolicy, GoogleApi,
+    HerdSettings, Limits, LinkSpec, LogFormat, LogSettings, NodeSpec, PlacesBackendKind,
+    PlacesSettings,
 };
 pub use secret::Secret;
 pub use tls::{HERDCTL_NAME, NAME_PLACEHOLDER, TlsSettings, dns_name_problem};

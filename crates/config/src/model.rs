@@ -18,6 +18,8 @@ pub struct Config {
     pub log: LogSettings,
     /// `[client]`: how client connections are served.
     pub client: ClientSettings,
+    /// `[dashboard]`: herdctl's dashboard (the nodes ignore it).
+    pub dashboard: DashboardSettings,
     /// Problems worth a warning but not an error (a disconnected graph).
     pub warnings: Vec<String>,
     /// Which config this is: the first 16 hex digits of the SHA-256 of the
@@ -61,6 +63,20 @@ pub struct ClientSettings {
     /// it (for the classic clients that send one request and read until
     /// the server closes). Off by default: many lines per connection.
     pub one_request: bool,
+}
+
+/// `[dashboard]`: how herdctl draws the dashboard for this herd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DashboardSettings {
+    /// `theme`: "dark" (the default) or "light", for the terminal's
+    /// background; herdctl's `--theme` and HERDCTL_THEME win over it.
+    pub theme: Option<DashboardTheme>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardTheme {
+    Dark,
+    Light,
 }
 
 /// `[log]`: the node log's format and retention.

@@ -19,6 +19,13 @@ pub struct RawConfig {
     pub tls: Option<Spanned<RawTls>>,
     pub log: Option<Spanned<RawLog>>,
     pub client: Option<Spanned<RawClient>>,
+    pub dashboard: Option<Spanned<RawDashboard>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboard {
+    pub theme: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

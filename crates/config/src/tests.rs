@@ -647,3 +647,27 @@ fn one_request_is_a_boolean_in_client() {
         .unwrap_or_default();
     assert!(error.contains("unknown field `one_requests`"), "{error}");
 }
+
+#[test]
+fn the_dashboard_theme_is_dark_or_light() {
+    let with =
+        |section: &str| Config::parse(&format!("{TWO_NODES}[dashboard]\n{section}\n"), "t.toml");
+    assert_eq!(
+        with("theme = \"light\"").map(|c| c.dashboard.theme).ok(),
+        Some(Some(crate::DashboardTheme::Light))
+    );
+    assert_eq!(with("").map(|c| c.dashboard.theme).ok(), Some(None));
+    let error = with("theme = \"solarized\"")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains("[dashboard] theme \"solarized\" is not \"dark\" or \"light\"")
+            && error.contains("line 19"),
+        "{error}"
+    );
+    assert!(
+        with("colour = \"light\"").is_err(),
+        "unknown keys are refused"
+    );
+}

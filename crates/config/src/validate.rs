@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::raw::{RawConfig, RawHerd, RawLimits, RawLog, RawPlaces, RawSecret, RawTls};
+use crate::raw::{
+    RawConfig, RawDashboard, RawHerd, RawLimits, RawLog, RawPlaces, RawSecret, RawTls,
+};
 use crate::tls::dns_name_problem;
 use crate::{
-    Address, AddressError, ClientSettings, Config, ConfigError, FsyncPolicy, GoogleApi,
-    HerdSettings, Limits, LinkSpec, LogFormat, LogSettings, NodeSpec, PlacesBackendKind,
-    PlacesSettings, Secret, TlsSettings,
+    Address, AddressError, ClientSettings, Config, ConfigError, DashboardSettings, DashboardTheme,
+    FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, LogFormat, LogSettings, NodeSpec,
+    PlacesBackendKind, PlacesSettings, Secret, TlsSettings,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -215,6 +217,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
             .and_then(|client| client.into_inner().one_request)
             .unwrap_or(false),
     };
+    let dashboard = dashboard_settings(&check, raw.dashboard)?;
     let warnings = connectivity_warnings(&nodes, &links);
     Ok(Config {
         herd,
@@ -223,6 +226,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         tls,
         log,
         client,
+        dashboard,
         nodes,
         links,
         warnings,
@@ -381,6 +385,27 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// `[log]`: `format` is "text" or "json"; `keep` a whole number of days
 /// (a duration such as "7d" or "2w"), since the log rotates daily.
+fn dashboard_settings(
+    check: &Checker<'_>,
+    raw: Option<Spanned<RawDashboard>>,
+) -> Result<DashboardSettings, ConfigError> {
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let theme = match &raw.theme {
+        None => None,
+        Some(text) => Some(match text.get_ref().as_str() {
+            "dark" => DashboardTheme::Dark,
+            "light" => DashboardTheme::Light,
+            other => {
+                return Err(check.error(
+                    Some(text.span()),
+                    format!("[dashboard] theme {other:?} is not \"dark\" or \"light\""),
+                ));
+            }
+        }),
+    };
+    Ok(DashboardSettings { theme })
+}
+
 fn log_settings(
     check: &Checker<'_>,
     raw: Option<Spanned<RawLog>>,

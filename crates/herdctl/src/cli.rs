@@ -26,16 +26,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub readonly: bool,
 
-    /// Dashboard colours for a dark or a light terminal (NO_COLOR turns
-    /// them off).
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "HERDCTL_THEME",
-        default_value = "dark"
-    )]
-    pub theme: ThemeName,
+    /// Dashboard colours for a dark or a light terminal (default: the
+    /// config's [dashboard] theme, else dark; NO_COLOR turns them off).
+    #[arg(long, global = true, value_enum, env = "HERDCTL_THEME")]
+    pub theme: Option<ThemeName>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -222,7 +216,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let dashboard = if no_tui {
                 None
             } else if interactive() {
-                Some(dashboard_options(cli.readonly, cli.theme))
+                Some(dashboard_options(&herd, cli.readonly, cli.theme))
             } else {
                 crate::note("herdctl: not a terminal: running headless (as --no-tui)");
                 None
@@ -233,7 +227,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         // Served above, before the herd is loaded.
         Some(Command::Certs(_)) => Ok(()),
         None if interactive() => {
-            crate::tui::run::run(&herd, dashboard_options(cli.readonly, cli.theme)).await
+            crate::tui::run::run(&herd, dashboard_options(&herd, cli.readonly, cli.theme)).await
         }
         None => {
             crate::note("herdctl: not a terminal, so no dashboard: here is the status");
@@ -249,12 +243,21 @@ fn interactive() -> bool {
 }
 
 /// NO_COLOR (any non-empty value) turns colours off (no-color.org).
-fn dashboard_options(readonly: bool, theme: ThemeName) -> crate::tui::run::Options {
+/// `--theme` (or HERDCTL_THEME) wins over the config's `[dashboard] theme`.
+fn dashboard_options(
+    herd: &Herd,
+    readonly: bool,
+    theme: Option<ThemeName>,
+) -> crate::tui::run::Options {
+    let light = match theme {
+        Some(theme) => theme == ThemeName::Light,
+        None => herd.config.dashboard.theme == Some(herd_config::DashboardTheme::Light),
+    };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     crate::tui::run::Options {
         readonly,
         color: !no_color,
-        light: theme == ThemeName::Light,
+        light,
         up: None,
     }
 }
