@@ -24,6 +24,7 @@ pub mod log;
 pub mod records;
 pub mod reload;
 pub mod reorder;
+pub mod restart;
 pub mod run_node;
 pub mod send;
 pub mod status;

@@ -28,7 +28,7 @@ use self::runner::{Drill, Progress};
 use self::scenario::Scenario;
 use crate::Failure;
 use crate::herd::Herd;
-use crate::up::control::Restarter;
+use crate::restart::Restarter;
 
 /// Runs the drill in `path`; prints its progress on stderr and its report
 /// on stdout. Restarts go to the `herdctl up` that runs the herd.

@@ -13,8 +13,8 @@ use super::report::{ExpectationReport, Report, StepReport};
 use super::scenario::{Scenario, Step};
 use super::verify;
 use crate::herd::Herd;
+use crate::restart::Restarter;
 use crate::status;
-use crate::up::control::Restarter;
 
 /// How long the drill waits for equal digests after the links are back,
 /// when no `expect` asked for longer.

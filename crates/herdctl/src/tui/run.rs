@@ -22,8 +22,8 @@ use crate::Failure;
 use crate::drill::runner::{Drill, Progress};
 use crate::drill::scenario::Scenario;
 use crate::herd::Herd;
+use crate::restart::{Restarter, UpHandle};
 use crate::send::SendError;
-use crate::up::control::{Restarter, UpHandle};
 use tokio_util::sync::CancellationToken;
 
 /// Shortest time between two frames (~30 fps).
@@ -54,7 +54,7 @@ pub struct Options {
     /// The palette for a light terminal.
     pub light: bool,
     /// Under `herdctl up`: restarts, and news of nodes that died.
-    pub up: Option<crate::up::UpLink>,
+    pub up: Option<crate::restart::UpLink>,
 }
 
 /// Runs the dashboard until the operator quits (or SIGTERM/SIGHUP).
@@ -210,8 +210,15 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                     cancel.cancel();
                     app.say(("quitting: the drill puts the links back first…".to_owned(), false));
                     let _ = terminal.draw(|frame| draw(&app, frame, theme));
+                    // Its messages are still read (and dropped), so it
+                    // never waits on a full channel.
                     let _ = tokio::time::timeout(DRILL_STOP_LIMIT, async {
-                        while jobs.join_next().await.is_some() {}
+                        loop {
+                            tokio::select! {
+                                joined = jobs.join_next() => if joined.is_none() { break },
+                                Some(_) = msgs.recv() => {}
+                            }
+                        }
                     })
                     .await;
                 }

@@ -18,10 +18,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use self::control::{RestartError, UpHandle};
 use self::fleet::Fleet;
 use crate::Failure;
 use crate::herd::Herd;
+use crate::restart::{self, RestartError, UpHandle, UpLink};
 use crate::status::{self, HerdReport};
 
 /// How long the nodes get to start (loading places takes a moment in debug
@@ -30,13 +30,6 @@ const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// Where the nodes' stderr lines are kept, in the data directory.
 pub const UP_LOG: &str = "up.log";
-
-/// What the dashboard gets from the `up` it runs in.
-pub struct UpLink {
-    pub handle: UpHandle,
-    /// Nodes that died, in words, with their last stderr line.
-    pub notices: mpsc::UnboundedReceiver<String>,
-}
 
 pub async fn run(
     herd: &Herd,
@@ -119,8 +112,8 @@ pub async fn run(
     // stale socket of an `up` that was killed is replaced).
     let (handle, mut requests) = UpHandle::new(herd.name());
     let mut tasks = JoinSet::new();
-    let socket = control::socket_for(herd);
-    let bound = control::prepare_dir(&socket).and_then(|()| {
+    let socket = restart::socket_for(herd);
+    let bound = restart::prepare_dir(&socket).and_then(|()| {
         // Any file there is a stale one: no node of this herd answered.
         let _ = std::fs::remove_file(&socket);
         UnixListener::bind(&socket)
