@@ -174,6 +174,30 @@ expect = { converged_within = "1ms" }
         "{stdout}"
     );
     assert!(all_up(&herd), "{:?}", link_ends(&herd));
+
+    // The time is measured from the heal, not from when it is looked at: a
+    // wait between the heal and the expectation does not count.
+    let scenario = write_scenario(
+        &herd,
+        "wait-then-expect.toml",
+        r#"
+[[step]]
+partition = [["Clark"], ["Bailey", "Bona", "Campbell", "Jaquez"]]
+[[step]]
+load = { updates = 200, at = ["Clark", "Bailey"], both_sides = 20 }
+[[step]]
+heal = true
+[[step]]
+wait = "2s"
+[[step]]
+expect = { converged_within = "1s" }
+"#,
+    );
+    let output = drill(&herd, &scenario, &["--json"]);
+    let report = report(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let after = report["converged_after_s"].as_f64().unwrap_or(f64::MAX);
+    assert!(after < 1.0, "{report}");
 }
 
 #[test]
@@ -246,14 +270,29 @@ wait = "60s"
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the drill");
+    // Its stderr, read on a thread, so a drill that stalls fails the test
+    // instead of hanging it.
     let mut stderr = child.stderr.take().expect("stderr");
+    let (lines, said) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buffer) {
+            if n == 0
+                || lines
+                    .send(String::from_utf8_lossy(&buffer[..n]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
     // Until it is in its wait (the partition is in place).
-    let mut said = String::new();
-    let mut buffer = [0u8; 4096];
-    while !said.contains("step 3/3") {
-        let n = stderr.read(&mut buffer).expect("read the drill's stderr");
-        assert!(n > 0, "the drill ended early: {said}");
-        said.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    let mut heard = String::new();
+    while !heard.contains("step 3/3") {
+        match said.recv_timeout(Duration::from_secs(30)) {
+            Ok(text) => heard.push_str(&text),
+            Err(_) => panic!("the drill never reached its wait: {heard}"),
+        }
     }
     assert_ne!(link_ends(&herd), found, "the partition is in place");
     let status = Command::new("kill")
@@ -281,4 +320,21 @@ wait = "60s"
     assert_eq!(report["passed"], false, "{report}");
     assert_eq!(report["links_restored"], true, "{report}");
     assert_eq!(link_ends(&herd), found, "the links as found");
+
+    // A drill on a herd found with a link down: every link comes up for
+    // the check (so nothing counts as lost), then goes back as found.
+    let scenario = write_scenario(
+        &herd,
+        "short.toml",
+        "[[step]]\nload = { updates = 200, at = [\"Clark\", \"Bona\"], both_sides = 20 }\n",
+    );
+    let output = drill(&herd, &scenario, &["--json"]);
+    let second = self::report(&output);
+    assert_eq!(output.status.code(), Some(0), "{second}");
+    assert_eq!(second["lost"], 0, "{second}");
+    assert_eq!(
+        link_ends(&herd),
+        found,
+        "Clark-Bona down again, the rest up"
+    );
 }

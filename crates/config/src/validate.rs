@@ -383,8 +383,7 @@ fn tls_settings(
 /// A day, the unit of log retention (the log rotates daily).
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// `[log]`: `format` is "text" or "json"; `keep` a whole number of days
-/// (a duration such as "7d" or "2w"), since the log rotates daily.
+/// `[dashboard]`: `theme` is "dark" or "light".
 fn dashboard_settings(
     check: &Checker<'_>,
     raw: Option<Spanned<RawDashboard>>,
@@ -406,6 +405,8 @@ fn dashboard_settings(
     Ok(DashboardSettings { theme })
 }
 
+/// `[log]`: `format` is "text" or "json"; `keep` a whole number of days
+/// (a duration such as "7d" or "2w"), since the log rotates daily.
 fn log_settings(
     check: &Checker<'_>,
     raw: Option<Spanned<RawLog>>,

@@ -26,9 +26,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub readonly: bool,
 
-    /// Dashboard colours for a dark or a light terminal (default: the
-    /// config's [dashboard] theme, else dark; NO_COLOR turns them off).
-    #[arg(long, global = true, value_enum, env = "HERDCTL_THEME")]
+    /// Dashboard colours for a dark or a light terminal (default:
+    /// HERDCTL_THEME, then the config's [dashboard] theme, else dark;
+    /// NO_COLOR turns them off).
+    #[arg(long, global = true, value_enum)]
     pub theme: Option<ThemeName>,
 
     #[command(subcommand)]
@@ -243,13 +244,24 @@ fn interactive() -> bool {
 }
 
 /// NO_COLOR (any non-empty value) turns colours off (no-color.org).
-/// `--theme` (or HERDCTL_THEME) wins over the config's `[dashboard] theme`.
+/// `--theme`, then HERDCTL_THEME (read here, not by clap, so that a
+/// wrong value in the environment cannot stop other commands; it is
+/// ignored), then the config's `[dashboard] theme`.
 fn dashboard_options(
     herd: &Herd,
     readonly: bool,
     theme: Option<ThemeName>,
 ) -> crate::tui::run::Options {
-    let light = match theme {
+    let from_env = || match std::env::var("HERDCTL_THEME")
+        .ok()?
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "dark" => Some(ThemeName::Dark),
+        "light" => Some(ThemeName::Light),
+        _ => None,
+    };
+    let light = match theme.or_else(from_env) {
         Some(theme) => theme == ThemeName::Light,
         None => herd.config.dashboard.theme == Some(herd_config::DashboardTheme::Light),
     };

@@ -79,6 +79,8 @@ pub enum RestartError {
     NotStarted { node: String, reason: String },
     #[error("herdctl up is stopping")]
     Stopping,
+    #[error("{0} is being restarted already")]
+    Busy(String),
 }
 
 /// What `up`'s loop is asked to do.

@@ -36,25 +36,42 @@ pub struct Links {
 /// A change to make: both ends of a link to `state`.
 pub type Change = (String, String, AdminState);
 
+/// A node the drill could not see, so could not put back as found.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{node} cannot be reached: {reason}")]
+pub struct NotWhole {
+    pub node: String,
+    pub reason: String,
+}
+
+/// One end of a link that could not be set.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{node}: link to {peer}: {reason}")]
+pub struct EndFailed {
+    pub node: String,
+    pub peer: String,
+    pub state: AdminState,
+    pub reason: String,
+}
+
 impl Links {
     /// The links as the nodes report them; every node must answer (a drill
     /// on a herd it cannot see whole could not put it back).
-    pub fn capture(report: &HerdReport) -> Result<Links, String> {
+    pub fn capture(report: &HerdReport) -> Result<Links, NotWhole> {
         let mut found = Vec::new();
         for &(x, y) in &report.links {
             let (a, b) = (&report.nodes[x], &report.nodes[y]);
-            let end =
-                |node: &crate::status::NodeReport, peer: &str| -> Result<AdminState, String> {
-                    let snapshot = node
-                        .snapshot
-                        .as_ref()
-                        .map_err(|err| format!("{} cannot be reached: {err}", node.name))?;
-                    Ok(snapshot
-                        .links
-                        .iter()
-                        .find(|link| link.peer == peer)
-                        .map_or(AdminState::Up, |link| link.admin))
-                };
+            let end = |node: &crate::status::NodeReport, peer: &str| {
+                let snapshot = node.snapshot.as_ref().map_err(|err| NotWhole {
+                    node: node.name.clone(),
+                    reason: err.to_string(),
+                })?;
+                Ok(snapshot
+                    .links
+                    .iter()
+                    .find(|link| link.peer == peer)
+                    .map_or(AdminState::Up, |link| link.admin))
+            };
             found.push(LinkState {
                 a: a.name.clone(),
                 b: b.name.clone(),
@@ -141,7 +158,7 @@ impl Links {
 }
 
 /// Sets both ends of each link; the ends that could not be set, with why.
-pub async fn apply(herd: &Herd, links: &mut Links, changes: &[Change]) -> Vec<String> {
+pub async fn apply(herd: &Herd, links: &mut Links, changes: &[Change]) -> Vec<EndFailed> {
     let mut ends = Vec::new();
     for (a, b, state) in changes {
         ends.push((a.clone(), b.clone(), *state));
@@ -155,7 +172,7 @@ pub async fn set_ends(
     herd: &Herd,
     links: &mut Links,
     ends: &[(String, String, AdminState)],
-) -> Vec<String> {
+) -> Vec<EndFailed> {
     let tasks = ends.iter().map(|(node, peer, state)| {
         let options = herd
             .node(node)
@@ -166,8 +183,8 @@ pub async fn set_ends(
                 Some(options) => crate::link::tell(options, peer, *state)
                     .await
                     .map(|_| ())
-                    .map_err(|err| format!("{node}: link to {peer}: {err}")),
-                None => Err(format!("{node}: not in the config")),
+                    .map_err(|err| err.to_string()),
+                None => Err("not in the config".to_owned()),
             };
             (node, peer, *state, outcome)
         }
@@ -176,7 +193,12 @@ pub async fn set_ends(
     for (node, peer, state, outcome) in futures_util::future::join_all(tasks).await {
         match outcome {
             Ok(()) => links.note_end(node, peer, state),
-            Err(err) => failures.push(err),
+            Err(reason) => failures.push(EndFailed {
+                node: node.clone(),
+                peer: peer.clone(),
+                state,
+                reason,
+            }),
         }
     }
     failures

@@ -2,8 +2,11 @@
 //! named nodes, each one remembered with whether it was acknowledged, for
 //! the verification at the end.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
+use herd_proto::time::Nanos;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +17,9 @@ use crate::herd::Herd;
 const TICK: Duration = Duration::from_millis(10);
 /// How long one batch may take to be answered.
 const BATCH_LIMIT: Duration = Duration::from_secs(5);
+/// Connections in flight at once, over all nodes (a slow node must not
+/// cost the machine its file descriptors).
+const IN_FLIGHT: usize = 64;
 /// How much older a both-sides client's second update is than its first:
 /// sent later, on the other side, it must lose.
 const SECOND_OLDER_BY_NS: u64 = 1_000_000;
@@ -134,6 +140,7 @@ pub async fn run(
     let offset = ledger.sent.len();
     let mut newest_of: std::collections::HashMap<String, u64> = Default::default();
     let mut batches: JoinSet<Batch> = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut next = 0usize;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -142,9 +149,13 @@ pub async fn run(
             _ = ticker.tick() => {}
             () = cancel.cancelled() => break,
         }
-        // What the rate allows by now, in all.
+        // What the rate allows by now, in all (a slow rate sends nothing on
+        // most ticks).
         let due = (started.elapsed().as_secs_f64() * load.rate as f64).ceil() as usize;
-        let upto = due.clamp(next + 1, planned.len());
+        if due <= next {
+            continue;
+        }
+        let upto = due.min(planned.len());
         let mut by_node: Vec<(String, Vec<usize>, Vec<String>)> = Vec::new();
         for planned in &planned[next..upto] {
             let time_ns = if planned.older {
@@ -186,8 +197,16 @@ pub async fn run(
             for (indices, lines) in indices.chunks(chunk).zip(lines.chunks(chunk)) {
                 let (addr, indices, lines) =
                     (spec.client.clone(), indices.to_vec(), lines.to_vec());
+                let slots = slots.clone();
                 batches.spawn(async move {
-                    let reply = crate::send::exchange_within(&addr, &lines, BATCH_LIMIT).await;
+                    // Waiting for a slot counts against the batch's limit.
+                    let reply = tokio::time::timeout(BATCH_LIMIT, async {
+                        let _slot = slots.acquire_owned().await;
+                        crate::send::exchange(&addr, &lines).await
+                    })
+                    .await
+                    .unwrap_or(Err(std::io::Error::from(std::io::ErrorKind::TimedOut)))
+                    .map_err(crate::send::SendError::Io);
                     (indices, reply)
                 });
             }
@@ -232,23 +251,15 @@ pub fn acknowledges(line: &str, client: &str, time_ns: u64) -> bool {
         && parse_time(t).is_some_and(|t| t >= time_ns))
 }
 
-/// A client time (`1700000000.123456789`) in nanoseconds, exactly.
+/// A client time (`1700000000.123456789`) in nanoseconds, exactly, as the
+/// nodes read it.
 pub fn parse_time(text: &str) -> Option<u64> {
-    let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let secs: u64 = secs.parse().ok()?;
-    let frac: u64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<9}").parse().ok()?
-    };
-    secs.checked_mul(1_000_000_000)?.checked_add(frac)
+    Nanos::parse(text).map(|n| n.0)
 }
 
+/// Nanoseconds as a client time with nine decimals.
 pub fn format_time(ns: u64) -> String {
-    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+    Nanos(ns).to_seconds_text()
 }
 
 /// Somewhere around UCLA, different for each update.
@@ -261,9 +272,7 @@ fn position(n: u64) -> String {
 }
 
 fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    Nanos::now().0
 }
 
 #[cfg(test)]
@@ -275,6 +284,8 @@ mod tests {
         assert_eq!(parse_time("1700000000.5"), Some(1_700_000_000_500_000_000));
         assert_eq!(parse_time("12"), Some(12_000_000_000));
         assert_eq!(parse_time("1.0000000001"), None);
+        assert_eq!(parse_time("+12"), None);
+        assert_eq!(parse_time("12."), None);
         let ns = 1_700_000_000_000_000_007;
         assert_eq!(parse_time(&format_time(ns)), Some(ns));
     }

@@ -8,9 +8,11 @@
 //! - [`load`]: IAMATs of fresh clients at a rate, each one remembered.
 //! - [`verify`]: every node asked with WHATSAT; lost updates and newest-wins
 //!   violations.
-//! - [`runner`]: the steps, then the links put back, then the verdict.
+//! - [`convergence`]: from a heal on, the first moment digests agree.
+//! - [`runner`]: the steps, then the verdict, then the links put back.
 //! - [`report`]: the table and the JSON.
 
+pub mod convergence;
 pub mod links;
 pub mod load;
 pub mod report;
@@ -35,9 +37,10 @@ use crate::restart::Restarter;
 pub async fn run(herd: &Herd, path: &Path, json: bool) -> Result<(), Failure> {
     let scenario = Scenario::load(path, herd).map_err(|err| Failure::usage(err.to_string()))?;
     let restarter = restarter_for(&scenario, herd, Restarter::for_herd(herd)).await?;
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         return Err(Failure::failed("cannot install signal handlers"));
     };
@@ -49,8 +52,8 @@ pub async fn run(herd: &Herd, path: &Path, json: bool) -> Result<(), Failure> {
         restarter,
     };
     let (progress, mut said) = mpsc::unbounded_channel();
-    // Ctrl-C or SIGTERM cancels the drill, which then puts the links back
-    // and reports.
+    // Ctrl-C, SIGTERM or SIGHUP (the terminal closed) cancels the drill,
+    // which then puts the links back and reports.
     let running = async move {
         let outcome = drill.run(&progress, &cancel);
         tokio::pin!(outcome);
@@ -59,6 +62,7 @@ pub async fn run(herd: &Herd, path: &Path, json: bool) -> Result<(), Failure> {
                 outcome = &mut outcome => break outcome,
                 _ = term.recv() => cancel.cancel(),
                 _ = int.recv() => cancel.cancel(),
+                _ = hangup.recv() => cancel.cancel(),
             }
             crate::note("herdctl: drill interrupted: putting the links back");
         }
@@ -68,8 +72,7 @@ pub async fn run(herd: &Herd, path: &Path, json: bool) -> Result<(), Failure> {
             crate::note(progress_line(&news));
         }
     };
-    let (outcome, ()) = tokio::join!(running, printing);
-    let report = outcome.map_err(|err| Failure::failed(err.to_string()))?;
+    let (report, ()) = tokio::join!(running, printing);
     if json {
         let text = serde_json::to_string(&report)
             .map_err(|err| Failure::failed(format!("cannot write the report: {err}")))?;

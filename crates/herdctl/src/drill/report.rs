@@ -51,9 +51,32 @@ pub struct ExpectationReport {
 }
 
 impl Report {
+    /// A drill that did not start (the herd not whole): nothing touched.
+    pub fn not_run(scenario: &str, herd: &str, why: String) -> Report {
+        Report {
+            scenario: scenario.to_owned(),
+            herd: herd.to_owned(),
+            passed: false,
+            sent: 0,
+            acknowledged: 0,
+            lost: 0,
+            newest_violations: 0,
+            both_sides_clients: 0,
+            converged_after_s: None,
+            steps: Vec::new(),
+            expectations: Vec::new(),
+            unverified: Vec::new(),
+            failures: vec![why],
+            examples: Vec::new(),
+            links_restored: true,
+            interrupted: false,
+            seconds: 0.0,
+        }
+    }
+
     /// One line: the verdict and its figures (the dashboard's flood feed).
     pub fn verdict(&self) -> String {
-        format!(
+        let mut line = format!(
             "{}: {}: {} acknowledged, {} lost, {} newest violations, {}",
             self.scenario,
             if self.passed { "PASSED" } else { "FAILED" },
@@ -61,7 +84,12 @@ impl Report {
             self.lost,
             self.newest_violations,
             self.converged_words()
-        )
+        );
+        if let Some(why) = self.failures.first() {
+            line.push_str(" — ");
+            line.push_str(why);
+        }
+        line
     }
 
     fn converged_words(&self) -> String {

@@ -1,13 +1,16 @@
 //! Runs a checked scenario against the live herd: the steps in order, then
-//! the links put back as found (always: after a failure, after Ctrl-C),
-//! the wait for equal digests, and the verification of every update sent.
+//! the verdict (every link up for it, the wait for equal digests, every
+//! update asked for on every node), then the links put back as found:
+//! always, also after a failed step and after Ctrl-C.
 
 use std::time::{Duration, Instant};
 
+use herd_admin::AdminState;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::links::{self, Links};
+use super::convergence::Convergence;
+use super::links::{self, EndFailed, Links};
 use super::load::{self, Ledger};
 use super::report::{ExpectationReport, Report, StepReport};
 use super::scenario::{Scenario, Step};
@@ -16,11 +19,12 @@ use crate::herd::Herd;
 use crate::restart::Restarter;
 use crate::status;
 
-/// How long the drill waits for equal digests after the links are back,
+/// How long the drill waits for equal digests before it asks every node,
 /// when no `expect` asked for longer.
 const SETTLE: Duration = Duration::from_secs(30);
-/// How often digests are compared while waiting for them to agree.
-const POLL: Duration = Duration::from_millis(20);
+/// How long the drill keeps trying to put back a link end it could not
+/// set (a node in the middle of a restart).
+const RESTORE_LIMIT: Duration = Duration::from_secs(20);
 const SNAPSHOT_LIMIT: Duration = Duration::from_secs(2);
 
 /// What the drill is doing, as it happens.
@@ -32,14 +36,9 @@ pub enum Progress {
         step: String,
     },
     StepDone(StepReport),
-    /// Putting the links back, waiting for digests, asking every node.
+    /// Bringing the links up, waiting for digests, asking every node,
+    /// putting the links back.
     Finishing(&'static str),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DrillError {
-    #[error("the herd is not whole, so the drill could not put it back: {0}")]
-    NotWhole(String),
 }
 
 pub struct Drill<'a> {
@@ -57,38 +56,50 @@ struct Run<'a> {
     links: Links,
     ledger: Ledger,
     id: String,
-    /// When the links last all came up (a heal).
-    healed_at: Option<Instant>,
-    converged_after: Option<Duration>,
+    /// Watching for equal digests since the last heal (None while a link
+    /// the drill cut is down).
+    convergence: Option<Convergence>,
     expectations: Vec<ExpectationReport>,
     failures: Vec<String>,
 }
 
 impl Drill<'_> {
+    /// Runs the drill; a herd it cannot see whole is not touched, and the
+    /// report says why.
     pub async fn run(
         &self,
         progress: &mpsc::UnboundedSender<Progress>,
         cancel: &CancellationToken,
-    ) -> Result<Report, DrillError> {
+    ) -> Report {
         let started = Instant::now();
         let found = status::collect(self.herd, SNAPSHOT_LIMIT).await;
-        let links = Links::capture(&found).map_err(DrillError::NotWhole)?;
+        let links = match Links::capture(&found) {
+            Ok(links) => links,
+            Err(not_whole) => {
+                return Report::not_run(
+                    &self.name,
+                    self.herd.name(),
+                    format!("the herd is not whole, so the drill did not start: {not_whole}"),
+                );
+            }
+        };
         let mut run = Run {
             herd: self.herd,
             links,
             ledger: Ledger::default(),
             id: run_id(),
-            healed_at: None,
-            converged_after: None,
+            convergence: None,
             expectations: Vec::new(),
             failures: Vec::new(),
         };
+        if run.links.all_up() {
+            // Nothing cut: equal digests are measured from the start.
+            run.convergence = Some(Convergence::start(self.herd, Instant::now()));
+        }
         let mut steps = Vec::new();
         let of = self.scenario.steps.len();
-        let mut interrupted = false;
         for (index, step) in self.scenario.steps.iter().enumerate() {
             if cancel.is_cancelled() {
-                interrupted = true;
                 break;
             }
             let number = index + 1;
@@ -116,64 +127,29 @@ impl Drill<'_> {
             }
             let _ = progress.send(Progress::StepDone(report.clone()));
             steps.push(report);
-            if cancel.is_cancelled() {
-                interrupted = true;
-                break;
-            }
+        }
+
+        let mut findings = verify::Findings::default();
+        let mut converged_after = None;
+        if !cancel.is_cancelled() {
+            let limit = self
+                .scenario
+                .steps
+                .iter()
+                .filter_map(|step| match step {
+                    Step::Expect(expect) => Some(expect.converged_within),
+                    _ => None,
+                })
+                .fold(SETTLE, Duration::max);
+            (converged_after, findings) = run.verdict(limit, progress, cancel).await;
         }
 
         // Whatever happened: the links as found.
         let _ = progress.send(Progress::Finishing("putting the links back as found"));
-        let was_up = run.links.all_up();
-        let found_ends = run.links.to_found();
-        let failed = links::set_ends(self.herd, &mut run.links, &found_ends).await;
-        let links_restored = failed.is_empty();
-        run.failures.extend(failed);
-        if !was_up && run.links.all_up() {
-            run.healed_at = Some(Instant::now());
-            run.converged_after = None;
-        }
-
-        let mut findings = verify::Findings::default();
+        let links_restored = run.restore().await;
+        let interrupted = cancel.is_cancelled();
         if interrupted {
             run.failures.push("interrupted before its end".to_owned());
-        } else {
-            if run.converged_after.is_none() && run.links.all_up() {
-                let _ = progress.send(Progress::Finishing("waiting for equal digests"));
-                let limit = self
-                    .scenario
-                    .steps
-                    .iter()
-                    .filter_map(|step| match step {
-                        Step::Expect(expect) => Some(expect.converged_within),
-                        _ => None,
-                    })
-                    .fold(SETTLE, Duration::max);
-                run.converged_after = run.await_convergence(limit, cancel).await;
-            }
-            if run.converged_after.is_none() && run.links.all_up() {
-                run.failures
-                    .push("the digests did not become equal after the links were back".to_owned());
-            }
-            let _ = progress.send(Progress::Finishing("asking every node for every client"));
-            let asked = verify::ask_all(self.herd, &run.ledger).await;
-            findings = verify::judge(&run.ledger, &asked);
-            if findings.lost > 0 {
-                run.failures
-                    .push(format!("{} acknowledged update(s) lost", findings.lost));
-            }
-            if findings.newest_violations > 0 {
-                run.failures.push(format!(
-                    "{} client(s) whose newest update did not win everywhere",
-                    findings.newest_violations
-                ));
-            }
-            if !findings.unverified.is_empty() {
-                run.failures.push(format!(
-                    "not verified on {}",
-                    findings.unverified.join(", ")
-                ));
-            }
         }
         let mut both: Vec<&str> = run
             .ledger
@@ -186,7 +162,7 @@ impl Drill<'_> {
         both.dedup();
         let mut examples = findings.examples;
         examples.extend(run.ledger.errors.iter().map(|e| format!("unanswered: {e}")));
-        Ok(Report {
+        Report {
             scenario: self.name.clone(),
             herd: self.herd.name().to_owned(),
             passed: run.failures.is_empty(),
@@ -195,7 +171,7 @@ impl Drill<'_> {
             lost: findings.lost,
             newest_violations: findings.newest_violations,
             both_sides_clients: both.len(),
-            converged_after_s: run.converged_after.map(|d| d.as_secs_f64()),
+            converged_after_s: converged_after.map(|d| d.as_secs_f64()),
             steps,
             expectations: run.expectations,
             unverified: findings.unverified,
@@ -204,7 +180,7 @@ impl Drill<'_> {
             links_restored,
             interrupted,
             seconds: started.elapsed().as_secs_f64(),
-        })
+        }
     }
 }
 
@@ -225,12 +201,12 @@ impl Run<'_> {
                 Ok(format!("cut {} link(s): {}", cuts.len(), names.join(", ")))
             }
             Step::Cut(a, b) => {
-                self.change(&[(a.clone(), b.clone(), herd_admin::AdminState::Down)])
+                self.change(&[(a.clone(), b.clone(), AdminState::Down)])
                     .await?;
                 Ok(format!("{a}-{b} down"))
             }
             Step::Restore(a, b) => {
-                self.change(&[(a.clone(), b.clone(), herd_admin::AdminState::Up)])
+                self.change(&[(a.clone(), b.clone(), AdminState::Up)])
                     .await?;
                 Ok(format!("{a}-{b} up"))
             }
@@ -243,13 +219,13 @@ impl Run<'_> {
                 let sides = self.links.sides(self.herd);
                 let outcome =
                     load::run(self.herd, spec, &sides, &self.id, &mut self.ledger, cancel).await;
-                let text = format!(
+                self.changed_records();
+                Ok(format!(
                     "{} sent, {} acknowledged, {:.0}/s",
                     outcome.sent,
                     outcome.acknowledged,
                     outcome.sent as f64 / outcome.seconds.max(1e-3)
-                );
-                Ok(text)
+                ))
             }
             Step::Wait(duration) => {
                 tokio::time::sleep(*duration).await;
@@ -259,10 +235,9 @@ impl Run<'_> {
                 let restarter = restarter
                     .ok_or_else(|| "restarts need the herd started by `herdctl up`".to_owned())?;
                 let begun = Instant::now();
-                let pid = restarter
-                    .restart(node)
-                    .await
-                    .map_err(|err| err.to_string())?;
+                let restarted = restarter.restart(node).await;
+                self.changed_records();
+                let pid = restarted.map_err(|err| err.to_string())?;
                 Ok(format!(
                     "killed and started again: pid {pid}, answering after {:.2} s",
                     begun.elapsed().as_secs_f64()
@@ -271,10 +246,10 @@ impl Run<'_> {
             Step::Expect(expect) => {
                 let within = expect.converged_within;
                 let what = format!("converged within {}", humantime::format_duration(within));
-                let measured = match self.converged_after {
-                    Some(after) => Some(after),
-                    None => self.await_convergence(within, cancel).await,
-                };
+                let convergence = self
+                    .convergence
+                    .get_or_insert_with(|| Convergence::start(self.herd, Instant::now()));
+                let measured = convergence.within(within, cancel).await;
                 let (held, detail) = match measured {
                     Some(after) if after <= within => (
                         true,
@@ -307,48 +282,116 @@ impl Run<'_> {
         }
     }
 
+    /// Sets links; a heal (every link up again) starts the watch for equal
+    /// digests, a cut stops it.
     async fn change(&mut self, changes: &[links::Change]) -> Result<(), String> {
         let was_up = self.links.all_up();
         let failed = links::apply(self.herd, &mut self.links, changes).await;
-        if !was_up && self.links.all_up() {
-            // A heal: convergence is measured from here.
-            self.healed_at = Some(Instant::now());
-            self.converged_after = None;
-        } else if !self.links.all_up() {
-            self.healed_at = None;
-            self.converged_after = None;
+        if !self.links.all_up() {
+            self.convergence = None;
+        } else if !was_up {
+            self.convergence = Some(Convergence::start(self.herd, Instant::now()));
         }
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(failed.join("; "))
+            Err(join(&failed))
         }
     }
 
-    /// Polls every node until all answer with one digest, at most until
-    /// `limit` after the heal (or after now, without one); the time from
-    /// the heal when they did.
-    async fn await_convergence(
-        &mut self,
-        limit: Duration,
-        cancel: &CancellationToken,
-    ) -> Option<Duration> {
-        let from = self.healed_at.unwrap_or_else(Instant::now);
-        loop {
-            let report = status::collect(self.herd, SNAPSHOT_LIMIT).await;
-            let elapsed = from.elapsed();
-            if report.converged() {
-                if self.healed_at.is_some() {
-                    self.converged_after = Some(elapsed);
-                }
-                return Some(elapsed);
-            }
-            if elapsed >= limit || cancel.is_cancelled() {
-                return None;
-            }
-            tokio::time::sleep(POLL).await;
+    /// New updates (a load, a restart): digests equal before them say
+    /// nothing of after, so the watch starts again (still timed from the
+    /// heal).
+    fn changed_records(&mut self) {
+        if let Some(old) = self.convergence.take() {
+            self.convergence = Some(Convergence::start(self.herd, old.from()));
         }
     }
+
+    /// Every link up (a drill that ends partitioned, or a herd found with a
+    /// link down, is healed for the check: the links are put back after),
+    /// then equal digests, then every update asked for on every node.
+    async fn verdict(
+        &mut self,
+        limit: Duration,
+        progress: &mpsc::UnboundedSender<Progress>,
+        cancel: &CancellationToken,
+    ) -> (Option<Duration>, verify::Findings) {
+        if !self.links.all_up() {
+            let _ = progress.send(Progress::Finishing("bringing every link up for the check"));
+            let all = self.links.heal();
+            if let Err(why) = self.change(&all).await {
+                self.failures
+                    .push(format!("not every link came up for the check: {why}"));
+            }
+        }
+        let _ = progress.send(Progress::Finishing("waiting for equal digests"));
+        let convergence = self
+            .convergence
+            .get_or_insert_with(|| Convergence::start(self.herd, Instant::now()));
+        let converged_after = convergence.within(limit, cancel).await;
+        if converged_after.is_none() && !cancel.is_cancelled() {
+            self.failures.push(format!(
+                "the digests were not equal {} after the heal",
+                humantime::format_duration(limit)
+            ));
+        }
+        let _ = progress.send(Progress::Finishing("asking every node for every client"));
+        let asked = tokio::select! {
+            asked = verify::ask_all(self.herd, &self.ledger) => asked,
+            () = cancel.cancelled() => return (converged_after, verify::Findings::default()),
+        };
+        let findings = verify::judge(&self.ledger, &asked);
+        if findings.lost > 0 {
+            self.failures
+                .push(format!("{} acknowledged update(s) lost", findings.lost));
+        }
+        if findings.newest_violations > 0 {
+            self.failures.push(format!(
+                "{} client(s) whose newest update did not win everywhere",
+                findings.newest_violations
+            ));
+        }
+        if !findings.unverified.is_empty() {
+            self.failures.push(format!(
+                "not verified on {}",
+                findings.unverified.join(", ")
+            ));
+        }
+        (converged_after, findings)
+    }
+
+    /// Every link end back to its state as found, retrying ends that
+    /// cannot be set yet (a node in the middle of a restart) for a while;
+    /// true when all are.
+    async fn restore(&mut self) -> bool {
+        let deadline = Instant::now() + RESTORE_LIMIT;
+        let mut ends = self.links.to_found();
+        loop {
+            let failed = links::set_ends(self.herd, &mut self.links, &ends).await;
+            if failed.is_empty() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                self.failures
+                    .push(format!("links not put back as found: {}", join(&failed)));
+                return false;
+            }
+            ends = failed
+                .into_iter()
+                .map(|end| (end.node, end.peer, end.state))
+                .collect();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+fn join(failed: &[EndFailed]) -> String {
+    failed
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Names this run's clients apart from every other run's.

@@ -19,6 +19,10 @@ use serde::Deserialize;
 
 use crate::herd::Herd;
 
+/// The most updates one load step sends (each is remembered, and checked
+/// on every node).
+const MAX_UPDATES: u64 = 1_000_000;
+
 /// The step kinds, for messages.
 const KINDS: &str = "partition, cut, restore, heal, load, wait, restart, expect";
 
@@ -247,8 +251,15 @@ fn check_step(table: toml::Table, herd: &Herd) -> Result<Step, String> {
                     .map(|name| node(name))
                     .collect::<Result<Vec<_>, _>>()?
             };
-            if load.updates == 0 {
-                return Err("load needs updates >= 1".to_owned());
+            if load.updates == 0 || load.updates > MAX_UPDATES {
+                return Err(format!("load takes 1 to {MAX_UPDATES} updates"));
+            }
+            let twice = at
+                .iter()
+                .enumerate()
+                .find_map(|(i, name)| at[i + 1..].contains(name).then_some(name));
+            if let Some(twice) = twice {
+                return Err(format!("load names {twice} twice in at"));
             }
             if load.rate == 0 {
                 return Err("load needs rate >= 1 (IAMATs per second)".to_owned());

@@ -153,6 +153,10 @@ pub fn judge(ledger: &Ledger, asked: &[(String, Result<Holdings, SendError>)]) -
         let t = newest.entry(sent.client.as_str()).or_insert(sent.time_ns);
         *t = (*t).max(sent.time_ns);
     }
+    if holdings.is_empty() {
+        // Nobody asked: nothing to say of who won (unverified says so).
+        return findings;
+    }
     let mut clients: Vec<(&str, u64)> = newest.into_iter().collect();
     clients.sort_unstable();
     for (client, time) in clients {

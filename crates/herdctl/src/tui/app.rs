@@ -297,7 +297,7 @@ impl App {
                 }
             }
             Target::Record(row) => self.records.selected = row,
-            Target::Event(from_newest) => self.flood.select(from_newest),
+            Target::Event(key) => self.flood.select(key),
         }
     }
 
@@ -359,24 +359,11 @@ impl App {
     }
 
     fn on_normal_key(&mut self, key: &KeyEvent) -> Option<Effect> {
-        // The console's line takes typed characters as text.
+        // The console's line takes typed characters as text, all of them
+        // (`:` and `?` too: Esc leaves the line first).
         let focus = self.focus();
-        if focus == Focus::ConsoleLine {
-            let plain = !key
-                .modifiers
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
-            // A client line never starts with ':' or '?', so on an empty
-            // line they open the command line and the help here too.
-            if self.console.input.is_empty() && plain {
-                match key.code {
-                    KeyCode::Char(':') => return self.act(Action::CommandLine),
-                    KeyCode::Char('?') => return self.act(Action::Help),
-                    _ => {}
-                }
-            }
-            if self.console.type_key(key) {
-                return None;
-            }
+        if focus == Focus::ConsoleLine && self.console.type_key(key) {
+            return None;
         }
         let action = action_for(self.view, focus, key)?;
         self.act(action)

@@ -209,7 +209,7 @@ fn help(app: &App, frame: &mut Frame, area: Rect) {
         .collect();
     if app.view == View::Console {
         lines.push(Line::from(
-            "Typed keys go to the line; ':' on an empty line: command.",
+            "Typed keys go to the line; Esc leaves it (then : for a command), i returns.",
         ));
     }
     let height = (lines.len() as u16 + 2).min(area.height);

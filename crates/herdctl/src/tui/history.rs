@@ -48,9 +48,12 @@ pub fn append(path: &Path, line: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    use std::os::unix::fs::OpenOptionsExt;
+    // The lines may hold where clients were: the user's alone.
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)?;
     writeln!(file, "{}", line.replace('\n', " "))
 }

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 
 use ratatui::layout::{Position, Rect};
 
+use super::feed::FeedItem;
 use super::view::View;
 
 /// What a click on an area selects.
@@ -18,8 +19,31 @@ pub enum Target {
     Node(usize),
     /// A row of the Records view, in its order.
     Record(usize),
-    /// A line of the Flood view, counted from the newest.
-    Event(usize),
+    /// A line of the Flood view, by what it shows (lines move as events
+    /// arrive between the frame and the click).
+    Event(EventKey),
+}
+
+/// Which feed line: its time, its node's sequence number, and its node and
+/// text (hashed, to keep targets `Copy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventKey {
+    ts_us: u64,
+    seq: u64,
+    source: u64,
+}
+
+impl EventKey {
+    pub fn of(item: &FeedItem) -> EventKey {
+        let mut source = item.node.clone();
+        source.push('\n');
+        source.push_str(&item.text());
+        EventKey {
+            ts_us: item.event.ts_us,
+            seq: item.event.seq,
+            source: xxhash_rust::xxh3::xxh3_64(source.as_bytes()),
+        }
+    }
 }
 
 /// The last frame's clickable areas (drawing fills it; a click reads it).

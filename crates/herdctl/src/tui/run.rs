@@ -97,8 +97,14 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     // The terminal: raw mode, alternate screen, and a panic hook that puts
     // the terminal back before the message is printed.
     let mut terminal = ratatui::init();
-    // Clicks and the wheel (Shift still selects text in most terminals).
+    // Clicks and the wheel (Shift still selects text in most terminals);
+    // a panic turns them off before ratatui's hook restores the rest.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        restore(info);
+    }));
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -204,26 +210,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             }
         }
         match effect {
-            Some(Effect::Quit) => {
-                if let Some(cancel) = drill_cancel.take().filter(|_| app.drill.is_some()) {
-                    // A drill leaves the links as it found them, also now.
-                    cancel.cancel();
-                    app.say(("quitting: the drill puts the links back first…".to_owned(), false));
-                    let _ = terminal.draw(|frame| draw(&app, frame, theme));
-                    // Its messages are still read (and dropped), so it
-                    // never waits on a full channel.
-                    let _ = tokio::time::timeout(DRILL_STOP_LIMIT, async {
-                        loop {
-                            tokio::select! {
-                                joined = jobs.join_next() => if joined.is_none() { break },
-                                Some(_) = msgs.recv() => {}
-                            }
-                        }
-                    })
-                    .await;
-                }
-                break Ok(());
-            }
+            Some(Effect::Quit) => break Ok(()),
             Some(Effect::Drill(file)) => {
                 match start_drill(&herd, &file, up_handle.as_ref(), &msgs_tx, &mut jobs) {
                     Ok(cancel) => {
@@ -292,6 +279,27 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
             None => {}
         }
     };
+    // However the loop ended (quit, a signal, a terminal that failed): a
+    // drill leaves the links as it found them.
+    if let Some(cancel) = drill_cancel.take().filter(|_| app.drill.is_some()) {
+        cancel.cancel();
+        app.say((
+            "quitting: the drill puts the links back first…".to_owned(),
+            false,
+        ));
+        let _ = terminal.draw(|frame| draw(&app, frame, theme));
+        // Its messages are still read (and dropped), so it never waits on
+        // a full channel.
+        let _ = tokio::time::timeout(DRILL_STOP_LIMIT, async {
+            loop {
+                tokio::select! {
+                    joined = jobs.join_next() => if joined.is_none() { break },
+                    Some(_) = msgs.recv() => {}
+                }
+            }
+        })
+        .await;
+    }
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     outcome
@@ -347,16 +355,10 @@ fn start_drill(
                     .await;
             }
         };
-        let (outcome, ()) = tokio::join!(running, forwarding);
-        let done = match outcome {
-            Ok(report) => DrillNews::Done {
-                verdict: report.verdict(),
-                passed: report.passed,
-            },
-            Err(err) => DrillNews::Done {
-                verdict: format!("drill {file}: {err}"),
-                passed: false,
-            },
+        let (report, ()) = tokio::join!(running, forwarding);
+        let done = DrillNews::Done {
+            verdict: report.verdict(),
+            passed: report.passed,
         };
         let _ = msgs.send(Msg::Drill(done)).await;
     });
@@ -452,9 +454,7 @@ async fn set_links(ends: Vec<LinkEnd>, links: &[(String, String, AdminState)]) -
 }
 
 fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    herd_proto::time::Nanos::now().0
 }
 
 fn now_ms() -> u64 {

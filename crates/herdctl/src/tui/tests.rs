@@ -647,9 +647,21 @@ fn the_console_edits_sends_and_remembers() {
             .iter()
             .any(|l| l == "Jaquez → AT Jaquez +0.1 kiwi +1+1 1795975200.12345678")
     );
-    // ':' on an empty line opens the command line.
+    // ':' is text in the line; after Esc it opens the command line.
+    app.on_key(key(KeyCode::Char(':')));
+    assert_eq!((app.console.input.value(), &app.mode), (":", &Mode::Normal));
+    app.on_key(key(KeyCode::Backspace));
+    app.on_key(key(KeyCode::Esc));
     app.on_key(key(KeyCode::Char(':')));
     assert_eq!(app.mode, Mode::Command(LineEdit::default()));
+    app.on_key(key(KeyCode::Esc));
+    // Away from the line, Enter goes back to it and sends nothing.
+    type_text(&mut app, "i");
+    type_text(&mut app, "WHATSAT kiwi 1 1");
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+    assert!(app.console.focused);
+    assert_eq!(app.console.input.value(), "WHATSAT kiwi 1 1");
 }
 
 #[test]
@@ -700,8 +712,11 @@ fn flood_freezes_filters_and_selects() {
     assert_eq!(app.flood.selected, None);
     app.on_key(key(KeyCode::Esc));
     assert_eq!(app.flood.filter, "");
-    // In the console '?' on an empty line is help, not text.
+    // In the console's line '?' is text; away from the line, help.
     app.on_key(key(KeyCode::Char('4')));
+    app.on_key(key(KeyCode::Char('?')));
+    assert_eq!((app.console.input.value(), &app.mode), ("?", &Mode::Normal));
+    app.on_key(key(KeyCode::Esc));
     app.on_key(key(KeyCode::Char('?')));
     assert_eq!(app.mode, Mode::Help);
 }
@@ -1091,6 +1106,23 @@ fn clicks_select_what_is_under_them_and_the_wheel_moves_the_selection() {
     assert_eq!(app.flood.selected, Some(0), "the newest line");
     app.on_mouse(MouseEventKind::ScrollUp, 10, 10);
     assert_eq!(app.flood.selected, Some(1), "the wheel: an older one");
+    // Lines move between the frame and the click: the click keeps its line.
+    app.on_key(key(KeyCode::Char('G')));
+    let shown = text(&render(&app, 100, 30, false));
+    let row = shown
+        .lines()
+        .position(|l| l.contains("Bona     ← Clark kiwi won"))
+        .unwrap_or_else(|| panic!("not on screen:\n{shown}"));
+    app.on_event("Bailey", event(50, EventKind::Lagged { missed: 1 }));
+    app.on_mouse(MouseEventKind::Down(MouseButton::Left), 30, row as u16);
+    let chosen = app
+        .flood
+        .selected_item()
+        .map(|i| (i.node.clone(), i.text()));
+    assert_eq!(
+        chosen,
+        Some(("Bona".to_owned(), "← Clark kiwi won".to_owned()))
+    );
     // A record.
     app.on_key(key(KeyCode::Char('2')));
     click(&mut app, "wombat", 100, 30);

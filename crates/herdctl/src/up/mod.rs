@@ -151,6 +151,9 @@ pub async fn run(
     }
 
     let mut died = 0;
+    // Restarts waiting for the new process to answer, by node.
+    let mut restarting = std::collections::HashSet::new();
+    let mut readying = JoinSet::new();
     let ended = loop {
         tokio::select! {
             outcome = &mut dashboard => {
@@ -177,20 +180,32 @@ pub async fn run(
                     let _ = request.reply.send(Err(RestartError::NoNode(request.node)));
                     continue;
                 };
+                // One restart of a node at a time: a second would kill the
+                // process the first is waiting for.
+                if !restarting.insert(index) {
+                    let _ = request.reply.send(Err(RestartError::Busy(request.node)));
+                    continue;
+                }
                 match fleet.restart(index).await {
                     Ok(pid) => {
                         if headless {
                             crate::note(format_args!("herdctl: restarted {} (kill -9; pid {pid})", request.node));
                         }
                         let options = herd.admin_options(&herd.nodes()[index], Duration::from_millis(500));
-                        tasks.spawn(async move {
-                            let answer = answers_as(options, pid).await.map(|()| pid).map_err(|reason| {
-                                RestartError::NotStarted { node: request.node, reason }
-                            });
+                        readying.spawn(async move {
+                            let answer = answers_as(options, pid)
+                                .await
+                                .map(|()| pid)
+                                .map_err(|reason| RestartError::NotStarted {
+                                    node: request.node,
+                                    reason: reason.to_string(),
+                                });
                             let _ = request.reply.send(answer);
+                            index
                         });
                     }
                     Err(err) => {
+                        restarting.remove(&index);
                         let _ = request.reply.send(Err(RestartError::NotStarted {
                             node: request.node,
                             reason: err.to_string(),
@@ -199,9 +214,15 @@ pub async fn run(
                 }
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(done) = readying.join_next(), if !readying.is_empty() => {
+                if let Ok(index) = done {
+                    restarting.remove(&index);
+                }
+            }
         }
     };
     tasks.abort_all();
+    readying.abort_all();
     let _ = std::fs::remove_file(&socket);
     match ended {
         Ended::Dashboard(outcome) => {
@@ -227,7 +248,20 @@ enum Ended {
 }
 
 /// Waits until the node at `options` answers as process `pid`.
-async fn answers_as(options: herd_admin::client::Options, pid: u32) -> Result<(), String> {
+/// Why a restarted node is not answering.
+#[derive(Debug, thiserror::Error)]
+enum NotAnswering {
+    #[error("it exited (its error is in up.log)")]
+    Exited,
+    #[error("no answer within {0:?}")]
+    Silent(Duration),
+}
+
+/// Waits until the node at `options` answers as process `pid`; gives up
+/// at once when that process is gone (a start-up error).
+async fn answers_as(options: herd_admin::client::Options, pid: u32) -> Result<(), NotAnswering> {
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
     let deadline = tokio::time::Instant::now() + START_LIMIT;
     loop {
         if let Ok(snapshot) = fetch_snapshot(options.clone()).await
@@ -235,8 +269,14 @@ async fn answers_as(options: herd_admin::client::Options, pid: u32) -> Result<()
         {
             return Ok(());
         }
+        // Signal 0 only asks whether the process is there (`up` reaps it
+        // as soon as its stderr ends).
+        let gone = i32::try_from(pid).map_or(true, |pid| kill(Pid::from_raw(pid), None).is_err());
+        if gone {
+            return Err(NotAnswering::Exited);
+        }
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!("no answer within {START_LIMIT:?}"));
+            return Err(NotAnswering::Silent(START_LIMIT));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -81,14 +81,13 @@ impl Console {
     pub fn act(&mut self, action: Action, nodes: &Nodes, now_ns: u64) -> Option<Effect> {
         match action {
             Action::Up | Action::Down => self.browse(action == Action::Up),
-            Action::Send => {
-                self.focused = true;
-                return self.take_line(nodes);
-            }
+            // Away from the line, Enter only goes back to it.
+            Action::Send if !self.focused => self.focused = true,
+            Action::Send => return self.take_line(nodes),
             Action::Focus => self.focused = true,
             Action::InsertTime => {
                 // A client time as IAMAT takes it: nine decimals.
-                let time = crate::drill::load::format_time(now_ns);
+                let time = herd_proto::time::Nanos(now_ns).to_seconds_text();
                 let before = self
                     .input
                     .cursor()

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Paragraph, Sparkline};
 use crate::event_text::clock;
 use crate::tui::feed::{Feed, FeedItem, path};
 use crate::tui::format::{count, micros};
-use crate::tui::hits::{Hits, Target};
+use crate::tui::hits::{EventKey, Hits, Target};
 use crate::tui::keys::Action;
 use crate::tui::nodes::Nodes;
 use crate::tui::theme::{Role, Theme};
@@ -67,15 +67,15 @@ impl FloodView {
         true
     }
 
-    /// Selects the line `from_newest` (a click): the list freezes, as when
-    /// selecting by keys.
-    pub fn select(&mut self, from_newest: usize) {
+    /// Selects the line clicked: the list freezes, as when selecting by
+    /// keys, and the line is found in it by what it shows.
+    pub fn select(&mut self, key: EventKey) {
         if self.frozen.is_none() {
             self.freeze();
         }
-        let count = self.lines().len();
-        if count > 0 {
-            self.selected = Some(from_newest.min(count - 1));
+        let lines = self.lines();
+        if let Some(at) = lines.iter().rposition(|item| EventKey::of(item) == key) {
+            self.selected = Some(lines.len() - 1 - at);
         }
     }
 
@@ -241,7 +241,7 @@ impl FloodView {
         for (row, index) in (start..end).enumerate() {
             let y = list_area.y + 1 + row as u16;
             let line = Rect::new(list_area.x + 1, y, list_area.width.saturating_sub(2), 1);
-            hits.add(line, Target::Event(lines.len() - 1 - index));
+            hits.add(line, Target::Event(EventKey::of(lines[index])));
         }
 
         if let Some(hops) = hops {
