@@ -30,14 +30,22 @@ const CLIENT_AT_LEAST: usize = 14;
 /// [`CLIENT_AT_LEAST`]), then the columns on the right are cut, least
 /// useful last. One space between columns.
 pub fn column_widths(widest: [usize; 6], available: usize) -> [u16; 6] {
-    let gaps = widest.len() - 1;
+    let room = available.saturating_sub(widest.len() - 1);
     let others: usize = widest[1..].iter().sum();
     let client = widest[0]
-        .min(available.saturating_sub(others + gaps))
+        .min(room.saturating_sub(others))
         .max(CLIENT_AT_LEAST.min(widest[0]));
-    let mut widths = widest;
-    widths[0] = client;
-    widths.map(|w| u16::try_from(w).unwrap_or(u16::MAX))
+    // Left to right, each as wide as it wants while there is room: what
+    // does not fit is cut at the right (ratatui would shrink them all).
+    let mut left = room;
+    let mut widths = [0u16; 6];
+    for (i, want) in widest.iter().enumerate() {
+        let want = if i == 0 { client } else { *want };
+        let width = want.min(left);
+        left -= width;
+        widths[i] = u16::try_from(width).unwrap_or(u16::MAX);
+    }
+    widths
 }
 
 #[derive(Default)]
@@ -172,7 +180,10 @@ mod tests {
             [36, 7, 8, 3, 20, 21]
         );
         // Never below 14 for the client; the right is cut instead.
-        assert_eq!(column_widths([60, 7, 8, 3, 20, 21], 40)[0], 14);
+        assert_eq!(
+            column_widths([60, 7, 8, 3, 20, 21], 40),
+            [14, 7, 8, 3, 3, 0]
+        );
         assert_eq!(column_widths([6, 7, 8, 3, 20, 21], 40)[0], 6);
     }
 }
