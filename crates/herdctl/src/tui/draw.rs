@@ -49,7 +49,10 @@ pub fn draw(app: &App, frame: &mut Frame, theme: Theme) {
             .draw(&app.nodes, app.now_ms, frame, body, theme, hits),
         View::Records => app.records.draw(app.now_ms, frame, body, theme, hits),
         View::Flood => app.flood.draw(&app.nodes, frame, body, theme, hits),
-        View::Console => app.console.draw(&app.nodes, frame, body, theme),
+        View::Console => {
+            let has_keys = app.mode == Mode::Normal && app.focus() == Focus::ConsoleLine;
+            app.console.draw(&app.nodes, has_keys, frame, body, theme)
+        }
     }
     frame.render_widget(footer(app, theme), bottom);
     if app.mode == Mode::Normal && app.message.is_none() && app.focus() == Focus::Keys {

@@ -192,7 +192,9 @@ impl Console {
         self.log.drain(..overflow);
     }
 
-    pub fn draw(&self, nodes: &Nodes, frame: &mut Frame, area: Rect, theme: Theme) {
+    /// `has_keys`: the line has the focus and no prompt or help is over
+    /// it (then it draws its cursor; one cursor on the screen at a time).
+    pub fn draw(&self, nodes: &Nodes, has_keys: bool, frame: &mut Frame, area: Rect, theme: Theme) {
         let console = self;
         let log_height = (area.height / 3).clamp(3, 10);
         let [input_area, reply_area, log_area] = Layout::vertical([
@@ -212,7 +214,7 @@ impl Console {
         };
         let width = usize::from(input_area.width.saturating_sub(4 + waiting.len() as u16));
         let mut spans = vec![Span::styled("> ", theme.style(Role::Accent))];
-        spans.extend(console.input.spans(width, console.focused));
+        spans.extend(console.input.spans(width, has_keys));
         spans.push(Span::styled(waiting, theme.style(Role::Dim)));
         let title = if console.focused {
             format!(" send to {node} (C-n/C-p node, C-t time, ↑↓ history, Enter send, Esc leave) ")
