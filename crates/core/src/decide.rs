@@ -135,6 +135,18 @@ impl NodeCore {
         self.records.merge(record);
     }
 
+    /// Everything a store held, at start-up: taken as it is when nothing
+    /// is held yet, merged otherwise.
+    pub fn restore_all(&mut self, records: Records) {
+        if self.records.is_empty() {
+            self.records = records;
+        } else {
+            for record in records.iter() {
+                self.records.merge(record.clone());
+            }
+        }
+    }
+
     pub fn lookup(&self, client: &str) -> Option<&Arc<Record>> {
         self.records.get(client)
     }

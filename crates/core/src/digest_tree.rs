@@ -30,6 +30,14 @@ pub struct DigestTree {
 }
 
 impl DigestTree {
+    /// Room for the leaves of `records` records.
+    pub(crate) fn with_capacity(records: usize) -> DigestTree {
+        DigestTree {
+            leaves: None,
+            leaf_at: Vec::with_capacity(records),
+        }
+    }
+
     fn leaves_mut(&mut self) -> &mut [u64] {
         self.leaves
             .get_or_insert_with(|| vec![0u64; LEAVES].into_boxed_slice())

@@ -26,6 +26,16 @@ pub struct Records {
 }
 
 impl Records {
+    /// Room for `clients` without growing (a log being loaded knows about
+    /// how many it holds: growing a million-entry table doubles the work).
+    pub fn with_capacity(clients: usize) -> Records {
+        Records {
+            by_client: IndexSet::with_capacity(clients),
+            digest: Digest::default(),
+            tree: DigestTree::with_capacity(clients),
+        }
+    }
+
     pub fn get(&self, client: &str) -> Option<&Arc<Record>> {
         self.by_client.get(client).map(|entry| &entry.0)
     }
@@ -35,24 +45,33 @@ impl Records {
     /// commutative, associative and idempotent: any order of any multiset of
     /// updates ends in the same state.
     pub fn merge(&mut self, record: Arc<Record>) -> bool {
-        match self.by_client.get(record.client()) {
-            Some(held) if *held.0 >= *record => false,
-            _ => {
-                let hash = record_hash(&record);
-                let leaf = leaf_of(record.client());
-                self.digest = digest::plus(self.digest, hash);
-                // `replace_full` keeps a replaced client at its position.
-                match self.by_client.replace_full(ByClient(record)) {
-                    (_, Some(ByClient(replaced))) => {
-                        let old = record_hash(&replaced);
-                        self.digest = digest::minus(self.digest, old);
-                        self.tree.replace(leaf, old, hash);
-                    }
-                    (_, None) => self.tree.push(leaf, hash),
-                }
-                true
-            }
+        // One lookup for a new client (every record of a log being loaded):
+        // inserting leaves an existing client's record where it is.
+        let (index, inserted) = self.by_client.insert_full(ByClient(record.clone()));
+        if inserted {
+            let hash = record_hash(&record);
+            self.digest = digest::plus(self.digest, hash);
+            self.tree.push(leaf_of(record.client()), hash);
+            return true;
         }
+        let old = match self.by_client.get_index(index) {
+            Some(held) if *held.0 < *record => record_hash(&held.0),
+            _ => return false,
+        };
+        let hash = record_hash(&record);
+        let leaf = leaf_of(record.client());
+        // The same client at its own position: a replacement in place (it
+        // keeps its position), which cannot find the client elsewhere.
+        if self
+            .by_client
+            .replace_index(index, ByClient(record))
+            .is_err()
+        {
+            return false;
+        }
+        self.digest = digest::plus(digest::minus(self.digest, old), hash);
+        self.tree.replace(leaf, old, hash);
+        true
     }
 
     /// The digest of all records held, in O(1).

@@ -230,7 +230,7 @@ async fn serve(
             format!("cannot open the record log in {}: {err}", dir.display()),
         )
     })?);
-    // Reading a big log takes a moment (about 1.3 s per million records):
+    // Reading a big log takes a moment (about 1 s per million records):
     // say so before, so a slow start is not a mystery.
     info!(
         "loading records from {}",

@@ -79,9 +79,7 @@ impl Node {
         places: Arc<dyn PlacesBackend>,
     ) -> std::io::Result<Node> {
         let mut core = NodeCore::new(settings.name.clone(), max_future_skew);
-        for record in store.load()? {
-            core.restore(record);
-        }
+        core.restore_all(store.load()?);
         // After loading: a compaction at start-up replaces the file.
         let group_commit = Arc::new(GroupCommit::new(settings.fsync, store.sync_handle()));
         Ok(Node {

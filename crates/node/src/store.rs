@@ -14,8 +14,10 @@ pub trait RecordStore: Send {
     /// Persists one winning update. An error refuses the update.
     fn save(&mut self, record: &Arc<Record>) -> io::Result<()>;
 
-    /// Every record saved before, for start-up.
-    fn load(&mut self) -> io::Result<Vec<Arc<Record>>>;
+    /// Every record saved before, newest per client, for start-up: built
+    /// once, as the store reads them (a million records are not indexed a
+    /// second time).
+    fn load(&mut self) -> io::Result<herd_core::Records>;
 
     /// Entries written so far: grows with every save (for group commit).
     fn written(&self) -> u64;

@@ -26,6 +26,12 @@ impl Nanos {
             Some((whole, fraction)) => (whole, Some(fraction)),
             None => (text, None),
         };
+        Nanos::from_parts(whole, fraction)
+    }
+
+    /// [`Nanos::parse`] of `whole.fraction` (or `whole` alone), already
+    /// split: no copy of the text is made.
+    fn from_parts(whole: &str, fraction: Option<&str>) -> Option<Nanos> {
         if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -92,7 +98,8 @@ pub fn parse_difference(text: &str) -> Option<i128> {
     if fraction.len() != 9 {
         return None;
     }
-    let magnitude = Nanos::parse(&format!("{whole}.{fraction}"))?;
+    // Every record loaded at start-up passes here: no allocation.
+    let magnitude = Nanos::from_parts(whole, Some(fraction))?;
     let value = i128::from(magnitude.0);
     Some(if negative { -value } else { value })
 }
