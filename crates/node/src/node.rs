@@ -74,15 +74,16 @@ impl Node {
         settings: Settings,
         live: Live,
         max_future_skew: Nanos,
-        mut store: Box<dyn RecordStore>,
+        store: Box<dyn RecordStore>,
+        records: herd_core::Records,
         links: Vec<Arc<Link>>,
         places: Arc<dyn PlacesBackend>,
-    ) -> std::io::Result<Node> {
+    ) -> Node {
         let mut core = NodeCore::new(settings.name.clone(), max_future_skew);
-        core.restore_all(store.load()?);
+        core.restore_all(records);
         // After loading: a compaction at start-up replaces the file.
         let group_commit = Arc::new(GroupCommit::new(settings.fsync, store.sync_handle()));
-        Ok(Node {
+        Node {
             settings,
             live: RwLock::new(Arc::new(live)),
             state: Mutex::new(State { core, store }),
@@ -97,7 +98,7 @@ impl Node {
             group_commit,
             reloads: std::sync::OnceLock::new(),
             log_filter: std::sync::OnceLock::new(),
-        })
+        }
     }
 
     /// The online places backend's counters, if it has any.
