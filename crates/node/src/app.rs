@@ -174,6 +174,7 @@ async fn serve(
         eprintln!("herd-node: warning: {warning}");
     }
 
+    let places = load_places(cli.places_file.as_deref(), config)?;
     let client_listener = bind("client", &me.client, client_at).await?;
     let peer_listener = bind("peer", &me.peer, peer_at).await?;
     let admin_listener = bind("admin", &me.admin, admin_at).await?;
@@ -223,7 +224,7 @@ async fn serve(
     }
     let live = Live::of(config, tls);
     let max_future_skew = crate::live::max_future_skew(config);
-    let mut store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
+    let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
         Fatal(
             EXIT_RUNTIME,
             format!("cannot open the record log in {}: {err}", dir.display()),
@@ -232,29 +233,18 @@ async fn serve(
     // Reading a big log takes a moment (about 1 s per million records):
     // say so before, so a slow start is not a mystery.
     info!(
-        "loading places, and records from {}",
+        "loading records from {}",
         dir.join(crate::log_store::LOG_FILE).display()
     );
-    // The places index and the records, each on a core of its own: a
-    // restart is ready when the longer of the two is done.
-    let (places, records) = std::thread::scope(|threads| {
-        let places = threads.spawn(|| load_places(cli.places_file.as_deref(), config));
-        let records = store.load();
-        (places.join(), records)
-    });
-    let places =
-        places.map_err(|_| Fatal(EXIT_RUNTIME, "loading the places failed".to_owned()))??;
-    let records =
-        records.map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Node::new(
         settings,
         live,
         max_future_skew,
         store,
-        records,
         Vec::new(),
         places.clone(),
-    );
+    )
+    .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Arc::new(node);
     node.take_log_filter(log.filter.clone());
     probe.loaded(node.clone());

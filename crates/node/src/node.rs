@@ -74,16 +74,15 @@ impl Node {
         settings: Settings,
         live: Live,
         max_future_skew: Nanos,
-        store: Box<dyn RecordStore>,
-        records: herd_core::Records,
+        mut store: Box<dyn RecordStore>,
         links: Vec<Arc<Link>>,
         places: Arc<dyn PlacesBackend>,
-    ) -> Node {
+    ) -> std::io::Result<Node> {
         let mut core = NodeCore::new(settings.name.clone(), max_future_skew);
-        core.restore_all(records);
+        core.restore_all(store.load()?);
         // After loading: a compaction at start-up replaces the file.
         let group_commit = Arc::new(GroupCommit::new(settings.fsync, store.sync_handle()));
-        Node {
+        Ok(Node {
             settings,
             live: RwLock::new(Arc::new(live)),
             state: Mutex::new(State { core, store }),
@@ -98,7 +97,7 @@ impl Node {
             group_commit,
             reloads: std::sync::OnceLock::new(),
             log_filter: std::sync::OnceLock::new(),
-        }
+        })
     }
 
     /// The online places backend's counters, if it has any.

@@ -73,17 +73,16 @@ async fn start(
         admin_token: None,
         generation: "test".to_owned(),
     };
-    let mut store = LogStore::open(dir.path()).expect("a record log");
-    let records = crate::store::RecordStore::load(&mut store).expect("the records");
+    let store = LogStore::open(dir.path()).expect("a record log");
     let node = Node::new(
         settings,
         live,
         Nanos(3_600_000_000_000),
         Box::new(store),
-        records,
         vec![link.clone()],
         Arc::new(NoPlaces),
-    );
+    )
+    .expect("a node");
     Started {
         node: Arc::new(node),
         link,
