@@ -721,12 +721,24 @@ mod tests {
         let mut store = LogStore::open(dir.path())?;
         let loaded = store.load()?;
         assert_eq!(loaded.len(), count - 1);
-        assert!(loaded.get(&format!("c{}", BATCH + 5)).is_none(), "the damaged one");
-        assert!(loaded.get(&format!("c{}", count - 1)).is_some(), "the last one");
+        assert!(
+            loaded.get(&format!("c{}", BATCH + 5)).is_none(),
+            "the damaged one"
+        );
+        assert!(
+            loaded.get(&format!("c{}", count - 1)).is_some(),
+            "the last one"
+        );
         let recovery = store.recovery().cloned().unwrap_or_default();
-        assert_eq!((recovery.entries, recovery.skipped), ((count - 1) as u64, 1));
+        assert_eq!(
+            (recovery.entries, recovery.skipped),
+            ((count - 1) as u64, 1)
+        );
         assert_eq!(recovery.cut.map(|(bytes, _)| bytes), Some(3));
-        assert_eq!(std::fs::metadata(dir.path().join(LOG_FILE))?.len(), whole as u64);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(LOG_FILE))?.len(),
+            whole as u64
+        );
         Ok(())
     }
 
