@@ -111,14 +111,15 @@ impl Drill<'_> {
             let begun = Instant::now();
             let outcome = tokio::select! {
                 outcome = run.step(number, step, self.restarter.as_ref(), cancel) => outcome,
-                () = cancel.cancelled() => Err("interrupted".to_owned()),
+                () = cancel.cancelled() => Err(StepFailed::Interrupted),
             };
             let report = StepReport {
                 number,
                 step: step.to_string(),
                 ok: outcome.is_ok(),
                 detail: match &outcome {
-                    Ok(detail) | Err(detail) => detail.clone(),
+                    Ok(detail) => detail.clone(),
+                    Err(why) => why.to_string(),
                 },
                 seconds: begun.elapsed().as_secs_f64(),
             };
@@ -192,7 +193,7 @@ impl Run<'_> {
         step: &Step,
         restarter: Option<&Restarter>,
         cancel: &CancellationToken,
-    ) -> Result<String, String> {
+    ) -> Result<String, StepFailed> {
         match step {
             Step::Partition(groups) => {
                 let cuts = self.links.partition(groups);
@@ -232,12 +233,11 @@ impl Run<'_> {
                 Ok("waited".to_owned())
             }
             Step::Restart(node) => {
-                let restarter = restarter
-                    .ok_or_else(|| "restarts need the herd started by `herdctl up`".to_owned())?;
+                let restarter = restarter.ok_or(StepFailed::NoUp)?;
                 let begun = Instant::now();
                 let restarted = restarter.restart(node).await;
                 self.changed_records();
-                let pid = restarted.map_err(|err| err.to_string())?;
+                let pid = restarted?;
                 Ok(format!(
                     "killed and started again: pid {pid}, answering after {:.2} s",
                     begun.elapsed().as_secs_f64()
@@ -277,14 +277,18 @@ impl Run<'_> {
                     held,
                     detail: detail.clone(),
                 });
-                if held { Ok(detail) } else { Err(detail) }
+                if held {
+                    Ok(detail)
+                } else {
+                    Err(StepFailed::Expectation(detail))
+                }
             }
         }
     }
 
     /// Sets links; a heal (every link up again) starts the watch for equal
     /// digests, a cut stops it.
-    async fn change(&mut self, changes: &[links::Change]) -> Result<(), String> {
+    async fn change(&mut self, changes: &[links::Change]) -> Result<(), LinksNotSet> {
         let was_up = self.links.all_up();
         let failed = links::apply(self.herd, &mut self.links, changes).await;
         if !self.links.all_up() {
@@ -295,7 +299,7 @@ impl Run<'_> {
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(join(&failed))
+            Err(LinksNotSet(failed))
         }
     }
 
@@ -384,6 +388,27 @@ impl Run<'_> {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// Link ends that could not be set, all of them.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", join(.0))]
+pub struct LinksNotSet(pub Vec<EndFailed>);
+
+/// Why a step failed (its line in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailed {
+    #[error("interrupted")]
+    Interrupted,
+    #[error(transparent)]
+    Links(#[from] LinksNotSet),
+    #[error("restarts need the herd started by `herdctl up`")]
+    NoUp,
+    #[error(transparent)]
+    Restart(#[from] crate::restart::RestartError),
+    /// The expectation's own words.
+    #[error("{0}")]
+    Expectation(String),
 }
 
 fn join(failed: &[EndFailed]) -> String {

@@ -77,12 +77,45 @@ pub enum ScenarioError {
     Syntax { path: String, message: String },
     #[error("{path}: no [[step]]: a scenario is a list of steps ({KINDS})")]
     Empty { path: String },
-    #[error("{path}: step {step}: {message}")]
+    #[error("{path}: step {step}: {source}")]
     Step {
         path: String,
         step: usize,
-        message: String,
+        source: StepError,
     },
+}
+
+/// What is wrong with one step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("a step is one of {KINDS}, not {0}")]
+    NotOneKind(String),
+    /// As serde says it (unknown step or field, a wrong type).
+    #[error("{0}")]
+    Malformed(String),
+    /// herdctl's message, which lists the nodes there are.
+    #[error("{0}")]
+    NoNode(String),
+    #[error("{0} and {1} are not linked in the config")]
+    NotLinked(String, String),
+    #[error("partition takes two or more non-empty groups of nodes")]
+    Groups,
+    #[error("partition names {0} twice")]
+    PartitionTwice(String),
+    #[error("heal = false does nothing: write heal = true")]
+    HealFalse,
+    #[error("load takes 1 to {MAX_UPDATES} updates")]
+    Updates,
+    #[error("load names {0} twice in at")]
+    AtTwice(String),
+    #[error("load needs rate >= 1 (IAMATs per second)")]
+    Rate,
+    #[error("both_sides = {0} needs {needed} updates (two each), more than updates = {1}", needed = .0.saturating_mul(2))]
+    BothSidesTooMany(u64, u64),
+    #[error("both_sides needs two nodes or more in at")]
+    BothSidesOneNode,
+    #[error("{0:?} is not a duration such as \"3s\" or \"500ms\": {1}")]
+    Duration(String, humantime::DurationError),
 }
 
 #[derive(Deserialize)]
@@ -152,10 +185,10 @@ impl Scenario {
             .into_iter()
             .enumerate()
             .map(|(index, table)| {
-                check_step(table, herd).map_err(|message| ScenarioError::Step {
+                check_step(table, herd).map_err(|source| ScenarioError::Step {
                     path: path.to_owned(),
                     step: index + 1,
-                    message,
+                    source,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -184,37 +217,34 @@ fn one_line(message: &str) -> String {
         .join(": ")
 }
 
-fn check_step(table: toml::Table, herd: &Herd) -> Result<Step, String> {
+fn check_step(table: toml::Table, herd: &Herd) -> Result<Step, StepError> {
     if table.len() != 1 {
         let keys: Vec<&str> = table.keys().map(String::as_str).collect();
-        return Err(format!(
-            "a step is one of {KINDS}, not {}",
-            if keys.is_empty() {
-                "empty".to_owned()
-            } else {
-                keys.join(" and ")
-            }
-        ));
+        return Err(StepError::NotOneKind(if keys.is_empty() {
+            "empty".to_owned()
+        } else {
+            keys.join(" and ")
+        }));
     }
     let raw: RawStep = toml::Value::Table(table)
         .try_into()
-        .map_err(|err: toml::de::Error| one_line(err.message()))?;
-    let node = |name: &str| -> Result<String, String> {
+        .map_err(|err: toml::de::Error| StepError::Malformed(one_line(err.message())))?;
+    let node = |name: &str| {
         herd.node(name)
             .map(|spec| spec.name.clone())
-            .map_err(|failure| failure.message)
+            .map_err(|failure| StepError::NoNode(failure.message))
     };
-    let link = |[a, b]: [String; 2]| -> Result<(String, String), String> {
+    let link = |[a, b]: [String; 2]| {
         let (a, b) = (node(&a)?, node(&b)?);
         if !herd.config.are_linked(&a, &b) {
-            return Err(format!("{a} and {b} are not linked in the config"));
+            return Err(StepError::NotLinked(a, b));
         }
         Ok((a, b))
     };
     Ok(match raw {
         RawStep::Partition(groups) => {
             if groups.len() < 2 || groups.iter().any(Vec::is_empty) {
-                return Err("partition takes two or more non-empty groups of nodes".to_owned());
+                return Err(StepError::Groups);
             }
             let mut seen: Vec<String> = Vec::new();
             let mut checked = Vec::new();
@@ -223,7 +253,7 @@ fn check_step(table: toml::Table, herd: &Herd) -> Result<Step, String> {
                 for name in group {
                     let name = node(&name)?;
                     if seen.contains(&name) {
-                        return Err(format!("partition names {name} twice"));
+                        return Err(StepError::PartitionTwice(name));
                     }
                     seen.push(name.clone());
                     names.push(name);
@@ -241,7 +271,7 @@ fn check_step(table: toml::Table, herd: &Herd) -> Result<Step, String> {
             Step::Restore(a, b)
         }
         RawStep::Heal(true) => Step::Heal,
-        RawStep::Heal(false) => return Err("heal = false does nothing: write heal = true".into()),
+        RawStep::Heal(false) => return Err(StepError::HealFalse),
         RawStep::Load(load) => {
             let at = if load.at.is_empty() {
                 herd.nodes().iter().map(|n| n.name.clone()).collect()
@@ -252,28 +282,23 @@ fn check_step(table: toml::Table, herd: &Herd) -> Result<Step, String> {
                     .collect::<Result<Vec<_>, _>>()?
             };
             if load.updates == 0 || load.updates > MAX_UPDATES {
-                return Err(format!("load takes 1 to {MAX_UPDATES} updates"));
+                return Err(StepError::Updates);
             }
             let twice = at
                 .iter()
                 .enumerate()
                 .find_map(|(i, name)| at[i + 1..].contains(name).then_some(name));
             if let Some(twice) = twice {
-                return Err(format!("load names {twice} twice in at"));
+                return Err(StepError::AtTwice(twice.clone()));
             }
             if load.rate == 0 {
-                return Err("load needs rate >= 1 (IAMATs per second)".to_owned());
+                return Err(StepError::Rate);
             }
             if load.both_sides.saturating_mul(2) > load.updates {
-                return Err(format!(
-                    "both_sides = {} needs {} updates (two each), more than updates = {}",
-                    load.both_sides,
-                    load.both_sides * 2,
-                    load.updates
-                ));
+                return Err(StepError::BothSidesTooMany(load.both_sides, load.updates));
             }
             if load.both_sides > 0 && at.len() < 2 {
-                return Err("both_sides needs two nodes or more in at".to_owned());
+                return Err(StepError::BothSidesOneNode);
             }
             Step::Load(Load {
                 updates: load.updates,
@@ -290,9 +315,8 @@ fn check_step(table: toml::Table, herd: &Herd) -> Result<Step, String> {
     })
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|err| format!("{text:?} is not a duration such as \"3s\" or \"500ms\": {err}"))
+fn duration(text: &str) -> Result<Duration, StepError> {
+    humantime::parse_duration(text).map_err(|err| StepError::Duration(text.to_owned(), err))
 }
 
 impl std::fmt::Display for Step {

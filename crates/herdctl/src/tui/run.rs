@@ -20,7 +20,7 @@ use super::node_link::{ANSWER_LIMIT, NodeNews, follow_node};
 use super::view::View;
 use crate::Failure;
 use crate::drill::runner::{Drill, Progress};
-use crate::drill::scenario::Scenario;
+use crate::drill::scenario::{Scenario, ScenarioError};
 use crate::herd::Herd;
 use crate::restart::{Restarter, UpHandle};
 use crate::send::SendError;
@@ -217,7 +217,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                         drill_cancel = Some(cancel);
                         app.on_drill(DrillNews::Started(file));
                     }
-                    Err(why) => app.say((why, true)),
+                    Err(why) => app.say((why.to_string(), true)),
                 }
             }
             Some(Effect::Restart(node)) => match &up_handle {
@@ -305,6 +305,15 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
     outcome
 }
 
+/// Why `:drill` did not start (said on the bottom line).
+#[derive(Debug, thiserror::Error)]
+enum DrillNotStarted {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("step {step} restarts {node}: restarts need the herd started by `herdctl up`")]
+    NeedsUp { step: usize, node: String },
+}
+
 /// How long quitting waits for a drill to put the links back.
 const DRILL_STOP_LIMIT: Duration = Duration::from_secs(15);
 
@@ -316,14 +325,14 @@ fn start_drill(
     up: Option<&UpHandle>,
     msgs: &mpsc::Sender<Msg>,
     jobs: &mut tokio::task::JoinSet<()>,
-) -> Result<CancellationToken, String> {
-    let scenario =
-        Scenario::load(std::path::Path::new(file), herd).map_err(|err| err.to_string())?;
+) -> Result<CancellationToken, DrillNotStarted> {
+    let scenario = Scenario::load(std::path::Path::new(file), herd)?;
     let restarter = up.map(|handle| Restarter::InProcess(handle.clone()));
     if let (Some((step, node)), None) = (scenario.restarts().next(), &restarter) {
-        return Err(format!(
-            "step {step} restarts {node}: restarts need the herd started by `herdctl up`"
-        ));
+        return Err(DrillNotStarted::NeedsUp {
+            step,
+            node: node.to_owned(),
+        });
     }
     let cancel = CancellationToken::new();
     let (herd, file, msgs, token) = (herd.clone(), file.to_owned(), msgs.clone(), cancel.clone());
