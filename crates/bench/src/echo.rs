@@ -1,10 +1,15 @@
 //! The ceiling: a minimal tokio line server that answers every line with a
 //! line the size of an AT line, doing no other work. What the node reaches
 //! is compared with what this reaches on the same machine in the same run.
+//!
+//! Like the node, it answers all the lines one read brought in with one
+//! write: one line at a time for a client that waits for each answer, and
+//! no system call per line for one that pushes lines without waiting
+//! (`absorb`'s ceiling).
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The size of a typical AT line, with its `\n` (85 bytes).
@@ -21,21 +26,24 @@ pub async fn serve(listen: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::i
     }
 }
 
-async fn answer(stream: TcpStream) {
+async fn answer(mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::with_capacity(128);
+    let mut input = vec![0u8; 64 * 1024];
+    let mut replies = Vec::with_capacity(64 * 1024);
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
+        let read = match stream.read(&mut input).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if writer.write_all(REPLY).await.is_err() {
-                    return;
-                }
-            }
+            Ok(read) => read,
+        };
+        // A line is answered when its `\n` arrives.
+        let lines = input[..read].iter().filter(|&&b| b == b'\n').count();
+        replies.clear();
+        for _ in 0..lines {
+            replies.extend_from_slice(REPLY);
+        }
+        if stream.write_all(&replies).await.is_err() {
+            return;
         }
     }
-    let _ = writer.shutdown().await;
+    let _ = stream.shutdown().await;
 }

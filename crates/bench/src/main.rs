@@ -4,6 +4,7 @@
 //! process on this machine, driven by the same load, so figures come with a
 //! ratio that holds from one run to the next.
 
+mod absorb;
 mod args;
 mod echo;
 mod load;
@@ -80,6 +81,13 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         records: usize,
     },
+    /// Speaks the peer protocol to a node as one of its configured peers
+    /// and pushes updates as fast as it takes them: updates merged per
+    /// second (the herd's capacity: every node applies every update).
+    Absorb {
+        #[command(flatten)]
+        absorb: absorb::AbsorbArgs,
+    },
     /// Starts a one-node herd N times; time until its client port accepts.
     Startup {
         /// The herd-node program.
@@ -120,6 +128,7 @@ fn main() -> ExitCode {
                 node,
                 records,
             } => modes::memory(&herd, &node, records, cli.json).await,
+            Command::Absorb { absorb } => absorb::absorb(&absorb, cli.json).await,
             Command::Startup { node_binary, runs } => {
                 modes::startup(&node_binary, runs, cli.json).await
             }

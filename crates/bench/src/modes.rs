@@ -111,13 +111,13 @@ async fn measure(
 }
 
 /// `herd-bench echo` as a child process, killed when dropped.
-struct EchoProcess {
+pub(crate) struct EchoProcess {
     child: tokio::process::Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl EchoProcess {
-    async fn start() -> anyhow::Result<EchoProcess> {
+    pub(crate) async fn start() -> anyhow::Result<EchoProcess> {
         let exe = std::env::current_exe().context("own path")?;
         let mut child = tokio::process::Command::new(exe)
             .arg("echo")
@@ -150,7 +150,7 @@ pub async fn echo(listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_config(args: &HerdArgs) -> anyhow::Result<Config> {
+pub(crate) fn load_config(args: &HerdArgs) -> anyhow::Result<Config> {
     let mut config =
         Config::load(args.config.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
     config.apply_env(|name| std::env::var(name).ok());
@@ -160,7 +160,11 @@ fn load_config(args: &HerdArgs) -> anyhow::Result<Config> {
 /// A loaded node may be slow to answer: a generous bound on each request.
 const ADMIN_LIMIT: Duration = Duration::from_secs(30);
 
-async fn admin_of(config: &Config, args: &HerdArgs, node: &str) -> anyhow::Result<AdminClient> {
+pub(crate) async fn admin_of(
+    config: &Config,
+    args: &HerdArgs,
+    node: &str,
+) -> anyhow::Result<AdminClient> {
     let spec = config
         .node(node)
         .with_context(|| format!("no node {node:?} in the config"))?;
@@ -455,7 +459,7 @@ async fn client_of(config: &herd_config::Config, name: &str) -> anyhow::Result<S
     resolved(&node.client).await
 }
 
-async fn resolved(address: &Address) -> anyhow::Result<SocketAddr> {
+pub(crate) async fn resolved(address: &Address) -> anyhow::Result<SocketAddr> {
     tokio::net::lookup_host(address.host_port())
         .await
         .with_context(|| format!("cannot resolve {address}"))?

@@ -1,10 +1,14 @@
 //! The node's durable records: an append-only log in `DIR/NAME/records.log`.
 //!
-//! Every winning update is appended as one entry before the node answers or
-//! floods it, with a single `write` to the file: once the client has its AT
-//! reply, the update is in the operating system's hands, so `kill -9` cannot
-//! lose it (power loss can, until the kernel writes it out; see
-//! docs/operations.md).
+//! Every winning update is appended as one entry. A client's update is
+//! written, with a single `write` to the file, before the node answers or
+//! floods it: once the client has its AT reply, the update is in the
+//! operating system's hands, so `kill -9` cannot lose it (power loss can,
+//! until the kernel writes it out; see docs/operations.md). The updates one
+//! batch of peer lines won (what one read of the link brought) are written
+//! with one `write` at the end of the batch, before its floods go out; if
+//! that write fails they stay in memory and are forwarded, since their
+//! sender holds them: after a restart, repair brings them back.
 //!
 //! An entry is `length (u32 LE) | CRC-32 of the line (u32 LE) | AT line`.
 //! At start-up the log is read entry by entry and checked:
@@ -59,6 +63,9 @@ pub struct LogStore {
     /// Saves since the store was opened (never goes back, unlike
     /// `entries`, which a compaction lowers).
     saves: u64,
+    /// Entries appended and not yet written, and how many.
+    pending: Vec<u8>,
+    pending_entries: u64,
     /// A compaction running in the background, if any.
     compaction: Option<Compaction>,
     /// After a failed compaction, the next waits until the log is this long.
@@ -109,6 +116,8 @@ impl LogStore {
             recovered: None,
             broken: None,
             saves: 0,
+            pending: Vec::new(),
+            pending_entries: 0,
             compaction: None,
             next_attempt_entries: 0,
         })
@@ -225,19 +234,10 @@ impl LogStore {
         let _ = std::fs::remove_file(self.temporary_path());
         self.next_attempt_entries = self.entries.saturating_mul(2);
     }
-}
 
-impl RecordStore for LogStore {
-    fn save(&mut self, record: &Arc<Record>) -> io::Result<()> {
-        if let Some(why) = &self.broken {
-            return Err(io::Error::other(why.clone()));
-        }
-        if record.at_line().len() > MAX_ENTRY {
-            return Err(io::Error::other("record too long for the log"));
-        }
-        let mut entry = Vec::with_capacity(HEADER + record.at_line().len());
-        encode(record.at_line(), &mut entry);
-        if let Err(err) = self.file.write_all(&entry) {
+    /// Writes `count` encoded entries with one `write`.
+    fn write_entries(&mut self, entry: &[u8], count: u64) -> io::Result<()> {
+        if let Err(err) = self.file.write_all(entry) {
             // Never leave half an entry in front of later good ones.
             if let Err(undo) = self.file.set_len(self.length) {
                 let why = format!(
@@ -250,16 +250,64 @@ impl RecordStore for LogStore {
             return Err(err);
         }
         self.length += entry.len() as u64;
-        self.entries += 1;
-        self.saves += 1;
+        self.entries += count;
+        self.saves += count;
         if let Some(compaction) = &mut self.compaction {
-            compaction.tail.extend_from_slice(&entry);
-            compaction.tail_entries += 1;
+            compaction.tail.extend_from_slice(entry);
+            compaction.tail_entries += count;
         }
         Ok(())
     }
+}
+
+impl Drop for LogStore {
+    /// Appended entries are written even when the node stops in the middle
+    /// of a batch.
+    fn drop(&mut self) {
+        if let Err(err) = self.flush() {
+            warn!(
+                "{}: appended entries not written: {err}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+impl RecordStore for LogStore {
+    fn append(&mut self, record: &Arc<Record>) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
+        if record.at_line().len() > MAX_ENTRY {
+            return Err(io::Error::other("record too long for the log"));
+        }
+        encode(record.at_line(), &mut self.pending);
+        self.pending_entries += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.pending_entries);
+        let mut batch = std::mem::take(&mut self.pending);
+        let written = self.write_entries(&batch, entries);
+        // The buffer is kept for the next batch (no allocation per batch).
+        batch.clear();
+        self.pending = batch;
+        written
+    }
 
     fn maintain(&mut self, records: &Records, finish: bool) -> bool {
+        // The swap below changes files: nothing may be held back for the
+        // old one.
+        if finish && let Err(err) = self.flush() {
+            warn!(
+                "{}: appended entries not written: {err}",
+                self.path.display()
+            );
+        }
         let finished = finish
             && self
                 .compaction

@@ -18,7 +18,7 @@ use crate::group_commit::GroupCommit;
 use crate::link_states;
 use crate::live::Live;
 use crate::metrics::Latencies;
-use crate::peer::Link;
+use crate::peer::{Link, PeerBatch};
 use crate::reload_request::{ReloadOutcome, ReloadRequest};
 use crate::store::RecordStore;
 
@@ -359,7 +359,7 @@ impl Node {
                     ClientDecision::Accepted { record, forward } => {
                         // Flood first: the update is on its way to the peers
                         // before the client can read its AT reply.
-                        self.flood(&record, forward);
+                        self.flood(&record, forward, None);
                         // With `fsync = "always"`, on disk before the reply.
                         self.group_commit.durable(written).await;
                         push_line(out, record.at_line());
@@ -449,8 +449,15 @@ impl Node {
 
     /// An update that arrived from `peer` on its link `link`: whether it
     /// won the merge, or None when it won but could not be stored (then
-    /// it is dropped as if never received).
-    pub fn on_peer_update(&self, record: Record, link: LinkId, peer: &str) -> Option<bool> {
+    /// it is dropped as if never received). Its log append and its floods
+    /// are left to `batch` to write.
+    pub fn on_peer_update(
+        &self,
+        record: Record,
+        link: LinkId,
+        peer: &str,
+        batch: &mut PeerBatch<'_>,
+    ) -> Option<bool> {
         let record = Arc::new(record);
         let decision = {
             let mut state = self.state();
@@ -464,7 +471,7 @@ impl Node {
                 won,
             });
             if let PeerDecision::Won { record, .. } = &decision {
-                if let Err(err) = state.store.save(record) {
+                if let Err(err) = state.store.append(record) {
                     // Dropped as if never received; repair brings it again.
                     error!(
                         "cannot store update of {} from a peer: {err}",
@@ -472,16 +479,16 @@ impl Node {
                     );
                     return None;
                 }
+                batch.appended();
                 state.core.commit(record.clone());
                 self.maintain_store(&mut state, false);
-                self.group_commit.written(state.store.written());
                 self.publish_records_changed(&state, record);
             }
             decision
         };
         let won = match decision {
             PeerDecision::Won { record, forward } => {
-                self.flood(&record, forward);
+                self.flood(&record, forward, Some(batch));
                 true
             }
             _ => false,
@@ -494,7 +501,21 @@ impl Node {
         Some(won)
     }
 
-    fn flood(&self, record: &Arc<Record>, forward: Forward) {
+    /// Hands `record` to the links `forward` names: written at once, or
+    /// queued for `batch` to write.
+    /// Writes the updates a batch of peer lines appended to the store (see
+    /// [`PeerBatch`]), and tells group commit.
+    pub fn flush_appended(&self) {
+        let mut state = self.state();
+        if let Err(err) = state.store.flush() {
+            // They stay in memory and go on to the peers: their sender
+            // holds them, and repair brings them back after a restart.
+            error!("cannot store updates from a peer: {err}");
+        }
+        self.group_commit.written(state.store.written());
+    }
+
+    fn flood(&self, record: &Arc<Record>, forward: Forward, mut batch: Option<&mut PeerBatch<'_>>) {
         let links = self.links();
         let targets = || links.iter().filter(|link| forward.includes(link.id));
         if targets().next().is_none() {
@@ -508,7 +529,13 @@ impl Node {
             at: record.at_line().to_owned(),
         });
         for link in targets() {
-            link.enqueue(record.clone());
+            match batch.as_deref_mut() {
+                Some(batch) => {
+                    link.enqueue_later(record.clone());
+                    batch.flooded(link);
+                }
+                None => link.enqueue(record.clone()),
+            }
         }
     }
 

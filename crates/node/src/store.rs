@@ -11,15 +11,31 @@ use std::sync::Arc;
 use herd_proto::Record;
 
 pub trait RecordStore: Send {
-    /// Persists one winning update. An error refuses the update.
-    fn save(&mut self, record: &Arc<Record>) -> io::Result<()>;
+    /// Persists one winning update: in the operating system's hands when
+    /// this returns (with what [`RecordStore::append`] held back). An error
+    /// refuses the update.
+    fn save(&mut self, record: &Arc<Record>) -> io::Result<()> {
+        self.append(record)?;
+        self.flush()
+    }
+
+    /// Takes one winning update to write with the next
+    /// [`RecordStore::flush`] or `save`: the updates a batch of peer lines
+    /// won go to the file in one write. An error (the store refuses writes,
+    /// the record cannot be stored) refuses the update.
+    fn append(&mut self, record: &Arc<Record>) -> io::Result<()>;
+
+    /// Writes what `append` holds. On an error none of it is in the file
+    /// (a half-written entry is cut off again).
+    fn flush(&mut self) -> io::Result<()>;
 
     /// Every record saved before, newest per client, for start-up: built
     /// once, as the store reads them (a million records are not indexed a
     /// second time).
     fn load(&mut self) -> io::Result<herd_core::Records>;
 
-    /// Entries written so far: grows with every save (for group commit).
+    /// Entries written so far: grows with every save or flush (for group
+    /// commit; appended entries count once flushed).
     fn written(&self) -> u64;
 
     /// Another handle to the file to fsync, if the store has one.

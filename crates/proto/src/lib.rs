@@ -7,8 +7,10 @@
 //! - [`record`]: one client's last known position, its AT line and the total
 //!   order that decides which of two updates wins.
 //! - [`peer`]: the messages that travel on peer links.
+//! - [`auth`]: the proof of the herd secret on a peer connection.
 //! - [`repair`]: the anti-entropy messages among them.
 
+pub mod auth;
 pub mod fields;
 pub mod peer;
 pub mod position;

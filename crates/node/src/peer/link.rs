@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::batch::PeerBatch;
 use super::connection::{Arrival, Connected};
 use super::error::PeerLineError;
 use super::inbox::{Inbox, ReadVia};
@@ -373,6 +374,22 @@ impl Link {
     /// the update is written to the socket right here, so it is on the wire
     /// before the caller answers its client.
     pub fn enqueue(&self, record: Arc<Record>) {
+        let end = self.queue(record);
+        self.write_now_or_wake(end);
+    }
+
+    /// Queues an update for the peer without writing it: the batch it
+    /// belongs to writes the link when it ends ([`PeerBatch`]).
+    pub fn enqueue_later(&self, record: Arc<Record>) {
+        drop(self.queue(record));
+    }
+
+    /// Writes what [`Link::enqueue_later`] queued, as `enqueue` would.
+    pub(super) fn write_queued(&self) {
+        self.write_now_or_wake(self.end());
+    }
+
+    fn queue(&self, record: Arc<Record>) -> MutexGuard<'_, End> {
         let mut end = self.end();
         if end.machine.push(self.now(), record) == Push::Overflow {
             // The dropped update reaches the peer by repair instead.
@@ -382,7 +399,7 @@ impl Link {
                 warn!(peer = %self.peer, "send queue full: {overflows} updates dropped so far");
             }
         }
-        self.write_now_or_wake(end);
+        end
     }
 
     /// Writes what the machine has for the wire right here, so it is on
@@ -543,12 +560,16 @@ impl Link {
         via: ReadVia,
     ) -> Drained {
         let mut read_total = 0;
+        let mut batch = PeerBatch::new(node);
         loop {
+            // The lines one read brought in are one batch: what they won
+            // is written to the log, and flooded, at its end.
             while let Some(frame) = inbox.next_frame() {
-                if let Err(reason) = self.handle_frame(node, frame) {
+                if let Err(reason) = self.handle_frame(node, frame, &mut batch) {
                     return Drained::Ended(reason.to_string());
                 }
             }
+            batch.finish();
             if read_total >= budget {
                 return Drained::More;
             }
@@ -576,7 +597,12 @@ impl Link {
     }
 
     /// One line from the peer, as the machine reads it.
-    fn handle_frame(&self, node: &Node, frame: Frame) -> Result<(), PeerLineError> {
+    fn handle_frame(
+        &self,
+        node: &Node,
+        frame: Frame,
+        batch: &mut PeerBatch<'_>,
+    ) -> Result<(), PeerLineError> {
         let Frame::Line(line) = frame else {
             return Err(PeerLineError::TooLong);
         };
@@ -589,7 +615,7 @@ impl Link {
             Received::Merge(record) => {
                 // Not counted when the store could not keep it (an error,
                 // logged): repair brings it again.
-                if let Some(won) = node.on_peer_update(record, self.id, &self.peer) {
+                if let Some(won) = node.on_peer_update(record, self.id, &self.peer, batch) {
                     self.count_flood(won);
                 }
             }

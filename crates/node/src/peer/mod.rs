@@ -6,6 +6,8 @@
 //!   and what the snapshot shows.
 //! - [`outbox`]: the bytes of the send side: partial writes, batching, what
 //!   a disconnect loses.
+//! - [`batch`]: the log appends and floods of a batch of peer lines,
+//!   written at its end.
 //! - [`inbox`]: the read side: the socket and the lines read from it.
 //! - [`supervisor`]: the task that keeps a link connected (dial or accept,
 //!   then a session, again).
@@ -21,6 +23,7 @@
 //! - [`connection`]: what a completed handshake hands to the link.
 
 mod auth;
+mod batch;
 mod connection;
 mod error;
 mod handshake;
@@ -36,6 +39,7 @@ mod wire;
 #[cfg(test)]
 mod restart_tests;
 
+pub use batch::PeerBatch;
 pub use connection::{Arrival, Connected};
 pub use link::Link;
 pub use listener::serve_peers;
