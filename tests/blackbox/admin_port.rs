@@ -178,6 +178,39 @@ fn subscribers_see_requests_floods_and_record_changes_in_sequence() {
 }
 
 #[test]
+fn a_subscription_by_kind_carries_only_those_events() {
+    let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
+    herd.start_all_connected();
+    let mut admin = herd.admin("B");
+    let refused = admin.request(json!({"cmd": "subscribe", "kinds": ["records", "weather"]}));
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["code"], "bad_request", "{refused}");
+    let response = admin.request(json!({"cmd": "subscribe", "kinds": ["records"]}));
+    assert_eq!(response["ok"], true, "{response}");
+    // Flooded from A: B sees the merge, and neither the flood in nor a
+    // request (it asked for neither).
+    for i in 0..3 {
+        let at = one_shot(
+            herd.client_addr("A"),
+            &iamat(&format!("kind-{i}"), "+1+1", now_text()),
+        );
+        assert!(at.starts_with("AT A "), "{at}");
+    }
+    let one_shot_at_b = one_shot(herd.client_addr("B"), &iamat("kind-b", "+1+1", now_text()));
+    assert!(one_shot_at_b.starts_with("AT B "), "{one_shot_at_b}");
+    let mut clients = Vec::new();
+    while clients.len() < 4 {
+        let event = admin.next_event();
+        assert_eq!(
+            event["event"], "records",
+            "only what was asked for: {event}"
+        );
+        clients.push(event["client"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(clients, ["kind-0", "kind-1", "kind-2", "kind-b"]);
+}
+
+#[test]
 fn an_operator_cut_stops_traffic_survives_a_restart_and_can_be_undone() {
     let mut herd = Herd::with_topology(&["A", "B"], &[("A", "B")], "");
     herd.start_all_connected();

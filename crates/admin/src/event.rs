@@ -63,6 +63,35 @@ pub enum EventKind {
     Unknown,
 }
 
+/// The kinds a subscription can ask for (`{"cmd": "subscribe", "kinds":
+/// ["records"]}`): the `event` names of [`EventKind`], `lagged` aside (a
+/// subscriber is always told what it lost). A node builds no event of a
+/// kind nobody asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventClass {
+    Request,
+    FloodIn,
+    FloodOut,
+    Link,
+    Records,
+}
+
+impl EventClass {
+    pub const ALL: [EventClass; 5] = [
+        EventClass::Request,
+        EventClass::FloodIn,
+        EventClass::FloodOut,
+        EventClass::Link,
+        EventClass::Records,
+    ];
+
+    /// Its place in [`EventClass::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkChange {

@@ -17,7 +17,7 @@ mod request;
 mod response;
 mod snapshot;
 
-pub use event::{Event, EventKind, LinkChange};
+pub use event::{Event, EventClass, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
 pub use response::{
     AuthResult, ErrorCode, LinkResult, LogResult, RecordEntry, RecordsPage, ReloadResult, Response,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::event::EventClass;
 use crate::snapshot::AdminState;
 
 /// One request line: an id chosen by the client (any JSON value; echoed
@@ -31,8 +32,12 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<usize>,
     },
-    /// Starts the event stream on this connection.
-    Subscribe,
+    /// Starts the event stream on this connection: every kind, or only
+    /// `kinds`.
+    Subscribe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kinds: Option<Vec<EventClass>>,
+    },
     /// Cuts (`down`) or restores (`up`) the link to `peer`.
     Link { peer: String, state: AdminState },
     /// Re-reads the config file the node started with and applies what

@@ -126,12 +126,12 @@ pub async fn absorb(args: &AbsorbArgs, json: bool) -> anyhow::Result<()> {
         if let Some(ceiling) = ceiling {
             println!(
                 "{}",
-                json!({"name": "echo ceiling, push", "per_second": ceiling})
+                json!({"label": "echo ceiling, push", "per_second": ceiling})
             );
         }
         println!(
             "{}",
-            json!({"name": format!("absorb {} as {}", args.node, args.as_peer),
+            json!({"label": format!("absorb {} as {}", args.node, args.as_peer),
                    "sent": sent, "read": read, "merged": merged, "forwarded": forwarded,
                    "fsyncs": fsyncs, "push_seconds": pushed.as_secs_f64(),
                    "seconds": elapsed.as_secs_f64(), "per_second": per_second,

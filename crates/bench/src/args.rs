@@ -25,6 +25,15 @@ pub struct LoadArgs {
     /// ratio.
     #[arg(long)]
     pub echo: bool,
+    /// Spread the connections over every node of the herd (round robin
+    /// over the config's client addresses) instead of `--addr`: the herd's
+    /// throughput as a whole. The echo ceiling takes them all.
+    #[arg(long)]
+    pub spread: bool,
+    /// The herd's config for `--spread` (default: the embedded default
+    /// herd).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]

@@ -33,7 +33,8 @@ pub enum ReplyShape {
 pub type LineMaker = Arc<dyn Fn(&mut fastrand::Rng) -> String + Send + Sync>;
 
 pub struct Load {
-    pub addr: SocketAddr,
+    /// Connection `i` goes to `addrs[i % addrs.len()]`.
+    pub addrs: Vec<SocketAddr>,
     pub connections: usize,
     pub duration: Duration,
     pub mode: Mode,
@@ -53,8 +54,8 @@ impl Load {
         let deadline = started + self.duration;
         let tasks: Vec<_> = (0..self.connections)
             .map(|conn| {
-                let (addr, mode, reply, make_line) =
-                    (self.addr, self.mode, self.reply, self.make_line.clone());
+                let addr = self.addrs[conn % self.addrs.len().max(1)];
+                let (mode, reply, make_line) = (self.mode, self.reply, self.make_line.clone());
                 tokio::spawn(async move {
                     let mut rng = fastrand::Rng::with_seed(conn as u64 * 7919 + 1);
                     match mode {

@@ -49,7 +49,8 @@ enum Command {
         listen: SocketAddr,
     },
     /// IAMATs at one node at a fixed rate; how long until each is merged
-    /// at every other node (from the nodes' admin event streams).
+    /// at every other node (from the nodes' admin event streams, `records`
+    /// events only unless `--watch all`).
     Propagate {
         #[command(flatten)]
         herd: HerdArgs,
@@ -61,6 +62,9 @@ enum Command {
         rate: u64,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// The events watched at every node.
+        #[arg(long, value_enum, default_value_t = modes::Watch::Records)]
+        watch: modes::Watch,
     },
     /// Cuts a node off, loads N updates into it, heals, and times until
     /// every node's digest is equal.
@@ -117,7 +121,8 @@ fn main() -> ExitCode {
                 from,
                 rate,
                 seconds,
-            } => modes::propagate(&herd, &from, rate, seconds, cli.json).await,
+                watch,
+            } => modes::propagate(&herd, &from, rate, seconds, watch, cli.json).await,
             Command::Heal {
                 herd,
                 node,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use herd_admin::client::{AdminClient, Identity, Options};
-use herd_admin::{AdminState, EventKind};
+use herd_admin::{AdminState, EventClass, EventKind};
 use herd_config::{Address, Config};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -34,6 +34,10 @@ pub async fn iamat(args: &LoadArgs, json: bool) -> anyhow::Result<()> {
 }
 
 pub async fn whatsat(args: &LoadArgs, json: bool) -> anyhow::Result<()> {
+    if args.spread {
+        // Its clients are located at one node; another may not hold them yet.
+        bail!("--spread is for iamat");
+    }
     // Locate the clients first (at most 1,000 of them).
     let located = args.clients.clamp(1, 1000);
     let stream = TcpStream::connect(args.addr)
@@ -72,8 +76,24 @@ async fn measure(
         crate::load::Mode::Session => "session",
         crate::load::Mode::Oneshot => "one-shot",
     };
-    let run = |addr: SocketAddr, reply: ReplyShape| Load {
-        addr,
+    let targets = if args.spread {
+        let config =
+            Config::load(args.config.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut addrs = Vec::new();
+        for node in &config.nodes {
+            addrs.push(resolved(&node.client).await?);
+        }
+        addrs
+    } else {
+        vec![args.addr]
+    };
+    let label = if args.spread {
+        format!("{} nodes", targets.len())
+    } else {
+        args.addr.to_string()
+    };
+    let run = |addrs: Vec<SocketAddr>, reply: ReplyShape| Load {
+        addrs,
         connections: args.connections,
         duration: Duration::from_secs(args.seconds),
         mode: args.mode,
@@ -83,7 +103,7 @@ async fn measure(
     let mut summaries = Vec::new();
     if args.echo {
         let ceiling = EchoProcess::start().await?;
-        let outcome = run(ceiling.addr, ReplyShape::Line).run().await;
+        let outcome = run(vec![ceiling.addr], ReplyShape::Line).run().await;
         summaries.push(Summary::new(
             format!("echo ceiling, {mode}, {} conns", args.connections),
             &outcome.histogram,
@@ -91,9 +111,9 @@ async fn measure(
             outcome.elapsed,
         ));
     }
-    let outcome = run(args.addr, shape).run().await;
+    let outcome = run(targets, shape).run().await;
     summaries.push(Summary::new(
-        format!("{what} {}, {mode}, {} conns", args.addr, args.connections),
+        format!("{what} {label}, {mode}, {} conns", args.connections),
         &outcome.histogram,
         outcome.errors,
         outcome.elapsed,
@@ -224,11 +244,23 @@ struct Arrivals {
     lagged: u64,
 }
 
+/// What `propagate` subscribes to at each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Watch {
+    /// Only `records` events: one per update per node, and no flood turned
+    /// into JSON (the measurement loads the herd little).
+    Records,
+    /// Every event (as `herdctl watch` does): three to four per update per
+    /// node, which loads what it measures at high rates.
+    All,
+}
+
 pub async fn propagate(
     args: &HerdArgs,
     from: &str,
     rate: u64,
     seconds: u64,
+    watch: Watch,
     json: bool,
 ) -> anyhow::Result<()> {
     let config = load_config(args)?;
@@ -249,7 +281,11 @@ pub async fn propagate(
         if node.name == from {
             continue;
         }
-        admin.subscribe().await?;
+        let kinds = match watch {
+            Watch::Records => Some(vec![EventClass::Records]),
+            Watch::All => None,
+        };
+        admin.subscribe_to(kinds).await?;
         let (name, prefix) = (node.name.clone(), prefix.clone());
         watchers.push(tokio::spawn(async move {
             watch_merges(admin, name, &prefix, total, listen_until).await
@@ -391,9 +427,8 @@ async fn watch_merges(
         };
         match &event.kind {
             EventKind::Lagged { missed } => arrivals.lagged += missed,
-            EventKind::FloodIn {
-                client, won: true, ..
-            } => {
+            // Published when the update is merged (won) at this node.
+            EventKind::Records { client, .. } => {
                 let number = client
                     .strip_prefix(prefix)
                     .and_then(|n| n.parse::<u64>().ok());

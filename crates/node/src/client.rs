@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use herd_admin::EventKind;
+use herd_admin::{EventClass, EventKind};
 use herd_proto::fields::is_blank;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -197,7 +197,7 @@ async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> 
             node.counters
                 .requests
                 .count(RequestKind::Other, RequestResult::Invalid);
-            node.events.publish_with(|| {
+            node.events.publish_with(EventClass::Request, || {
                 let prefix = String::from_utf8_lossy(&prefix).into_owned();
                 EventKind::Request {
                     conn: id,

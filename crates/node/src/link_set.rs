@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use herd_admin::{AdminState, EventKind, LinkChange};
+use herd_admin::{AdminState, EventClass, EventKind, LinkChange};
 use herd_config::Config;
 use herd_core::{LinkId, LinkPolicy};
 use tracing::{info, warn};
@@ -46,11 +46,13 @@ impl LinkSet {
             if !wanted.iter().any(|peer| peer.name == link.peer) {
                 info!(peer = %link.peer, "link removed by a reload: closed, not redialled");
                 link.retire();
-                self.node.events.publish_with(|| EventKind::Link {
-                    peer: link.peer.clone(),
-                    change: LinkChange::Down,
-                    reason: Some("removed from the config".to_owned()),
-                });
+                self.node
+                    .events
+                    .publish_with(EventClass::Link, || EventKind::Link {
+                        peer: link.peer.clone(),
+                        change: LinkChange::Down,
+                        reason: Some("removed from the config".to_owned()),
+                    });
             }
         }
         let cut = cut_links(&self.node.settings.data_dir, &wanted);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use herd_admin::{AdminState, ErrorCode, EventKind, LinkChange};
+use herd_admin::{AdminState, ErrorCode, EventClass, EventKind, LinkChange};
 use herd_config::{Address, FsyncPolicy};
 use herd_core::{ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records};
 use herd_places::{NearbyQuery, PlacesBackend};
@@ -247,11 +247,12 @@ impl Node {
             AdminState::Down => LinkChange::Cut,
         };
         info!(peer = %peer, "link {} by the operator", change.as_str());
-        self.events.publish_with(|| EventKind::Link {
-            peer: peer.to_owned(),
-            change,
-            reason: Some("operator".to_owned()),
-        });
+        self.events
+            .publish_with(EventClass::Link, || EventKind::Link {
+                peer: peer.to_owned(),
+                change,
+                reason: Some("operator".to_owned()),
+            });
         Ok(true)
     }
 
@@ -294,12 +295,13 @@ impl Node {
             .position(|&b| b == b'\n')
             .unwrap_or(reply.len());
         let rest = reply.len().saturating_sub(first_end + 1);
-        self.events.publish_with(|| EventKind::Request {
-            conn: connection,
-            line: String::from_utf8_lossy(line).into_owned(),
-            reply: String::from_utf8_lossy(&reply[..first_end]).into_owned(),
-            json_bytes: rest,
-        });
+        self.events
+            .publish_with(EventClass::Request, || EventKind::Request {
+                conn: connection,
+                line: String::from_utf8_lossy(line).into_owned(),
+                reply: String::from_utf8_lossy(&reply[..first_end]).into_owned(),
+                json_bytes: rest,
+            });
         if rest > 0 {
             info!(
                 target: "client",
@@ -464,12 +466,13 @@ impl Node {
             let decision = state.core.on_peer_update(record.clone(), link);
             let won = matches!(decision, PeerDecision::Won { .. });
             // Published under the lock so that it precedes the records event.
-            self.events.publish_with(|| EventKind::FloodIn {
-                peer: peer.to_owned(),
-                client: record.client().to_owned(),
-                at: record.at_line().to_owned(),
-                won,
-            });
+            self.events
+                .publish_with(EventClass::FloodIn, || EventKind::FloodIn {
+                    peer: peer.to_owned(),
+                    client: record.client().to_owned(),
+                    at: record.at_line().to_owned(),
+                    won,
+                });
             if let PeerDecision::Won { record, .. } = &decision {
                 if let Err(err) = state.store.append(record) {
                     // Dropped as if never received; repair brings it again.
@@ -523,11 +526,12 @@ impl Node {
         }
         // Published first: an idle link writes the update inline, and the
         // peer's `flood_in` should not be stamped before this node's send.
-        self.events.publish_with(|| EventKind::FloodOut {
-            peers: targets().map(|link| link.peer.clone()).collect(),
-            client: record.client().to_owned(),
-            at: record.at_line().to_owned(),
-        });
+        self.events
+            .publish_with(EventClass::FloodOut, || EventKind::FloodOut {
+                peers: targets().map(|link| link.peer.clone()).collect(),
+                client: record.client().to_owned(),
+                at: record.at_line().to_owned(),
+            });
         for link in targets() {
             match batch.as_deref_mut() {
                 Some(batch) => {
@@ -541,7 +545,7 @@ impl Node {
 
     /// Called with the state lock held, so count and digest match the change.
     fn publish_records_changed(&self, state: &State, record: &Record) {
-        self.events.publish_with(|| {
+        self.events.publish_with(EventClass::Records, || {
             let records = state.core.records();
             EventKind::Records {
                 client: record.client().to_owned(),

@@ -75,8 +75,27 @@ impl Record {
     /// (as peers send them). Strict: single spaces, valid fields, and the
     /// receive time (client time + difference) must be a valid time.
     pub fn parse_at_line(line: &str) -> Result<Record, BadAtLine> {
-        let parts: Vec<&str> = line.split(' ').collect();
-        let [at, origin, diff, client, position_text, time_text] = parts[..] else {
+        // Split without collecting: every update a peer sends comes here.
+        let mut parts = line.split(' ');
+        let mut field = || parts.next();
+        let (
+            Some(at),
+            Some(origin),
+            Some(diff),
+            Some(client),
+            Some(position_text),
+            Some(time_text),
+            None,
+        ) = (
+            field(),
+            field(),
+            field(),
+            field(),
+            field(),
+            field(),
+            field(),
+        )
+        else {
             return Err(BadAtLine("expected six space-separated fields"));
         };
         if at != "AT" {

@@ -168,7 +168,7 @@ impl Asked {
             Command::Auth { .. } => Asked::Auth,
             Command::Snapshot => Asked::Snapshot,
             Command::Records { .. } => Asked::Records,
-            Command::Subscribe => Asked::Subscribe,
+            Command::Subscribe { .. } => Asked::Subscribe,
             Command::Link { .. } => Asked::Link,
             Command::Reload => Asked::Reload,
             Command::Log { .. } => Asked::Log,
@@ -364,7 +364,17 @@ impl AdminClient {
 
     /// Starts the event stream on this connection.
     pub async fn subscribe(&mut self) -> Result<SubscribeResult, ClientError> {
-        match self.request(Command::Subscribe).await? {
+        self.subscribe_to(None).await
+    }
+
+    /// Starts the event stream with only the events of `kinds` (all with
+    /// None): a node builds no event of a kind nobody asked for, so a
+    /// narrow subscription costs the node little.
+    pub async fn subscribe_to(
+        &mut self,
+        kinds: Option<Vec<crate::EventClass>>,
+    ) -> Result<SubscribeResult, ClientError> {
+        match self.request(Command::Subscribe { kinds }).await? {
             Reply::Subscribed(result) => Ok(result),
             other => Err(mismatched(other)),
         }

@@ -71,7 +71,7 @@ async fn converse(
     let mut client = AdminClient::connect(options).await?;
     // Its reply (which names the node, checked by the client) comes in the
     // loop like any other.
-    client.send(Command::Subscribe).await?;
+    client.send(Command::Subscribe { kinds: None }).await?;
     let mut asked: HashMap<RequestId, (Asked, Instant)> = HashMap::new();
 
     let mut every = tokio::time::interval(SNAPSHOT_EVERY);

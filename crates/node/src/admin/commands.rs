@@ -17,8 +17,9 @@ use tracing::info;
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum After {
     Continue,
-    /// Start (or keep) streaming events on this connection.
-    Subscribe,
+    /// Start (or keep) streaming events on this connection: every kind,
+    /// or those listed.
+    Subscribe(Option<Vec<herd_admin::EventClass>>),
     /// Close the connection (a failed or missing authentication).
     Close,
 }
@@ -88,9 +89,9 @@ impl Conversation {
                     ),
                 }
             }
-            Command::Subscribe => (
+            Command::Subscribe { kinds } => (
                 Response::ok(id, json!({ "subscribed": true, "node": node.name() })),
-                After::Subscribe,
+                After::Subscribe(kinds),
             ),
             Command::Link { peer, state } => {
                 // It writes links.json: a blocking thread, not a worker.

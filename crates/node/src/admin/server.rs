@@ -8,12 +8,12 @@ use std::time::Duration;
 use herd_admin::{ErrorCode, Event, EventKind, MAX_REQUEST_LINE, Response};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::{debug, info, warn};
 
 use super::commands::{After, Conversation};
 use crate::accept::accept_forever;
-use crate::events::now_us;
+use crate::events::{Subscription, now_us};
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
 
@@ -80,7 +80,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut lines = LineReader::new(MAX_REQUEST_LINE, 0);
     let mut conversation = Conversation::new(node);
-    let mut events: Option<broadcast::Receiver<Arc<str>>> = None;
+    let mut events: Option<Subscription> = None;
     let mut out = Vec::new();
     let auth_deadline = tokio::time::Instant::now() + AUTH_DEADLINE;
     loop {
@@ -99,10 +99,15 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             push_json(&mut out, &response);
             match after {
                 After::Continue => {}
-                After::Subscribe => {
+                After::Subscribe(kinds) => {
                     if events.is_none() {
-                        info!(target: "admin", "{remote} subscribed to events");
-                        events = Some(node.events.subscribe());
+                        match &kinds {
+                            None => info!(target: "admin", "{remote} subscribed to events"),
+                            Some(kinds) => {
+                                info!(target: "admin", "{remote} subscribed to events of kinds {kinds:?}")
+                            }
+                        }
+                        events = Some(node.events.subscribe(kinds.as_deref()));
                     }
                 }
                 After::Close => {
@@ -142,9 +147,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// The next event, or never when not subscribed.
-async fn next_event(
-    events: &mut Option<broadcast::Receiver<Arc<str>>>,
-) -> Result<Arc<str>, RecvError> {
+async fn next_event(events: &mut Option<Subscription>) -> Result<Arc<str>, RecvError> {
     match events {
         Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
@@ -157,7 +160,7 @@ async fn next_event(
 async fn forward_events<W: AsyncWrite + Unpin>(
     node: &Node,
     first: Result<Arc<str>, RecvError>,
-    events: &mut Option<broadcast::Receiver<Arc<str>>>,
+    events: &mut Option<Subscription>,
     writer: &mut W,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use herd_admin::{AdminState, EventKind, LinkChange};
+use herd_admin::{AdminState, EventClass, EventKind, LinkChange};
 use herd_core::Opener;
 use herd_proto::peer::{
     Hello, LEGACY_HELLO, LEGACY_REFUSAL, PeerMessage, VERSIONS, Versions, hello_line,
@@ -362,9 +362,10 @@ fn report_refusal(node: &Node, remote: SocketAddr, peer: &str, reason: &str) {
     log_refusal(format_args!(
         "peer connection from {remote} ({peer:?}) refused: {reason:?}"
     ));
-    node.events.publish_with(|| EventKind::Link {
-        peer: peer.to_owned(),
-        change: LinkChange::Refused,
-        reason: Some(format!("from {remote}: {reason}")),
-    });
+    node.events
+        .publish_with(EventClass::Link, || EventKind::Link {
+            peer: peer.to_owned(),
+            change: LinkChange::Refused,
+            reason: Some(format!("from {remote}: {reason}")),
+        });
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use herd_admin::{AdminState, EventKind, LinkChange};
+use herd_admin::{AdminState, EventClass, EventKind, LinkChange};
 use herd_core::Opener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
@@ -61,11 +61,12 @@ pub(super) async fn run_session(
         peer = %link.peer,
         "link up ({how}, {remote}, peer boot {peer_boot_id}, protocol {version}{tls})"
     );
-    node.events.publish_with(|| EventKind::Link {
-        peer: link.peer.clone(),
-        change: LinkChange::Up,
-        reason: Some(format!("{how}, {remote}")),
-    });
+    node.events
+        .publish_with(EventClass::Link, || EventKind::Link {
+            peer: link.peer.clone(),
+            change: LinkChange::Up,
+            reason: Some(format!("{how}, {remote}")),
+        });
     // Send what queued up while the link was down.
     link.wake.notify_one();
     let reading = read_input(node, link, &socket);

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use herd_admin::{AdminState, ConnectionState, EventKind, LinkChange};
+use herd_admin::{AdminState, ConnectionState, EventClass, EventKind, LinkChange};
 use herd_core::Opener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
@@ -96,11 +96,12 @@ pub async fn run_link(
                 info!(peer = %link.peer, "link lost: {reason}");
                 link.note_error(&reason);
                 link.count_flap();
-                node.events.publish_with(|| EventKind::Link {
-                    peer: link.peer.clone(),
-                    change: LinkChange::Down,
-                    reason: Some(reason.clone()),
-                });
+                node.events
+                    .publish_with(EventClass::Link, || EventKind::Link {
+                        peer: link.peer.clone(),
+                        change: LinkChange::Down,
+                        reason: Some(reason.clone()),
+                    });
             }
             SessionEnd::Replaced(connected) => {
                 let why = match connected.opener {
@@ -146,11 +147,12 @@ impl Dialling {
 fn report_dial_failure(node: &Node, link: &Link, err: &DialError, failures: u32) {
     link.note_error(&err.to_string());
     if let DialError::Refused(reason) = err {
-        node.events.publish_with(|| EventKind::Link {
-            peer: link.peer.clone(),
-            change: LinkChange::Refused,
-            reason: Some(format!("refused by {}: {reason}", link.peer)),
-        });
+        node.events
+            .publish_with(EventClass::Link, || EventKind::Link {
+                peer: link.peer.clone(),
+                change: LinkChange::Refused,
+                reason: Some(format!("refused by {}: {reason}", link.peer)),
+            });
     }
     // The first failure is news; the retries every ~2 s are not.
     if failures == 1 {
