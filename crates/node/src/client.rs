@@ -14,6 +14,7 @@ use crate::accept::accept_forever;
 use crate::counters::{RequestKind, RequestResult, bump};
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
+use crate::peer::UpdateBatch;
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 /// A refused client gets this long to take its `? busy` line.
@@ -68,6 +69,8 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
     let one_request = live.client.one_request;
     let mut lines = LineReader::new(limits.max_line, node.settings.too_long_prefix);
     let mut out = Vec::with_capacity(256);
+    // The floods of the lines one read brought, written before their replies.
+    let mut batch = UpdateBatch::new(node);
     // When the line now in the buffer began arriving.
     let mut line_started: Option<tokio::time::Instant> = None;
     loop {
@@ -78,13 +81,15 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
             // `[client] one_request`: the first line that is a request
             // (blank lines are none) is the connection's only one.
             let last = one_request && !matches!(&frame, Frame::Line(line) if is_blank(line));
-            if answer_frame(node, frame, id, &mut out).await || last {
+            if answer_frame(node, frame, id, &mut out, &mut batch).await || last {
+                batch.finish();
                 write_in_time(stream, &out, limits.line_deadline).await?;
                 stream.shutdown().await?;
                 linger(stream).await;
                 return Ok(());
             }
         }
+        batch.finish();
         if !out.is_empty() {
             write_in_time(stream, &out, limits.line_deadline).await?;
             out.clear();
@@ -112,7 +117,8 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
         if read == 0 {
             // Half-closed: a last line without `\n` is still a line.
             if let Some(last) = lines.take_rest() {
-                answer_frame(node, last, id, &mut out).await;
+                answer_frame(node, last, id, &mut out, &mut batch).await;
+                batch.finish();
                 write_in_time(stream, &out, limits.line_deadline).await?;
             }
             return stream.shutdown().await;
@@ -184,10 +190,16 @@ async fn linger(stream: &mut TcpStream) {
 }
 
 /// Appends the reply to `frame`; true when the connection must close.
-async fn answer_frame(node: &Node, frame: Frame, id: u64, out: &mut Vec<u8>) -> bool {
+async fn answer_frame(
+    node: &Node,
+    frame: Frame,
+    id: u64,
+    out: &mut Vec<u8>,
+    batch: &mut UpdateBatch<'_>,
+) -> bool {
     match frame {
         Frame::Line(line) => {
-            node.answer(&line, id, out).await;
+            node.answer(&line, id, out, batch).await;
             false
         }
         Frame::TooLong(prefix) => {

@@ -18,7 +18,7 @@ use crate::group_commit::GroupCommit;
 use crate::link_states;
 use crate::live::Live;
 use crate::metrics::Latencies;
-use crate::peer::{Link, PeerBatch};
+use crate::peer::{Link, UpdateBatch};
 use crate::reload_request::{ReloadOutcome, ReloadRequest};
 use crate::store::RecordStore;
 
@@ -269,8 +269,15 @@ impl Node {
     }
 
     /// Answers one client line (without its ending), appending the reply to
-    /// `out`. Blank lines get no reply.
-    pub async fn answer(&self, line: &[u8], connection: u64, out: &mut Vec<u8>) {
+    /// `out`; the update's floods are left to `batch`, which must be
+    /// finished before the reply is written. Blank lines get no reply.
+    pub async fn answer(
+        &self,
+        line: &[u8],
+        connection: u64,
+        out: &mut Vec<u8>,
+        batch: &mut UpdateBatch<'_>,
+    ) {
         let start = out.len();
         bump(&self.counters.client_lines);
         // A blank line gets no reply and is no request, but is logged.
@@ -278,7 +285,7 @@ impl Node {
         if !is_blank(line) {
             let began = std::time::Instant::now();
             let answered = match std::str::from_utf8(line) {
-                Ok(text) => self.answer_text(text, out).await,
+                Ok(text) => self.answer_text(text, out, batch).await,
                 Err(_) => {
                     question(line, out);
                     Answered::invalid(RequestKind::Other)
@@ -323,7 +330,12 @@ impl Node {
         }
     }
 
-    async fn answer_text<'a>(&self, text: &'a str, out: &mut Vec<u8>) -> Answered<'a> {
+    async fn answer_text<'a>(
+        &self,
+        text: &'a str,
+        out: &mut Vec<u8>,
+        batch: &mut UpdateBatch<'_>,
+    ) -> Answered<'a> {
         let max_client_id = self.live().limits.max_client_id;
         match parse_request(text) {
             Some(Request::IAmAt(request)) if request.client.len() > max_client_id => {
@@ -360,8 +372,9 @@ impl Node {
                 match decision {
                     ClientDecision::Accepted { record, forward } => {
                         // Flood first: the update is on its way to the peers
-                        // before the client can read its AT reply.
-                        self.flood(&record, forward, None);
+                        // (when the batch ends) before the client can read
+                        // its AT reply.
+                        self.flood(&record, forward, batch);
                         // With `fsync = "always"`, on disk before the reply.
                         self.group_commit.durable(written).await;
                         push_line(out, record.at_line());
@@ -458,7 +471,7 @@ impl Node {
         record: Record,
         link: LinkId,
         peer: &str,
-        batch: &mut PeerBatch<'_>,
+        batch: &mut UpdateBatch<'_>,
     ) -> Option<bool> {
         let record = Arc::new(record);
         let decision = {
@@ -491,7 +504,7 @@ impl Node {
         };
         let won = match decision {
             PeerDecision::Won { record, forward } => {
-                self.flood(&record, forward, Some(batch));
+                self.flood(&record, forward, batch);
                 true
             }
             _ => false,
@@ -504,10 +517,8 @@ impl Node {
         Some(won)
     }
 
-    /// Hands `record` to the links `forward` names: written at once, or
-    /// queued for `batch` to write.
     /// Writes the updates a batch of peer lines appended to the store (see
-    /// [`PeerBatch`]), and tells group commit.
+    /// [`UpdateBatch`]), and tells group commit.
     pub fn flush_appended(&self) {
         let mut state = self.state();
         if let Err(err) = state.store.flush() {
@@ -518,14 +529,15 @@ impl Node {
         self.group_commit.written(state.store.written());
     }
 
-    fn flood(&self, record: &Arc<Record>, forward: Forward, mut batch: Option<&mut PeerBatch<'_>>) {
+    /// Queues `record` on the links `forward` names, for `batch` to write.
+    fn flood(&self, record: &Arc<Record>, forward: Forward, batch: &mut UpdateBatch<'_>) {
         let links = self.links();
         let targets = || links.iter().filter(|link| forward.includes(link.id));
         if targets().next().is_none() {
             return;
         }
-        // Published first: an idle link writes the update inline, and the
-        // peer's `flood_in` should not be stamped before this node's send.
+        // Published first: the peer's `flood_in` should not be stamped
+        // before this node's send.
         self.events
             .publish_with(EventClass::FloodOut, || EventKind::FloodOut {
                 peers: targets().map(|link| link.peer.clone()).collect(),
@@ -533,13 +545,8 @@ impl Node {
                 at: record.at_line().to_owned(),
             });
         for link in targets() {
-            match batch.as_deref_mut() {
-                Some(batch) => {
-                    link.enqueue_later(record.clone());
-                    batch.flooded(link);
-                }
-                None => link.enqueue(record.clone()),
-            }
+            link.enqueue_later(record.clone());
+            batch.flooded(link);
         }
     }
 

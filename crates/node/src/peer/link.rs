@@ -25,12 +25,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::batch::PeerBatch;
 use super::connection::{Arrival, Connected};
 use super::error::PeerLineError;
 use super::inbox::{Inbox, ReadVia};
 use super::outbox::{Flush, Outbox};
 use super::socket::PeerSocket;
+use super::update_batch::UpdateBatch;
 use crate::events::now_us;
 use crate::line_reader::Frame;
 use crate::node::Node;
@@ -370,16 +370,16 @@ impl Link {
         }
     }
 
-    /// Queues an update for the peer. When the link is connected and idle
-    /// the update is written to the socket right here, so it is on the wire
-    /// before the caller answers its client.
+    /// Queues an update for the peer and writes it at once (when the link
+    /// is connected and idle): one update outside any batch, for tests.
+    #[cfg(test)]
     pub fn enqueue(&self, record: Arc<Record>) {
         let end = self.queue(record);
         self.write_now_or_wake(end);
     }
 
     /// Queues an update for the peer without writing it: the batch it
-    /// belongs to writes the link when it ends ([`PeerBatch`]).
+    /// belongs to writes the link when it ends ([`UpdateBatch`]).
     pub fn enqueue_later(&self, record: Arc<Record>) {
         drop(self.queue(record));
     }
@@ -560,7 +560,7 @@ impl Link {
         via: ReadVia,
     ) -> Drained {
         let mut read_total = 0;
-        let mut batch = PeerBatch::new(node);
+        let mut batch = UpdateBatch::new(node);
         loop {
             // The lines one read brought in are one batch: what they won
             // is written to the log, and flooded, at its end.
@@ -601,7 +601,7 @@ impl Link {
         &self,
         node: &Node,
         frame: Frame,
-        batch: &mut PeerBatch<'_>,
+        batch: &mut UpdateBatch<'_>,
     ) -> Result<(), PeerLineError> {
         let Frame::Line(line) = frame else {
             return Err(PeerLineError::TooLong);

@@ -6,7 +6,7 @@
 //!   and what the snapshot shows.
 //! - [`outbox`]: the bytes of the send side: partial writes, batching, what
 //!   a disconnect loses.
-//! - [`batch`]: the log appends and floods of a batch of peer lines,
+//! - [`update_batch`]: the log appends and floods of a batch of lines,
 //!   written at its end.
 //! - [`inbox`]: the read side: the socket and the lines read from it.
 //! - [`supervisor`]: the task that keeps a link connected (dial or accept,
@@ -23,7 +23,6 @@
 //! - [`connection`]: what a completed handshake hands to the link.
 
 mod auth;
-mod batch;
 mod connection;
 mod error;
 mod handshake;
@@ -34,13 +33,14 @@ mod outbox;
 mod session;
 mod socket;
 mod supervisor;
+mod update_batch;
 mod wire;
 
 #[cfg(test)]
 mod restart_tests;
 
-pub use batch::PeerBatch;
 pub use connection::{Arrival, Connected};
 pub use link::Link;
 pub use listener::serve_peers;
 pub use supervisor::run_link;
+pub use update_batch::UpdateBatch;

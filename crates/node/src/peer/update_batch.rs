@@ -1,26 +1,29 @@
-//! What one batch of peer lines (what one read of a link brought in)
-//! leaves to do at its end: the record log's appends for the updates it
-//! won, written with one `write`, then the floods, queued on their links as
-//! they were decided and written once per link. A burst of N updates in
-//! from one peer so costs one log write and one write (and one wake-up) per
-//! other peer, not N of each. One update alone is still written at once: a
-//! batch of one line ends right after it.
+//! What one batch of lines (what one read of a peer link or of a client
+//! connection brought in) leaves to do at its end: the record log's appends
+//! for the updates peers sent, written with one `write`, then the floods,
+//! queued on their links as they were decided and written once per link. A
+//! burst of N updates costs one write (and one wake-up) per peer, not N.
+//! One update alone is still written at once: a batch of one line ends
+//! right after it. A client's batch ends before its replies are written,
+//! so its updates are on their way to the peers before it can read its AT
+//! replies (a client's own updates are in the log before their reply is
+//! even made: `RecordStore::save`).
 
 use std::sync::Arc;
 
 use super::Link;
 use crate::node::Node;
 
-pub struct PeerBatch<'a> {
+pub struct UpdateBatch<'a> {
     node: &'a Node,
     /// Updates were appended to the store and await its flush.
     appended: bool,
     links: Vec<Arc<Link>>,
 }
 
-impl<'a> PeerBatch<'a> {
-    pub fn new(node: &'a Node) -> PeerBatch<'a> {
-        PeerBatch {
+impl<'a> UpdateBatch<'a> {
+    pub fn new(node: &'a Node) -> UpdateBatch<'a> {
+        UpdateBatch {
             node,
             appended: false,
             links: Vec::new(),
@@ -50,7 +53,7 @@ impl<'a> PeerBatch<'a> {
     }
 }
 
-impl Drop for PeerBatch<'_> {
+impl Drop for UpdateBatch<'_> {
     /// A batch cut short (an error ending the drain) still writes what it
     /// left: its updates were merged, and their peers must get them.
     fn drop(&mut self) {
