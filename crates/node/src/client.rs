@@ -14,7 +14,7 @@ use crate::accept::accept_forever;
 use crate::counters::{RequestKind, RequestResult, bump};
 use crate::line_reader::{Frame, LineReader};
 use crate::node::Node;
-use crate::peer::UpdateBatch;
+use crate::pending_replies::PendingReplies;
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 /// A refused client gets this long to take its `? busy` line.
@@ -69,8 +69,9 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
     let one_request = live.client.one_request;
     let mut lines = LineReader::new(limits.max_line, node.settings.too_long_prefix);
     let mut out = Vec::with_capacity(256);
-    // The floods of the lines one read brought, written before their replies.
-    let mut batch = UpdateBatch::new(node);
+    // The replies of the lines one read brought wait until their updates
+    // are written (log and links), once for all of them.
+    let mut pending = PendingReplies::default();
     // When the line now in the buffer began arriving.
     let mut line_started: Option<tokio::time::Instant> = None;
     loop {
@@ -81,15 +82,15 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
             // `[client] one_request`: the first line that is a request
             // (blank lines are none) is the connection's only one.
             let last = one_request && !matches!(&frame, Frame::Line(line) if is_blank(line));
-            if answer_frame(node, frame, id, &mut out, &mut batch).await || last {
-                batch.finish();
+            if answer_frame(node, frame, id, &mut out, &mut pending).await || last {
+                pending.settle(node, &mut out).await;
                 write_in_time(stream, &out, limits.line_deadline).await?;
                 stream.shutdown().await?;
                 linger(stream).await;
                 return Ok(());
             }
         }
-        batch.finish();
+        pending.settle(node, &mut out).await;
         if !out.is_empty() {
             write_in_time(stream, &out, limits.line_deadline).await?;
             out.clear();
@@ -117,8 +118,8 @@ async fn converse(node: &Node, stream: &mut TcpStream, id: u64) -> std::io::Resu
         if read == 0 {
             // Half-closed: a last line without `\n` is still a line.
             if let Some(last) = lines.take_rest() {
-                answer_frame(node, last, id, &mut out, &mut batch).await;
-                batch.finish();
+                answer_frame(node, last, id, &mut out, &mut pending).await;
+                pending.settle(node, &mut out).await;
                 write_in_time(stream, &out, limits.line_deadline).await?;
             }
             return stream.shutdown().await;
@@ -195,11 +196,11 @@ async fn answer_frame(
     frame: Frame,
     id: u64,
     out: &mut Vec<u8>,
-    batch: &mut UpdateBatch<'_>,
+    pending: &mut PendingReplies,
 ) -> bool {
     match frame {
         Frame::Line(line) => {
-            node.answer(&line, id, out, batch).await;
+            node.answer(&line, id, out, pending).await;
             false
         }
         Frame::TooLong(prefix) => {

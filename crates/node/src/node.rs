@@ -19,8 +19,10 @@ use crate::link_states;
 use crate::live::Live;
 use crate::metrics::Latencies;
 use crate::peer::{Link, UpdateBatch};
+use crate::pending_replies::PendingReplies;
 use crate::reload_request::{ReloadOutcome, ReloadRequest};
 use crate::store::RecordStore;
+use crate::write_combiner::WriteCombiner;
 
 /// Limits and identity a node runs with.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub struct Node {
     link_admin: Mutex<()>,
     /// fsyncs of the record log, by the `fsync` policy.
     pub group_commit: Arc<GroupCommit>,
+    /// The log and link writes of the client replies about to go out.
+    pub write_combiner: WriteCombiner,
     /// Where admin `reload` requests go (the reload task, reload.rs).
     reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// The log's filter, for admin `log` (none in tests without a log).
@@ -95,6 +99,7 @@ impl Node {
             started_us: now_us(),
             link_admin: Mutex::new(()),
             group_commit,
+            write_combiner: WriteCombiner::default(),
             reloads: std::sync::OnceLock::new(),
             log_filter: std::sync::OnceLock::new(),
         })
@@ -269,14 +274,14 @@ impl Node {
     }
 
     /// Answers one client line (without its ending), appending the reply to
-    /// `out`; the update's floods are left to `batch`, which must be
-    /// finished before the reply is written. Blank lines get no reply.
+    /// `out`; `pending` must be settled before the reply is written (the
+    /// update's log write and floods). Blank lines get no reply.
     pub async fn answer(
         &self,
         line: &[u8],
         connection: u64,
         out: &mut Vec<u8>,
-        batch: &mut UpdateBatch<'_>,
+        pending: &mut PendingReplies,
     ) {
         let start = out.len();
         bump(&self.counters.client_lines);
@@ -285,7 +290,7 @@ impl Node {
         if !is_blank(line) {
             let began = std::time::Instant::now();
             let answered = match std::str::from_utf8(line) {
-                Ok(text) => self.answer_text(text, out, batch).await,
+                Ok(text) => self.answer_text(text, out, pending).await,
                 Err(_) => {
                     question(line, out);
                     Answered::invalid(RequestKind::Other)
@@ -334,7 +339,7 @@ impl Node {
         &self,
         text: &'a str,
         out: &mut Vec<u8>,
-        batch: &mut UpdateBatch<'_>,
+        pending: &mut PendingReplies,
     ) -> Answered<'a> {
         let max_client_id = self.live().limits.max_client_id;
         match parse_request(text) {
@@ -353,11 +358,13 @@ impl Node {
                     client: Some(request.client),
                 };
                 self.catch_up_with_peers();
-                let (decision, written) = {
+                let decision = {
                     let mut state = self.state();
                     let decision = state.core.on_client_iamat(&request, Nanos::now());
                     if let ClientDecision::Accepted { record, .. } = &decision {
-                        if let Err(err) = state.store.save(record) {
+                        // Written by the connection's `PendingReplies`
+                        // before the reply, with other connections'.
+                        if let Err(err) = state.store.append(record) {
                             error!("cannot store update of {}: {err}", record.client());
                             // Not stored, so neither acknowledged nor kept.
                             question(text.as_bytes(), out);
@@ -367,22 +374,22 @@ impl Node {
                         self.maintain_store(&mut state, false);
                         self.publish_records_changed(&state, record);
                     }
-                    (decision, state.store.written())
+                    decision
                 };
                 match decision {
                     ClientDecision::Accepted { record, forward } => {
-                        // Flood first: the update is on its way to the peers
-                        // (when the batch ends) before the client can read
-                        // its AT reply.
-                        self.flood(&record, forward, batch);
-                        // With `fsync = "always"`, on disk before the reply.
-                        self.group_commit.durable(written).await;
+                        // Queued on the links: written, with the log, when
+                        // `pending` settles, before the reply.
+                        self.flood(&record, forward, None);
+                        let start = out.len();
                         push_line(out, record.at_line());
+                        pending.acknowledge(start..out.len(), text.as_bytes());
                         answered(RequestResult::Ok)
                     }
                     ClientDecision::Stale { held } => {
-                        // The held record may have come in a moment ago.
-                        self.group_commit.durable(written).await;
+                        // The held record may have come in a moment ago
+                        // and still be on its way to the log.
+                        pending.rely_on_store();
                         push_line(out, held.at_line());
                         answered(RequestResult::Stale)
                     }
@@ -504,7 +511,7 @@ impl Node {
         };
         let won = match decision {
             PeerDecision::Won { record, forward } => {
-                self.flood(&record, forward, batch);
+                self.flood(&record, forward, Some(batch));
                 true
             }
             _ => false,
@@ -517,20 +524,45 @@ impl Node {
         Some(won)
     }
 
-    /// Writes the updates a batch of peer lines appended to the store (see
-    /// [`UpdateBatch`]), and tells group commit.
-    pub fn flush_appended(&self) {
+    /// Writes the updates appended to the store (by a batch of peer lines,
+    /// [`UpdateBatch`], or by clients, [`WriteCombiner`]) and tells group
+    /// commit; false when the write failed.
+    pub fn write_appended(&self) -> bool {
         let mut state = self.state();
-        if let Err(err) = state.store.flush() {
-            // They stay in memory and go on to the peers: their sender
-            // holds them, and repair brings them back after a restart.
-            error!("cannot store updates from a peer: {err}");
-        }
+        let stored = match state.store.flush() {
+            Ok(()) => true,
+            Err(err) => {
+                // A peer's updates stay in memory and go on: their sender
+                // holds them, and repair brings them back after a restart.
+                // A client's are not acknowledged (WriteCombiner).
+                error!("cannot store updates: {err}");
+                false
+            }
+        };
         self.group_commit.written(state.store.written());
+        stored
     }
 
-    /// Queues `record` on the links `forward` names, for `batch` to write.
-    fn flood(&self, record: &Arc<Record>, forward: Forward, batch: &mut UpdateBatch<'_>) {
+    /// Entries the store has written so far.
+    pub fn store_written(&self) -> u64 {
+        self.state().store.written()
+    }
+
+    /// Writes what is queued on every link (for [`WriteCombiner`]).
+    pub fn write_links(&self) {
+        for link in self.links().iter() {
+            link.write_queued();
+        }
+    }
+
+    /// Queues `record` on the links `forward` names, for `batch` to write
+    /// (or, for a client's update, the connection's `PendingReplies`).
+    fn flood(
+        &self,
+        record: &Arc<Record>,
+        forward: Forward,
+        mut batch: Option<&mut UpdateBatch<'_>>,
+    ) {
         let links = self.links();
         let targets = || links.iter().filter(|link| forward.includes(link.id));
         if targets().next().is_none() {
@@ -546,7 +578,9 @@ impl Node {
             });
         for link in targets() {
             link.enqueue_later(record.clone());
-            batch.flooded(link);
+            if let Some(batch) = batch.as_deref_mut() {
+                batch.flooded(link);
+            }
         }
     }
 

@@ -385,7 +385,7 @@ impl Link {
     }
 
     /// Writes what [`Link::enqueue_later`] queued, as `enqueue` would.
-    pub(super) fn write_queued(&self) {
+    pub(crate) fn write_queued(&self) {
         self.write_now_or_wake(self.end());
     }
 

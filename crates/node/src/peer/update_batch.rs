@@ -45,7 +45,7 @@ impl<'a> UpdateBatch<'a> {
     /// Writes what the batch left: the store first, then each link once.
     pub fn finish(&mut self) {
         if std::mem::take(&mut self.appended) {
-            self.node.flush_appended();
+            self.node.write_appended();
         }
         for link in self.links.drain(..) {
             link.write_queued();
