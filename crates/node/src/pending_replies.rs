@@ -63,3 +63,181 @@ impl PendingReplies {
         node.group_commit.durable(flushed.written).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use herd_config::{FsyncPolicy, Limits};
+    use herd_places::{NearbyQuery, PlacesBackend, PlacesFuture};
+    use herd_proto::{Nanos, Record};
+
+    use super::*;
+    use crate::live::Live;
+    use crate::node::Settings;
+    use crate::store::RecordStore;
+
+    /// A store whose writes fail while `failing` is set.
+    struct FlakyStore {
+        failing: Arc<AtomicBool>,
+        pending: u64,
+        written: Arc<AtomicU64>,
+    }
+
+    impl RecordStore for FlakyStore {
+        fn append(&mut self, _record: &Arc<Record>) -> io::Result<()> {
+            self.pending += 1;
+            Ok(())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            let pending = std::mem::take(&mut self.pending);
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(io::Error::other("disk on fire"));
+            }
+            self.written.fetch_add(pending, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn load(&mut self) -> io::Result<herd_core::Records> {
+            Ok(herd_core::Records::default())
+        }
+
+        fn written(&self) -> u64 {
+            self.written.load(Ordering::SeqCst)
+        }
+
+        fn sync_handle(&self) -> Option<std::fs::File> {
+            None
+        }
+
+        fn bytes(&self) -> u64 {
+            0
+        }
+
+        fn describe(&self) -> String {
+            "flaky".to_owned()
+        }
+    }
+
+    struct NoPlaces;
+
+    impl PlacesBackend for NoPlaces {
+        fn nearby(&self, _query: NearbyQuery) -> PlacesFuture<'_> {
+            Box::pin(async { herd_places::error_json("UNKNOWN_ERROR", "none") })
+        }
+
+        fn describe(&self) -> String {
+            "none".to_owned()
+        }
+    }
+
+    fn node(failing: Arc<AtomicBool>, written: Arc<AtomicU64>) -> Arc<Node> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let settings = Settings {
+            name: "Solo".to_owned(),
+            herd: "test".to_owned(),
+            boot_id: "boot".to_owned(),
+            too_long_prefix: 256,
+            client_addr: addr.into(),
+            peer_addr: addr.into(),
+            admin_addr: addr.into(),
+            data_dir: std::env::temp_dir(),
+            fsync: FsyncPolicy::Off,
+        };
+        let live = Live {
+            limits: Limits::default(),
+            client: Default::default(),
+            secrets: Vec::new(),
+            tls: None,
+            admin_token: None,
+            generation: "test".to_owned(),
+        };
+        let store = FlakyStore {
+            failing,
+            pending: 0,
+            written,
+        };
+        let node = Node::new(
+            settings,
+            live,
+            Nanos(3_600_000_000_000),
+            Box::new(store),
+            Vec::new(),
+            Arc::new(NoPlaces),
+        );
+        Arc::new(node.unwrap_or_else(|err| panic!("a node: {err}")))
+    }
+
+    /// What one connection's batch of `lines` gets back.
+    async fn answer(node: &Node, lines: &[String]) -> String {
+        let mut out = Vec::new();
+        let mut pending = PendingReplies::default();
+        for line in lines {
+            node.answer(line.as_bytes(), 1, &mut out, &mut pending)
+                .await;
+        }
+        pending.settle(node, &mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn iamat(client: &str, time: u64) -> String {
+        format!(
+            "IAMAT {client} +1+1 {}",
+            Nanos(time * 1_000_000_000).to_seconds_text()
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_wait_for_the_write_and_a_failed_write_acknowledges_nothing() {
+        let (failing, written) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let node = node(failing.clone(), written.clone());
+        let now = Nanos::now().0 / 1_000_000_000;
+
+        let replies = answer(&node, &[iamat("a", now), iamat("b", now)]).await;
+        let lines: Vec<&str> = replies.lines().collect();
+        assert!(
+            lines.len() == 2 && lines.iter().all(|l| l.starts_with("AT Solo ")),
+            "{replies}"
+        );
+        assert_eq!(
+            written.load(Ordering::SeqCst),
+            2,
+            "both written before the replies"
+        );
+
+        // A write that fails: the AT replies of its updates become `?`,
+        // and what else the batch answered stands.
+        failing.store(true, Ordering::SeqCst);
+        let stale = iamat("a", now - 10);
+        let replies = answer(&node, &[iamat("c", now), stale.clone(), iamat("d", now)]).await;
+        let lines: Vec<&str> = replies.lines().collect();
+        assert_eq!(lines.len(), 3, "{replies}");
+        assert_eq!(lines[0], format!("? {}", iamat("c", now)));
+        assert!(
+            lines[1].starts_with("AT Solo ") && lines[1].contains(" a "),
+            "{replies}"
+        );
+        assert_eq!(lines[2], format!("? {}", iamat("d", now)));
+
+        // Many connections at once: every reply follows its own write.
+        failing.store(false, Ordering::SeqCst);
+        let before = written.load(Ordering::SeqCst);
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let node = node.clone();
+                tokio::spawn(async move { answer(&node, &[iamat(&format!("m{i}"), now)]).await })
+            })
+            .collect();
+        for task in tasks {
+            let reply = task.await.unwrap_or_default();
+            assert!(reply.starts_with("AT Solo "), "{reply}");
+        }
+        assert_eq!(written.load(Ordering::SeqCst) - before, 32);
+    }
+}
