@@ -174,18 +174,6 @@ async fn serve(
         eprintln!("herd-node: warning: {warning}");
     }
 
-    // Reading a big log takes a moment (about 0.8 s per million records):
-    // say so before, so a slow start is not a mystery. It runs on a thread
-    // of its own while the places are built and the ports bound (the
-    // other core), so a start costs the longer of the two, not the sum.
-    info!(
-        "loading records from {}",
-        dir.join(crate::log_store::LOG_FILE).display()
-    );
-    let loading = {
-        let dir = dir.clone();
-        tokio::task::spawn_blocking(move || load_records(&dir))
-    };
     let places = load_places(cli.places_file.as_deref(), config)?;
     let client_listener = bind("client", &me.client, client_at).await?;
     let peer_listener = bind("peer", &me.peer, peer_at).await?;
@@ -236,18 +224,27 @@ async fn serve(
     }
     let live = Live::of(config, tls);
     let max_future_skew = crate::live::max_future_skew(config);
-    let (store, records) = loading
-        .await
-        .map_err(|err| Fatal(EXIT_RUNTIME, format!("loading the records failed: {err}")))??;
-    let node = Node::with_records(
+    let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
+        Fatal(
+            EXIT_RUNTIME,
+            format!("cannot open the record log in {}: {err}", dir.display()),
+        )
+    })?);
+    // Reading a big log takes a moment (about 1 s per million records):
+    // say so before, so a slow start is not a mystery.
+    info!(
+        "loading records from {}",
+        dir.join(crate::log_store::LOG_FILE).display()
+    );
+    let node = Node::new(
         settings,
         live,
         max_future_skew,
         store,
-        records,
         Vec::new(),
         places.clone(),
-    );
+    )
+    .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Arc::new(node);
     node.take_log_filter(log.filter.clone());
     probe.loaded(node.clone());
@@ -417,22 +414,6 @@ async fn bind(
 
 /// The places backend `config` asks for; `places_file` (`--places-file`)
 /// wins over `[places] file`. A reload builds a new one the same way.
-/// Opens the record log in `dir` and reads its records.
-fn load_records(
-    dir: &std::path::Path,
-) -> Result<(Box<dyn RecordStore>, herd_core::Records), Fatal> {
-    let mut store = LogStore::open(dir).map_err(|err| {
-        Fatal(
-            EXIT_RUNTIME,
-            format!("cannot open the record log in {}: {err}", dir.display()),
-        )
-    })?;
-    let records = store
-        .load()
-        .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
-    Ok((Box::new(store), records))
-}
-
 pub(crate) fn load_places(
     places_file: Option<&std::path::Path>,
     config: &Config,

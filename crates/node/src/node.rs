@@ -82,33 +82,11 @@ impl Node {
         links: Vec<Arc<Link>>,
         places: Arc<dyn PlacesBackend>,
     ) -> std::io::Result<Node> {
-        let records = store.load()?;
-        Ok(Node::with_records(
-            settings,
-            live,
-            max_future_skew,
-            store,
-            records,
-            links,
-            places,
-        ))
-    }
-
-    /// A node with `records`, which `store` loaded.
-    pub fn with_records(
-        settings: Settings,
-        live: Live,
-        max_future_skew: Nanos,
-        store: Box<dyn RecordStore>,
-        records: Records,
-        links: Vec<Arc<Link>>,
-        places: Arc<dyn PlacesBackend>,
-    ) -> Node {
         let mut core = NodeCore::new(settings.name.clone(), max_future_skew);
-        core.restore_all(records);
+        core.restore_all(store.load()?);
         // After loading: a compaction at start-up replaces the file.
         let group_commit = Arc::new(GroupCommit::new(settings.fsync, store.sync_handle()));
-        Node {
+        Ok(Node {
             settings,
             live: RwLock::new(Arc::new(live)),
             state: Mutex::new(State { core, store }),
@@ -124,7 +102,7 @@ impl Node {
             write_combiner: WriteCombiner::default(),
             reloads: std::sync::OnceLock::new(),
             log_filter: std::sync::OnceLock::new(),
-        }
+        })
     }
 
     /// The online places backend's counters, if it has any.
