@@ -1,14 +1,16 @@
 //! The node's durable records: an append-only log in `DIR/NAME/records.log`.
 //!
-//! Every winning update is appended as one entry. A client's update is
-//! written, with a single `write` to the file, before the node answers or
-//! floods it: once the client has its AT reply, the update is in the
-//! operating system's hands, so `kill -9` cannot lose it (power loss can,
-//! until the kernel writes it out; see docs/operations.md). The updates one
-//! batch of peer lines won (what one read of the link brought) are written
-//! with one `write` at the end of the batch, before its floods go out; if
-//! that write fails they stay in memory and are forwarded, since their
-//! sender holds them: after a restart, repair brings them back.
+//! Every winning update is appended as one entry, buffered
+//! ([`RecordStore::append`]) and written in order with one `write` per
+//! [`RecordStore::flush`]: a client's update before its AT reply goes out
+//! (with those of every connection about to answer, `write_combiner.rs`),
+//! so once the client has its reply the update is in the operating
+//! system's hands and `kill -9` cannot lose it (power loss can, until the
+//! kernel writes it out; see docs/operations.md); the updates one batch of
+//! peer lines won at the end of the batch. A write that fails is cut back
+//! and its entries kept for the next flush to try again (a client waiting
+//! on them gets `?`); a peer's updates stay in memory meanwhile and are
+//! forwarded, since their sender holds them.
 //!
 //! An entry is `length (u32 LE) | CRC-32 of the line (u32 LE) | AT line`.
 //! At start-up the log is read entry by entry and checked:
@@ -48,6 +50,9 @@ const MAX_ENTRY: usize = 16 * 1024;
 /// A log is compacted when it has more entries than this and more than
 /// twice as many entries as live records.
 const COMPACT_MIN_ENTRIES: u64 = 1024;
+/// Appended entries kept for another try after failed writes; more and the
+/// store refuses updates (a disk that keeps failing must not fill memory).
+const MAX_PENDING_BYTES: usize = 64 << 20;
 
 pub struct LogStore {
     path: PathBuf,
@@ -290,13 +295,35 @@ impl RecordStore for LogStore {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let entries = std::mem::take(&mut self.pending_entries);
-        let mut batch = std::mem::take(&mut self.pending);
-        let written = self.write_entries(&batch, entries);
-        // The buffer is kept for the next batch (no allocation per batch).
-        batch.clear();
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let written = self.write_entries(&batch, self.pending_entries);
+        // The buffer is kept for the next batch (no allocation per batch);
+        // after a failure it still holds the entries, for the next try.
         self.pending = batch;
+        match written {
+            Ok(()) => {
+                self.pending.clear();
+                self.pending_entries = 0;
+            }
+            Err(_) if self.pending.len() > MAX_PENDING_BYTES => {
+                let why = format!(
+                    "{}: {} entries could not be written; refusing updates",
+                    self.path.display(),
+                    self.pending_entries
+                );
+                tracing::error!("{why}");
+                self.broken = Some(why);
+            }
+            Err(_) => {}
+        }
         written
+    }
+
+    fn appended(&self) -> u64 {
+        self.saves + self.pending_entries
     }
 
     fn maintain(&mut self, records: &Records, finish: bool) -> bool {

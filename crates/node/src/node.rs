@@ -358,7 +358,7 @@ impl Node {
                     client: Some(request.client),
                 };
                 self.catch_up_with_peers();
-                let decision = {
+                let (decision, entry) = {
                     let mut state = self.state();
                     let decision = state.core.on_client_iamat(&request, Nanos::now());
                     if let ClientDecision::Accepted { record, .. } = &decision {
@@ -366,7 +366,8 @@ impl Node {
                         // before the reply, with other connections'.
                         if let Err(err) = state.store.append(record) {
                             error!("cannot store update of {}: {err}", record.client());
-                            // Not stored, so neither acknowledged nor kept.
+                            // Refused by the store: neither acknowledged
+                            // nor kept.
                             question(text.as_bytes(), out);
                             return answered(RequestResult::Invalid);
                         }
@@ -374,7 +375,7 @@ impl Node {
                         self.maintain_store(&mut state, false);
                         self.publish_records_changed(&state, record);
                     }
-                    decision
+                    (decision, state.store.appended())
                 };
                 match decision {
                     ClientDecision::Accepted { record, forward } => {
@@ -383,7 +384,7 @@ impl Node {
                         self.flood(&record, forward, None);
                         let start = out.len();
                         push_line(out, record.at_line());
-                        pending.acknowledge(start..out.len(), text.as_bytes());
+                        pending.acknowledge(start..out.len(), text.as_bytes(), entry);
                         answered(RequestResult::Ok)
                     }
                     ClientDecision::Stale { held } => {
@@ -418,6 +419,11 @@ impl Node {
                     radius_m: request.radius_km * 1000.0,
                     bound: request.bound,
                 };
+                // What this connection answered before is written now,
+                // not after a places lookup that may take a while; so is
+                // the record shown, if it came in a moment ago.
+                pending.rely_on_store();
+                pending.settle(self, out).await;
                 let places = self.places();
                 let json = places.nearby(query).await;
                 push_line(out, record.at_line());
@@ -526,21 +532,15 @@ impl Node {
 
     /// Writes the updates appended to the store (by a batch of peer lines,
     /// [`UpdateBatch`], or by clients, [`WriteCombiner`]) and tells group
-    /// commit; false when the write failed.
-    pub fn write_appended(&self) -> bool {
+    /// commit. A failed write leaves them for the next to try: meanwhile a
+    /// client's are not acknowledged (`PendingReplies`), and a peer's stay
+    /// in memory and go on (their sender holds them).
+    pub fn write_appended(&self) {
         let mut state = self.state();
-        let stored = match state.store.flush() {
-            Ok(()) => true,
-            Err(err) => {
-                // A peer's updates stay in memory and go on: their sender
-                // holds them, and repair brings them back after a restart.
-                // A client's are not acknowledged (WriteCombiner).
-                error!("cannot store updates: {err}");
-                false
-            }
-        };
+        if let Err(err) = state.store.flush() {
+            error!("cannot store updates: {err}");
+        }
         self.group_commit.written(state.store.written());
-        stored
     }
 
     /// Entries the store has written so far.

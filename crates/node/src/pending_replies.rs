@@ -17,17 +17,27 @@ use crate::node::Node;
 pub struct PendingReplies {
     /// A reply relies on something appended or queued: a flush is due.
     flush_due: bool,
-    /// Where in the output each AT reply acknowledging an update is, and
-    /// the line it answers.
-    acks: Vec<(Range<usize>, Box<[u8]>)>,
+    /// Each AT reply acknowledging an update: where it is in the output,
+    /// the line it answers, and the update's entry in the store.
+    acks: Vec<Ack>,
+}
+
+struct Ack {
+    reply: Range<usize>,
+    line: Box<[u8]>,
+    entry: u64,
 }
 
 impl PendingReplies {
-    /// The reply in `out[range]` acknowledges an update appended for the
-    /// request `line`.
-    pub fn acknowledge(&mut self, range: Range<usize>, line: &[u8]) {
+    /// The reply in `out[reply]` acknowledges an update appended for the
+    /// request `line` as the store's entry `entry`.
+    pub fn acknowledge(&mut self, reply: Range<usize>, line: &[u8], entry: u64) {
         self.flush_due = true;
-        self.acks.push((range, line.into()));
+        self.acks.push(Ack {
+            reply,
+            line: line.into(),
+            entry,
+        });
     }
 
     /// A reply shows a record that may still be on its way to the log.
@@ -41,26 +51,25 @@ impl PendingReplies {
         if !std::mem::take(&mut self.flush_due) {
             return;
         }
-        let flushed = node.write_combiner.flush(node).await;
+        let written = node.write_combiner.flush(node).await;
         let acks = std::mem::take(&mut self.acks);
-        if !flushed.stored {
+        let unwritten = acks.iter().filter(|ack| ack.entry > written).count();
+        if unwritten > 0 {
             error!(
                 target: "client",
-                "{} updates not stored: their replies are `?`",
-                acks.len()
+                "{unwritten} updates not written to the record log: their replies are `?`"
             );
             // From the end, so earlier ranges stay where they are.
-            for (range, line) in acks.into_iter().rev() {
-                let mut question = Vec::with_capacity(line.len() + 3);
+            for ack in acks.into_iter().rev().filter(|ack| ack.entry > written) {
+                let mut question = Vec::with_capacity(ack.line.len() + 3);
                 question.extend_from_slice(b"? ");
-                question.extend_from_slice(&line);
+                question.extend_from_slice(&ack.line);
                 question.push(b'\n');
-                out.splice(range, question);
+                out.splice(ack.reply, question);
             }
-            return;
         }
         // With `fsync = "always"`, on disk before the replies.
-        node.group_commit.durable(flushed.written).await;
+        node.group_commit.durable(written).await;
     }
 }
 
@@ -79,7 +88,8 @@ mod tests {
     use crate::node::Settings;
     use crate::store::RecordStore;
 
-    /// A store whose writes fail while `failing` is set.
+    /// A store whose writes fail while `failing` is set (what failed stays
+    /// for the next write, as the record log does).
     struct FlakyStore {
         failing: Arc<AtomicBool>,
         pending: u64,
@@ -93,12 +103,16 @@ mod tests {
         }
 
         fn flush(&mut self) -> io::Result<()> {
-            let pending = std::mem::take(&mut self.pending);
             if self.failing.load(Ordering::SeqCst) {
                 return Err(io::Error::other("disk on fire"));
             }
+            let pending = std::mem::take(&mut self.pending);
             self.written.fetch_add(pending, Ordering::SeqCst);
             Ok(())
+        }
+
+        fn appended(&self) -> u64 {
+            self.written.load(Ordering::SeqCst) + self.pending
         }
 
         fn load(&mut self) -> io::Result<herd_core::Records> {
@@ -225,8 +239,14 @@ mod tests {
         );
         assert_eq!(lines[2], format!("? {}", iamat("d", now)));
 
-        // Many connections at once: every reply follows its own write.
+        // The disk recovers: what failed is written with the next write
+        // (stored, though never acknowledged), and replies are AT again.
         failing.store(false, Ordering::SeqCst);
+        let replies = answer(&node, &[iamat("e", now)]).await;
+        assert!(replies.starts_with("AT Solo "), "{replies}");
+        assert_eq!(written.load(Ordering::SeqCst), 5, "a, b, then c, d and e");
+
+        // Many connections at once: every reply follows its own write.
         let before = written.load(Ordering::SeqCst);
         let tasks: Vec<_> = (0..32)
             .map(|i| {

@@ -20,22 +20,30 @@ pub trait RecordStore: Send {
     }
 
     /// Takes one winning update to write with the next
-    /// [`RecordStore::flush`] or `save`: the updates a batch of peer lines
-    /// won go to the file in one write. An error (the store refuses writes,
-    /// the record cannot be stored) refuses the update.
+    /// [`RecordStore::flush`] or `save`: the updates of many replies, or of
+    /// a batch of peer lines, go to the file in one write. Its entry is
+    /// number [`RecordStore::appended`] from then on. An error (the store
+    /// refuses writes, the record cannot be stored) refuses the update.
     fn append(&mut self, record: &Arc<Record>) -> io::Result<()>;
 
-    /// Writes what `append` holds. On an error none of it is in the file
-    /// (a half-written entry is cut off again).
+    /// Writes what `append` holds, in order. On an error none of it is in
+    /// the file (a half-written entry is cut off again) and it stays, for
+    /// the next flush to try again; a store that cannot cut a failed write
+    /// back, or has too much waiting, refuses everything from then on
+    /// ([`RecordStore::broken`]).
     fn flush(&mut self) -> io::Result<()>;
+
+    /// Entries appended since the store was opened, written or waiting:
+    /// entry `n` is written once [`RecordStore::written`] reaches `n`.
+    fn appended(&self) -> u64;
 
     /// Every record saved before, newest per client, for start-up: built
     /// once, as the store reads them (a million records are not indexed a
     /// second time).
     fn load(&mut self) -> io::Result<herd_core::Records>;
 
-    /// Entries written so far: grows with every save or flush (for group
-    /// commit; appended entries count once flushed).
+    /// Entries written so far, in the order they were appended (for group
+    /// commit, and for a reply to know its update is written).
     fn written(&self) -> u64;
 
     /// Another handle to the file to fsync, if the store has one.

@@ -11,46 +11,35 @@
 //! more than its own writes; under load, the log and link writes of many
 //! replies become one each. Either way a reply is written only after its
 //! update is in the operating system's hands and on the wire to the peers
-//! (contract: the update is handed to the links before the reply).
+//! (contract: the update is handed to the links before the reply). Whether
+//! the log write covered a given update is the store's count of entries
+//! written ([`crate::store::RecordStore::written`]), not this module's: a
+//! write that failed leaves its entries for the next to try.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use tokio::sync::Notify;
 
 use crate::node::Node;
 
-/// Failed flushes remembered for the waiters they covered (a failure is a
-/// disk error, rare; a waiter checks the moment it wakes).
-const FAILURES_KEPT: usize = 64;
-
 #[derive(Default)]
 pub struct WriteCombiner {
     /// Tickets handed out: one per flush asked for.
     asked: AtomicU64,
-    /// Every ticket up to this one is flushed (or failed).
+    /// Every ticket up to this one has had its write tried.
     done: AtomicU64,
     /// Held by the one task writing.
     writing: Mutex<()>,
-    /// Flushes whose log write failed: tickets `first..=last`.
-    failures: Mutex<VecDeque<(u64, u64)>>,
     finished: Notify,
-}
-
-/// How a flush went for the one who asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flushed {
-    /// The log write that covered it succeeded.
-    pub stored: bool,
-    /// Entries the store had written by then (for group commit's fsync).
-    pub written: u64,
 }
 
 impl WriteCombiner {
     /// Writes what was appended and queued before this call (by this task
-    /// or any other), or waits for the writer that does.
-    pub async fn flush(&self, node: &Node) -> Flushed {
+    /// or any other), or waits for the writer that does. Returns how many
+    /// entries the store has written: an update appended as entry `n` is
+    /// stored when that is at least `n` (a failed write leaves it short).
+    pub async fn flush(&self, node: &Node) -> u64 {
         let ticket = self.asked.fetch_add(1, Ordering::AcqRel) + 1;
         loop {
             let finished = self.finished.notified();
@@ -58,38 +47,51 @@ impl WriteCombiner {
             // Registered before the checks, so no wake-up is missed.
             finished.as_mut().enable();
             if self.done.load(Ordering::Acquire) >= ticket {
-                return Flushed {
-                    stored: !self.failed(ticket),
-                    written: node.store_written(),
-                };
+                return node.store_written();
             }
-            if let Ok(writer) = self.writing.try_lock() {
+            if let Some(writer) = self.try_write() {
                 // Everything asked until now was appended and queued before
                 // its ticket was taken: this write covers it.
-                let covers = self.asked.load(Ordering::Acquire);
-                let first = self.done.load(Ordering::Acquire) + 1;
-                let stored = node.write_appended();
-                if !stored {
-                    let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-                    if failures.len() == FAILURES_KEPT {
-                        failures.pop_front();
-                    }
-                    failures.push_back((first, covers));
-                }
+                let round = Round {
+                    combiner: self,
+                    covers: self.asked.load(Ordering::Acquire),
+                    writer: Some(writer),
+                };
+                node.write_appended();
                 node.write_links();
-                self.done.store(covers, Ordering::Release);
-                drop(writer);
-                self.finished.notify_waiters();
+                drop(round);
                 continue;
             }
             finished.await;
         }
     }
 
-    fn failed(&self, ticket: u64) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures
-            .iter()
-            .any(|&(first, last)| (first..=last).contains(&ticket))
+    /// The writer's lock, unless another task writes now.
+    fn try_write(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.writing.try_lock() {
+            Ok(writer) => Some(writer),
+            // A writer that panicked wrote nothing more: take over.
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// One writer's round: when it ends, even by a panic, its tickets are done
+/// (whoever waits on them looks at what was written), the writer's lock is
+/// released, and only then do the waiters wake (one whose ticket came
+/// later must find the lock free, or it would wait for a wake-up that
+/// already happened).
+struct Round<'a> {
+    combiner: &'a WriteCombiner,
+    covers: u64,
+    writer: Option<MutexGuard<'a, ()>>,
+}
+
+impl Drop for Round<'_> {
+    fn drop(&mut self) {
+        self.combiner.done.fetch_max(self.covers, Ordering::AcqRel);
+        drop(self.writer.take());
+        self.combiner.finished.notify_waiters();
     }
 }

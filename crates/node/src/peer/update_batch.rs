@@ -1,13 +1,11 @@
-//! What one batch of lines (what one read of a peer link or of a client
-//! connection brought in) leaves to do at its end: the record log's appends
-//! for the updates peers sent, written with one `write`, then the floods,
-//! queued on their links as they were decided and written once per link. A
-//! burst of N updates costs one write (and one wake-up) per peer, not N.
-//! One update alone is still written at once: a batch of one line ends
-//! right after it. A client's batch ends before its replies are written,
-//! so its updates are on their way to the peers before it can read its AT
-//! replies (a client's own updates are in the log before their reply is
-//! even made: `RecordStore::save`).
+//! What one batch of peer lines (what one read of a link brought in)
+//! leaves to do at its end: the record log's appends for the updates it
+//! won, written with one `write`, then the floods, queued on their links as
+//! they were decided and written once per link. A burst of N updates from a
+//! peer costs one log write and one write (and one wake-up) per other peer,
+//! not N of each. One update alone is still written at once: a batch of one
+//! line ends right after it. (Client connections have their own way to the
+//! same writes: `crate::write_combiner`.)
 
 use std::sync::Arc;
 
