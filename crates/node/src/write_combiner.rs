@@ -16,7 +16,7 @@
 //! written ([`crate::store::RecordStore::written`]), not this module's: a
 //! write that failed leaves its entries for the next to try.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use tokio::sync::Notify;
@@ -31,6 +31,9 @@ pub struct WriteCombiner {
     done: AtomicU64,
     /// Held by the one task writing.
     writing: Mutex<()>,
+    /// Tasks waiting for a writer to finish: a writer wakes them only when
+    /// there are some, so a lone client pays no wake-up.
+    waiting: AtomicUsize,
     finished: Notify,
 }
 
@@ -40,29 +43,46 @@ impl WriteCombiner {
     /// entries the store has written: an update appended as entry `n` is
     /// stored when that is at least `n` (a failed write leaves it short).
     pub async fn flush(&self, node: &Node) -> u64 {
-        let ticket = self.asked.fetch_add(1, Ordering::AcqRel) + 1;
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        // Nobody writing (no load): write at once, nothing to wait for.
+        if self.try_round(node, ticket) {
+            return node.store_written();
+        }
         loop {
             let finished = self.finished.notified();
             tokio::pin!(finished);
-            // Registered before the checks, so no wake-up is missed.
+            // Registered, and counted, before the checks: a writer that
+            // finishes after them sees the count and wakes this task.
             finished.as_mut().enable();
-            if self.done.load(Ordering::Acquire) >= ticket {
+            let waiting = Waiting::count(&self.waiting);
+            if self.try_round(node, ticket) {
                 return node.store_written();
             }
-            if let Some(writer) = self.try_write() {
-                // Everything asked until now was appended and queued before
-                // its ticket was taken: this write covers it.
-                let round = Round {
-                    combiner: self,
-                    covers: self.asked.load(Ordering::Acquire),
-                    writer: Some(writer),
-                };
-                node.write_appended();
-                node.write_links();
-                drop(round);
-                continue;
-            }
             finished.await;
+            drop(waiting);
+        }
+    }
+
+    /// True when `ticket` is written: by an earlier round, or by one this
+    /// task ran now because nobody else was writing.
+    fn try_round(&self, node: &Node, ticket: u64) -> bool {
+        loop {
+            if self.done.load(Ordering::SeqCst) >= ticket {
+                return true;
+            }
+            let Some(writer) = self.try_write() else {
+                return false;
+            };
+            // Everything asked until now was appended and queued before its
+            // ticket was taken: this write covers it.
+            let round = Round {
+                combiner: self,
+                covers: self.asked.load(Ordering::SeqCst),
+                writer: Some(writer),
+            };
+            node.write_appended();
+            node.write_links();
+            drop(round);
         }
     }
 
@@ -77,11 +97,11 @@ impl WriteCombiner {
     }
 }
 
-/// One writer's round: when it ends, even by a panic, its tickets are done
-/// (whoever waits on them looks at what was written), the writer's lock is
-/// released, and only then do the waiters wake (one whose ticket came
-/// later must find the lock free, or it would wait for a wake-up that
-/// already happened).
+/// One writer's round: when it ends, even by a panic, the writer's lock is
+/// released, its tickets are done (whoever waits on them looks at what was
+/// written), and only then do the waiters wake (one whose ticket came later
+/// must find the lock free, or it would wait for a wake-up that already
+/// happened).
 struct Round<'a> {
     combiner: &'a WriteCombiner,
     covers: u64,
@@ -90,8 +110,29 @@ struct Round<'a> {
 
 impl Drop for Round<'_> {
     fn drop(&mut self) {
-        self.combiner.done.fetch_max(self.covers, Ordering::AcqRel);
+        let combiner = self.combiner;
+        // The lock first: a waiter that reads `done` after this store then
+        // also finds the lock free (the store publishes the unlock).
         drop(self.writer.take());
-        self.combiner.finished.notify_waiters();
+        combiner.done.fetch_max(self.covers, Ordering::SeqCst);
+        if combiner.waiting.load(Ordering::SeqCst) > 0 {
+            combiner.finished.notify_waiters();
+        }
+    }
+}
+
+/// One task counted in `waiting` until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Waiting<'a> {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
