@@ -101,7 +101,7 @@ pub async fn absorb(args: &AbsorbArgs, json: bool) -> anyhow::Result<()> {
         }
     });
     let started = Instant::now();
-    let sent = push(&mut writer, &lines, duration).await?;
+    let sent = push(&mut writer, &lines, duration, true).await?;
     let pushed = started.elapsed();
     // Done when the node has read every line (merged or not).
     let deadline = Instant::now() + DRAIN_LIMIT;
@@ -293,11 +293,14 @@ impl Lines {
     }
 }
 
-/// Writes AT lines (and a PING every 500 ms) for `duration`; how many.
+/// Writes AT lines for `duration`, and a PING every 500 ms when `pings`
+/// (a peer link's heartbeat; the echo server would answer it as a line);
+/// how many AT lines.
 async fn push(
     writer: &mut OwnedWriteHalf,
     lines: &Lines,
     duration: Duration,
+    pings: bool,
 ) -> anyhow::Result<u64> {
     let started = Instant::now();
     let mut last_ping = started;
@@ -311,9 +314,9 @@ async fn push(
         writer
             .write_all(batch.as_bytes())
             .await
-            .context("the node closed the peer connection")?;
+            .context("the connection was closed")?;
         sent += LINES_PER_WRITE;
-        if last_ping.elapsed() >= Duration::from_millis(500) {
+        if pings && last_ping.elapsed() >= Duration::from_millis(500) {
             writer.write_all(PING_LINE).await?;
             last_ping = Instant::now();
         }
@@ -354,17 +357,7 @@ async fn push_to_echo(
         }
         (echoed, started.elapsed())
     });
-    // The echo server answers a PING as any line, so none is sent here.
-    let mut sent = 0;
-    let mut batch = String::with_capacity(96 * LINES_PER_WRITE as usize);
-    while started.elapsed() < duration {
-        batch.clear();
-        for i in sent..sent + LINES_PER_WRITE {
-            lines.push(i, &mut batch);
-        }
-        writer.write_all(batch.as_bytes()).await?;
-        sent += LINES_PER_WRITE;
-    }
+    let sent = push(&mut writer, lines, duration, false).await?;
     let _ = sent_tx.send(sent);
     let (echoed, elapsed) = counter.await.context("echo reader")?;
     if echoed < sent {

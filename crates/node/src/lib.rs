@@ -27,4 +27,6 @@ pub mod reload_request;
 pub mod resolve;
 pub mod store;
 pub mod supervisor;
+#[cfg(test)]
+mod test_support;
 pub mod write_combiner;

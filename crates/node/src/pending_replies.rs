@@ -79,14 +79,11 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-    use herd_config::{FsyncPolicy, Limits};
-    use herd_places::{NearbyQuery, PlacesBackend, PlacesFuture};
     use herd_proto::{Nanos, Record};
 
     use super::*;
-    use crate::live::Live;
-    use crate::node::Settings;
     use crate::store::RecordStore;
+    use crate::test_support::{NoPlaces, live, settings};
 
     /// A store whose writes fail while `failing` is set (what failed stays
     /// for the next write, as the record log does).
@@ -136,39 +133,9 @@ mod tests {
         }
     }
 
-    struct NoPlaces;
-
-    impl PlacesBackend for NoPlaces {
-        fn nearby(&self, _query: NearbyQuery) -> PlacesFuture<'_> {
-            Box::pin(async { herd_places::error_json("UNKNOWN_ERROR", "none") })
-        }
-
-        fn describe(&self) -> String {
-            "none".to_owned()
-        }
-    }
-
     fn node(failing: Arc<AtomicBool>, written: Arc<AtomicU64>) -> Arc<Node> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-        let settings = Settings {
-            name: "Solo".to_owned(),
-            herd: "test".to_owned(),
-            boot_id: "boot".to_owned(),
-            too_long_prefix: 256,
-            client_addr: addr.into(),
-            peer_addr: addr.into(),
-            admin_addr: addr.into(),
-            data_dir: std::env::temp_dir(),
-            fsync: FsyncPolicy::Off,
-        };
-        let live = Live {
-            limits: Limits::default(),
-            client: Default::default(),
-            secrets: Vec::new(),
-            tls: None,
-            admin_token: None,
-            generation: "test".to_owned(),
-        };
+        let (settings, live) = (settings("Solo", addr, &std::env::temp_dir()), live());
         let store = FlakyStore {
             failing,
             pending: 0,

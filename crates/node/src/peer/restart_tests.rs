@@ -7,29 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herd_admin::AdminState;
-use herd_config::{FsyncPolicy, Limits};
 use herd_core::LinkPolicy;
-use herd_places::{NearbyQuery, PlacesBackend, PlacesFuture};
 use herd_proto::{Nanos, Record};
 use tokio::net::TcpListener;
 
 use super::{Link, run_link, serve_peers};
-use crate::live::Live;
 use crate::log_store::LogStore;
-use crate::node::{Node, Settings};
+use crate::node::Node;
 use crate::supervisor::{Restart, Supervisor};
-
-struct NoPlaces;
-
-impl PlacesBackend for NoPlaces {
-    fn nearby(&self, _query: NearbyQuery) -> PlacesFuture<'_> {
-        Box::pin(async { herd_places::error_json("UNKNOWN_ERROR", "no places in this test") })
-    }
-
-    fn describe(&self) -> String {
-        "none".to_owned()
-    }
-}
+use crate::test_support::{NoPlaces, live, settings};
 
 struct Started {
     node: Arc<Node>,
@@ -54,25 +40,8 @@ async fn start(
         LinkPolicy::default(),
         AdminState::Up,
     );
-    let settings = Settings {
-        name: name.to_owned(),
-        herd: "test".to_owned(),
-        boot_id: format!("{name}-boot"),
-        too_long_prefix: 256,
-        client_addr: addr.into(),
-        peer_addr: addr.into(),
-        admin_addr: addr.into(),
-        data_dir: dir.path().to_owned(),
-        fsync: FsyncPolicy::Off,
-    };
-    let live = Live {
-        limits: Limits::default(),
-        client: Default::default(),
-        secrets: Vec::new(),
-        tls: None,
-        admin_token: None,
-        generation: "test".to_owned(),
-    };
+    let settings = settings(name, addr, dir.path());
+    let live = live();
     let store = LogStore::open(dir.path()).expect("a record log");
     let node = Node::new(
         settings,
