@@ -423,7 +423,7 @@ impl Node {
                 // not after a places lookup that may take a while; so is
                 // the record shown, if it came in a moment ago.
                 pending.rely_on_store();
-                pending.settle(self, out).await;
+                pending.write_ahead(self).await;
                 let places = self.places();
                 let json = places.nearby(query).await;
                 push_line(out, record.at_line());

@@ -45,6 +45,16 @@ impl PendingReplies {
         self.flush_due = true;
     }
 
+    /// Writes what the replies so far wait for now (before a WHATSAT's
+    /// places lookup, which may take a while), without settling them: the
+    /// output is only rewritten by [`PendingReplies::settle`], so the reply
+    /// being made keeps its place in it.
+    pub async fn write_ahead(&mut self, node: &Node) {
+        if self.flush_due {
+            node.write_combiner.flush(node).await;
+        }
+    }
+
     /// Waits until every reply in `out` may be written; rewrites the
     /// acknowledgements of updates that could not be stored.
     pub async fn settle(&mut self, node: &Node, out: &mut Vec<u8>) {
