@@ -77,8 +77,10 @@ async fn measure(
         crate::load::Mode::Oneshot => "one-shot",
     };
     let targets = if args.spread {
-        let config =
-            Config::load(args.config.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
+        let config = load_config(&HerdArgs {
+            config: args.config.clone(),
+            token: None,
+        })?;
         let mut addrs = Vec::new();
         for node in &config.nodes {
             addrs.push(resolved(&node.client).await?);

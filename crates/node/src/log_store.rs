@@ -265,16 +265,23 @@ impl LogStore {
     }
 }
 
-impl Drop for LogStore {
-    /// Appended entries are written even when the node stops in the middle
-    /// of a batch.
-    fn drop(&mut self) {
+impl LogStore {
+    /// Writes what was appended, or says in the log why it could not.
+    fn flush_or_warn(&mut self) {
         if let Err(err) = self.flush() {
             warn!(
                 "{}: appended entries not written: {err}",
                 self.path.display()
             );
         }
+    }
+}
+
+impl Drop for LogStore {
+    /// Appended entries are written even when the node stops in the middle
+    /// of a batch.
+    fn drop(&mut self) {
+        self.flush_or_warn();
     }
 }
 
@@ -329,11 +336,8 @@ impl RecordStore for LogStore {
     fn maintain(&mut self, records: &Records, finish: bool) -> bool {
         // The swap below changes files: nothing may be held back for the
         // old one.
-        if finish && let Err(err) = self.flush() {
-            warn!(
-                "{}: appended entries not written: {err}",
-                self.path.display()
-            );
+        if finish {
+            self.flush_or_warn();
         }
         let finished = finish
             && self

@@ -534,18 +534,16 @@ impl Node {
     /// [`UpdateBatch`], or by clients, [`WriteCombiner`]) and tells group
     /// commit. A failed write leaves them for the next to try: meanwhile a
     /// client's are not acknowledged (`PendingReplies`), and a peer's stay
-    /// in memory and go on (their sender holds them).
-    pub fn write_appended(&self) {
+    /// in memory and go on (their sender holds them). Returns the entries
+    /// the store has written by then.
+    pub fn write_appended(&self) -> u64 {
         let mut state = self.state();
         if let Err(err) = state.store.flush() {
             error!("cannot store updates: {err}");
         }
-        self.group_commit.written(state.store.written());
-    }
-
-    /// Entries the store has written so far.
-    pub fn store_written(&self) -> u64 {
-        self.state().store.written()
+        let written = state.store.written();
+        self.group_commit.written(written);
+        written
     }
 
     /// Writes what is queued on every link (for [`WriteCombiner`]).

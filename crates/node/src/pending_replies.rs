@@ -18,13 +18,18 @@ pub struct PendingReplies {
     /// A reply relies on something appended or queued: a flush is due.
     flush_due: bool,
     /// Each AT reply acknowledging an update: where it is in the output,
-    /// the line it answers, and the update's entry in the store.
+    /// where the line it answers is in `lines`, and the update's entry in
+    /// the store.
     acks: Vec<Ack>,
+    /// The request lines of `acks`, one after the other: kept for the `?`
+    /// a failed write turns them into, in a buffer the connection reuses
+    /// (no allocation per request for a case that hardly ever comes).
+    lines: Vec<u8>,
 }
 
 struct Ack {
     reply: Range<usize>,
-    line: Box<[u8]>,
+    line: Range<usize>,
     entry: u64,
 }
 
@@ -33,9 +38,11 @@ impl PendingReplies {
     /// request `line` as the store's entry `entry`.
     pub fn acknowledge(&mut self, reply: Range<usize>, line: &[u8], entry: u64) {
         self.flush_due = true;
+        let start = self.lines.len();
+        self.lines.extend_from_slice(line);
         self.acks.push(Ack {
             reply,
-            line: line.into(),
+            line: start..self.lines.len(),
             entry,
         });
     }
@@ -62,22 +69,21 @@ impl PendingReplies {
             return;
         }
         let written = node.write_combiner.flush(node).await;
-        let acks = std::mem::take(&mut self.acks);
-        let unwritten = acks.iter().filter(|ack| ack.entry > written).count();
+        let unwritten = self.acks.iter().filter(|ack| ack.entry > written).count();
         if unwritten > 0 {
             error!(
                 target: "client",
                 "{unwritten} updates not written to the record log: their replies are `?`"
             );
             // From the end, so earlier ranges stay where they are.
-            for ack in acks.into_iter().rev().filter(|ack| ack.entry > written) {
-                let mut question = Vec::with_capacity(ack.line.len() + 3);
-                question.extend_from_slice(b"? ");
-                question.extend_from_slice(&ack.line);
-                question.push(b'\n');
-                out.splice(ack.reply, question);
+            for ack in self.acks.iter().rev().filter(|ack| ack.entry > written) {
+                let line = &self.lines[ack.line.clone()];
+                let question = [b"? ", line, b"\n"].concat();
+                out.splice(ack.reply.clone(), question);
             }
         }
+        self.acks.clear();
+        self.lines.clear();
         // With `fsync = "always"`, on disk before the replies.
         node.group_commit.durable(written).await;
     }

@@ -29,6 +29,9 @@ pub struct WriteCombiner {
     asked: AtomicU64,
     /// Every ticket up to this one has had its write tried.
     done: AtomicU64,
+    /// Entries the store had written when the latest round ended (what a
+    /// round's tickets are judged by, without taking the node's lock again).
+    written: AtomicU64,
     /// Held by the one task writing.
     writing: Mutex<()>,
     /// Tasks waiting for a writer to finish: a writer wakes them only when
@@ -46,7 +49,7 @@ impl WriteCombiner {
         let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         // Nobody writing (no load): write at once, nothing to wait for.
         if self.try_round(node, ticket) {
-            return node.store_written();
+            return self.written.load(Ordering::SeqCst);
         }
         loop {
             let finished = self.finished.notified();
@@ -56,7 +59,7 @@ impl WriteCombiner {
             finished.as_mut().enable();
             let waiting = Waiting::count(&self.waiting);
             if self.try_round(node, ticket) {
-                return node.store_written();
+                return self.written.load(Ordering::SeqCst);
             }
             finished.await;
             drop(waiting);
@@ -80,8 +83,10 @@ impl WriteCombiner {
                 covers: self.asked.load(Ordering::SeqCst),
                 writer: Some(writer),
             };
-            node.write_appended();
+            let written = node.write_appended();
             node.write_links();
+            // Before the round ends: whoever its tickets wake reads this.
+            self.written.fetch_max(written, Ordering::SeqCst);
             drop(round);
         }
     }
