@@ -20,7 +20,7 @@ mod snapshot;
 pub use event::{Event, EventClass, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
 pub use response::{
-    AuthResult, ErrorCode, LinkResult, LogResult, RecordEntry, RecordsPage, ReloadResult, Response,
+    AuthResult, ErrorCode, ForgetResult, LinkResult, LogResult, RecordEntry, RecordsPage, ReloadResult, Response,
     SubscribeResult,
 };
 pub use snapshot::{

@@ -46,6 +46,9 @@ pub enum Command {
     /// Replaces the node's log filter (an `EnvFilter` directive such as
     /// `debug` or `info,client=warn`) until the node stops.
     Log { filter: String },
+    /// Forgets `client` on the whole herd: the node records a tombstone
+    /// and floods it (contract section 11).
+    Forget { client: String },
 }
 
 /// A request line that could not be understood; `id` is set when the line
@@ -110,6 +113,13 @@ mod tests {
             request.map(|r| r.command),
             Ok(Command::Log {
                 filter: "info,client=warn".to_owned()
+            })
+        );
+        let request = parse_request(r#"{"id":4,"cmd":"forget","client":"kiwi.cs.ucla.edu"}"#);
+        assert_eq!(
+            request.map(|r| r.command),
+            Ok(Command::Forget {
+                client: "kiwi.cs.ucla.edu".to_owned()
             })
         );
         let request = parse_request(r#"{"id":2,"cmd":"records","prefix":"kiwi","limit":5}"#);

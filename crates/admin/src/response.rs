@@ -143,3 +143,21 @@ pub struct LogResult {
     pub filter: String,
     pub previous: String,
 }
+
+/// The result of `forget`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ForgetResult {
+    /// The node that recorded the tombstone.
+    pub node: String,
+    /// The hash of the client id the tombstone keeps (32 hex digits).
+    pub client_hash: String,
+    /// The tombstone's time (seconds): every update of the client up to it
+    /// is gone, a later one is a new record.
+    pub time: String,
+    /// False: the client was already forgotten up to that time (nothing
+    /// new was flooded).
+    pub new: bool,
+    /// The node held a record of the client (now gone).
+    pub had_record: bool,
+}

@@ -19,7 +19,7 @@ pub use error::ConfigError;
 pub use model::{
     ClientSettings, Config, DashboardSettings, DashboardTheme, FsyncPolicy, GoogleApi,
     HerdSettings, Limits, LinkSpec, LogFormat, LogSettings, NodeSpec, PlacesBackendKind,
-    PlacesSettings,
+    PlacesSettings, RecordsSettings,
 };
 pub use secret::Secret;
 pub use tls::{HERDCTL_NAME, NAME_PLACEHOLDER, TlsSettings, dns_name_problem};

@@ -20,6 +20,8 @@ pub struct Config {
     pub client: ClientSettings,
     /// `[dashboard]`: herdctl's dashboard (the nodes ignore it).
     pub dashboard: DashboardSettings,
+    /// `[records]`: how long records and tombstones live.
+    pub records: RecordsSettings,
     /// Problems worth a warning but not an error (a disconnected graph).
     pub warnings: Vec<String>,
     /// Which config this is: the first 16 hex digits of the SHA-256 of the
@@ -77,6 +79,30 @@ pub struct DashboardSettings {
 pub enum DashboardTheme {
     Dark,
     Light,
+}
+
+/// `[records]`: the lifetimes of records and of tombstones (contract
+/// section 11, docs/repair.md "Forgetting").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordsSettings {
+    /// `ttl`: a record whose client time is older is gone on every node;
+    /// `None` (the default): records never expire.
+    pub ttl: Option<Duration>,
+    /// `tombstone_ttl`: how long a forget is remembered (default 7 days);
+    /// a node away from the herd for longer discards its old records when
+    /// it returns.
+    pub tombstone_ttl: Duration,
+}
+
+pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl Default for RecordsSettings {
+    fn default() -> RecordsSettings {
+        RecordsSettings {
+            ttl: None,
+            tombstone_ttl: DEFAULT_TOMBSTONE_TTL,
+        }
+    }
 }
 
 /// `[log]`: the node log's format and retention.

@@ -20,6 +20,14 @@ pub struct RawConfig {
     pub log: Option<Spanned<RawLog>>,
     pub client: Option<Spanned<RawClient>>,
     pub dashboard: Option<Spanned<RawDashboard>>,
+    pub records: Option<Spanned<RawRecords>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecords {
+    pub ttl: Option<Spanned<String>>,
+    pub tombstone_ttl: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 const TWO_NODES: &str = r#"
 links = [["A", "B"]]
@@ -590,6 +591,36 @@ fn metrics_address_is_optional_and_checked_like_the_others() {
         "{}",
         error_of(&bad)
     );
+}
+
+#[test]
+fn record_and_tombstone_lifetimes() {
+    let records =
+        |section: &str| Config::parse(&format!("{TWO_NODES}[records]\n{section}\n"), "t.toml");
+    let settings = records("ttl = \"24h\"\ntombstone_ttl = \"3d\"")
+        .expect("valid")
+        .records;
+    assert_eq!(settings.ttl, Some(Duration::from_secs(24 * 3600)));
+    assert_eq!(settings.tombstone_ttl, Duration::from_secs(3 * 24 * 3600));
+    let defaults = records("").expect("valid").records;
+    assert_eq!(defaults, RecordsSettings::default());
+    assert_eq!(defaults.ttl, None, "records never expire by default");
+    assert_eq!(defaults.tombstone_ttl, Duration::from_secs(7 * 24 * 3600));
+    for (section, wanted) in [
+        ("ttl = \"0s\"", "[records] ttl \"0s\" is not a duration above zero"),
+        ("ttl = \"forever\"", "[records] ttl \"forever\""),
+        ("tombstone_ttl = \"\"", "[records] tombstone_ttl \"\""),
+        ("keep = \"1d\"", "unknown field `keep`"),
+    ] {
+        let error = records(section)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains(wanted) && error.starts_with("config t.toml line"),
+            "{section}: {error}"
+        );
+    }
 }
 
 #[test]

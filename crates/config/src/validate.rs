@@ -9,13 +9,13 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::raw::{
-    RawConfig, RawDashboard, RawHerd, RawLimits, RawLog, RawPlaces, RawSecret, RawTls,
+    RawConfig, RawDashboard, RawHerd, RawLimits, RawLog, RawPlaces, RawRecords, RawSecret, RawTls,
 };
 use crate::tls::dns_name_problem;
 use crate::{
     Address, AddressError, ClientSettings, Config, ConfigError, DashboardSettings, DashboardTheme,
     FsyncPolicy, GoogleApi, HerdSettings, Limits, LinkSpec, LogFormat, LogSettings, NodeSpec,
-    PlacesBackendKind, PlacesSettings, Secret, TlsSettings,
+    PlacesBackendKind, PlacesSettings, RecordsSettings, Secret, TlsSettings,
 };
 
 /// Names travel inside AT lines and handshakes, so they must be one field.
@@ -218,6 +218,7 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
             .unwrap_or(false),
     };
     let dashboard = dashboard_settings(&check, raw.dashboard)?;
+    let records = records_settings(&check, raw.records)?;
     let warnings = connectivity_warnings(&nodes, &links);
     Ok(Config {
         herd,
@@ -227,10 +228,40 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         log,
         client,
         dashboard,
+        records,
         nodes,
         links,
         warnings,
         generation: generation(text),
+    })
+}
+
+/// `[records]`: `ttl` and `tombstone_ttl`, durations above zero.
+fn records_settings(
+    check: &Checker<'_>,
+    raw: Option<Spanned<RawRecords>>,
+) -> Result<RecordsSettings, ConfigError> {
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let duration = |key: &str, value: &Spanned<String>| {
+        humantime::parse_duration(value.get_ref())
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                check.error(
+                    Some(value.span()),
+                    format!(
+                        "[records] {key} {:?} is not a duration above zero (write e.g. \"24h\", \"7d\")",
+                        value.get_ref()
+                    ),
+                )
+            })
+    };
+    Ok(RecordsSettings {
+        ttl: raw.ttl.as_ref().map(|ttl| duration("ttl", ttl)).transpose()?,
+        tombstone_ttl: match &raw.tombstone_ttl {
+            Some(value) => duration("tombstone_ttl", value)?,
+            None => crate::model::DEFAULT_TOMBSTONE_TTL,
+        },
     })
 }
 

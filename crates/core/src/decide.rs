@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use herd_proto::{IAmAt, Nanos, Record};
+use herd_proto::{ClientHash, IAmAt, Nanos, Record, Tombstone};
 
 use crate::Records;
+use crate::digest_tree::leaf_of;
+use crate::lifecycle::Lifecycle;
 
 /// A link of this node: its index in the simulator, a number never reused
 /// in the node (whose links come and go with reloads).
@@ -42,6 +44,29 @@ pub enum ClientDecision {
     Stale { held: Arc<Record> },
     /// The client's time is further in the future than the herd allows.
     TooFarInFuture,
+    /// The client was forgotten at or after this client time.
+    Forgotten,
+    /// The client's time is older than the records' ttl.
+    Expired,
+}
+
+/// What a node does with a tombstone (a forget).
+#[derive(Debug, PartialEq)]
+pub enum ForgetDecision {
+    /// Newer than any tombstone held for the client: store it, pass it on.
+    Won {
+        tombstone: Tombstone,
+        forward: Forward,
+    },
+    /// The same or a newer tombstone is held, or this one has expired.
+    Lost,
+}
+
+/// What an expiry sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub records: usize,
+    pub tombstones: usize,
 }
 
 #[derive(Debug, PartialEq)]
@@ -61,6 +86,12 @@ pub struct NodeCore {
     name: String,
     max_future_skew: Nanos,
     records: Records,
+    lifecycle: Lifecycle,
+    /// The last time a link to a peer was up (None: never, as far as this
+    /// node knows).
+    last_contact: Option<Nanos>,
+    /// When expiry is next looked at.
+    next_sweep: Nanos,
 }
 
 impl NodeCore {
@@ -69,7 +100,20 @@ impl NodeCore {
             name: name.into(),
             max_future_skew,
             records: Records::default(),
+            lifecycle: Lifecycle::default(),
+            last_contact: None,
+            next_sweep: Nanos(0),
         }
+    }
+
+    /// The lifetimes in force (at start-up, and after a reload).
+    pub fn set_lifecycle(&mut self, lifecycle: Lifecycle) {
+        self.lifecycle = lifecycle;
+        self.next_sweep = Nanos(0);
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
     }
 
     pub fn name(&self) -> &str {
@@ -91,6 +135,16 @@ impl NodeCore {
         if request.time > now.saturating_add(self.max_future_skew.0) {
             return ClientDecision::TooFarInFuture;
         }
+        if self.lifecycle.record_expired(request.time, now) {
+            return ClientDecision::Expired;
+        }
+        if self
+            .records
+            .tombstone_of(request.client)
+            .is_some_and(|tombstone| tombstone.time >= request.time)
+        {
+            return ClientDecision::Forgotten;
+        }
         if let Some(held) = self.records.get(request.client) {
             // The same (client time, receiving node) is the same update even
             // if it arrives again later: the client gets the first answer.
@@ -105,13 +159,16 @@ impl NodeCore {
         }
     }
 
-    /// An update that arrived on `link`.
+    /// An update that arrived on `link` at `now`: it loses if it expired
+    /// or its client was forgotten since.
     /// Changes nothing: [`NodeCore::commit`] a winning record.
-    pub fn on_peer_update(&self, record: Arc<Record>, link: LinkId) -> PeerDecision {
-        let wins = self
-            .records
-            .get(record.client())
-            .is_none_or(|held| **held < *record);
+    pub fn on_peer_update(&self, record: Arc<Record>, link: LinkId, now: Nanos) -> PeerDecision {
+        let wins = !self.lifecycle.record_expired(record.client_time(), now)
+            && !self.records.is_forgotten(&record)
+            && self
+                .records
+                .get(record.client())
+                .is_none_or(|held| **held < *record);
         if wins {
             PeerDecision::Won {
                 record,
@@ -120,6 +177,100 @@ impl NodeCore {
         } else {
             PeerDecision::Lost
         }
+    }
+
+    /// A tombstone that arrived on `link` at `now`.
+    /// Changes nothing: [`NodeCore::commit_forget`] a winning one.
+    pub fn on_peer_forget(&self, tombstone: Tombstone, link: LinkId, now: Nanos) -> ForgetDecision {
+        self.decide_forget(tombstone, Forward { except: Some(link) }, now)
+    }
+
+    /// The operator forgets `client` at `now`: a tombstone newer than
+    /// every update of the client this node knows, the moment of the
+    /// forget at the earliest (contract section 11).
+    /// Changes nothing: [`NodeCore::commit_forget`] a winning one.
+    pub fn on_forget(&self, client: &str, now: Nanos) -> ForgetDecision {
+        let newest = self
+            .records
+            .get(client)
+            .map_or(Nanos(0), |held| held.client_time().saturating_add(1));
+        let tombstone = Tombstone {
+            leaf: leaf_of(client),
+            client: ClientHash::of(client),
+            time: now.max(newest),
+        };
+        self.decide_forget(tombstone, Forward { except: None }, now)
+    }
+
+    fn decide_forget(&self, tombstone: Tombstone, forward: Forward, now: Nanos) -> ForgetDecision {
+        if self.lifecycle.tombstone_expired(tombstone.time, now) || !self.records.wins(&tombstone) {
+            return ForgetDecision::Lost;
+        }
+        ForgetDecision::Won { tombstone, forward }
+    }
+
+    /// Makes a winning tombstone part of the node's records (the client's
+    /// record, if it covers it, is gone).
+    pub fn commit_forget(&mut self, tombstone: Tombstone) -> bool {
+        self.records.forget(tombstone)
+    }
+
+    /// Removes what has expired by `now`. Cheap between steps of the
+    /// lifetimes (see [`Lifecycle`]): call it as often as convenient.
+    pub fn expire(&mut self, now: Nanos) -> Swept {
+        if now < self.next_sweep {
+            return Swept::default();
+        }
+        self.next_sweep = now.saturating_add(self.lifecycle.sweep_every().0);
+        let lifecycle = self.lifecycle;
+        let records = if lifecycle.ttl.is_some() {
+            self.records
+                .remove_records(|record| lifecycle.record_expired(record.client_time(), now))
+        } else {
+            0
+        };
+        let tombstones = self
+            .records
+            .remove_tombstones(|tombstone| lifecycle.tombstone_expired(tombstone.time, now));
+        Swept {
+            records,
+            tombstones,
+        }
+    }
+
+    /// The node is (or still is) in contact with the herd at `now`: a link
+    /// to a peer is up. Called before the link exchanges anything, so a
+    /// node back from longer away than tombstones are kept first discards
+    /// the records it must not bring back ([`NodeCore::back`]). Returns the
+    /// records discarded.
+    pub fn contact(&mut self, now: Nanos) -> usize {
+        let discarded = self.back(now);
+        self.last_contact = Some(self.last_contact.map_or(now, |last| last.max(now)));
+        discarded
+    }
+
+    /// The node starts, or is back, at `now`: if its last contact with
+    /// the herd is older than the tombstone horizon, the records older
+    /// than the horizon go (its peers give back those still live, by
+    /// repair). Returns how many went.
+    pub fn back(&mut self, now: Nanos) -> usize {
+        let Some(horizon) = self.lifecycle.return_horizon(self.last_contact, now) else {
+            return 0;
+        };
+        // Past the horizon once, not again at the next contact.
+        self.last_contact = Some(now);
+        self.records
+            .remove_records(|record| record.client_time() < horizon)
+    }
+
+    /// The last contact with the herd known (persisted by the node).
+    pub fn last_contact(&self) -> Option<Nanos> {
+        self.last_contact
+    }
+
+    /// The last contact read back at start-up.
+    pub fn set_last_contact(&mut self, last_contact: Option<Nanos>) {
+        self.last_contact = last_contact;
     }
 
     /// Makes an accepted or winning update part of the node's records. The
@@ -141,14 +292,21 @@ impl NodeCore {
         if self.records.is_empty() {
             self.records = records;
         } else {
+            for tombstone in records.tombstones() {
+                self.records.forget(*tombstone);
+            }
             for record in records.iter() {
                 self.records.merge(record.clone());
             }
         }
     }
 
-    pub fn lookup(&self, client: &str) -> Option<&Arc<Record>> {
-        self.records.get(client)
+    /// The client's record as a WHATSAT sees it at `now`: not once it
+    /// has expired, even before a sweep removes it.
+    pub fn lookup(&self, client: &str, now: Nanos) -> Option<&Arc<Record>> {
+        self.records
+            .get(client)
+            .filter(|record| !self.lifecycle.record_expired(record.client_time(), now))
     }
 }
 
@@ -156,8 +314,144 @@ impl NodeCore {
 mod tests {
     use super::*;
     use herd_proto::{Request, parse_request};
+    use crate::Digest;
 
     const HOUR: Nanos = Nanos(3_600_000_000_000);
+    const NOW: Nanos = Nanos(100_000_000_000);
+    const S: u64 = 1_000_000_000;
+
+    fn accepted(node: &NodeCore, line: &str, now: Nanos) -> Arc<Record> {
+        match node.on_client_iamat(&iamat(line), now) {
+            ClientDecision::Accepted { record, .. } => record,
+            other => panic!("{line}: expected Accepted, got {other:?}"),
+        }
+    }
+
+    fn forgotten(node: &NodeCore, client: &str, now: Nanos) -> Tombstone {
+        match node.on_forget(client, now) {
+            ForgetDecision::Won { tombstone, forward } => {
+                assert_eq!(forward.except, None, "a forget goes to every link");
+                tombstone
+            }
+            ForgetDecision::Lost => panic!("the forget of {client} lost"),
+        }
+    }
+
+    #[test]
+    fn a_forget_covers_every_update_up_to_now_and_a_newer_one_is_a_new_record() {
+        let mut node = NodeCore::new("Clark", HOUR);
+        let record = accepted(&node, "IAMAT c +1-2 100", Nanos(100 * S));
+        node.commit(record);
+        let tombstone = forgotten(&node, "c", Nanos(150 * S));
+        assert_eq!(tombstone.time, Nanos(150 * S), "the moment of the forget");
+        assert!(node.commit_forget(tombstone));
+        assert_eq!(node.lookup("c", Nanos(150 * S)), None);
+        assert_eq!(node.records().len(), 0);
+        assert_eq!(node.records().tombstone_count(), 1);
+        for line in ["IAMAT c +1-2 120", "IAMAT c +1-2 150"] {
+            assert_eq!(
+                node.on_client_iamat(&iamat(line), Nanos(151 * S)),
+                ClientDecision::Forgotten,
+                "{line}"
+            );
+        }
+        let newer = accepted(&node, "IAMAT c +5-5 150.000000001", Nanos(151 * S));
+        node.commit(newer.clone());
+        assert_eq!(node.lookup("c", Nanos(151 * S)), Some(&newer));
+        // An older update from a peer loses to the tombstone.
+        let old = accepted(&NodeCore::new("Bona", HOUR), "IAMAT c +1-2 140", Nanos(140 * S));
+        assert_eq!(node.on_peer_update(old, 0, Nanos(152 * S)), PeerDecision::Lost);
+    }
+
+    #[test]
+    fn a_forget_is_newer_than_an_update_from_the_future() {
+        let mut node = NodeCore::new("Clark", HOUR);
+        let ahead = accepted(&node, "IAMAT c +1-2 200", Nanos(100 * S));
+        node.commit(ahead);
+        let tombstone = forgotten(&node, "c", Nanos(101 * S));
+        assert_eq!(tombstone.time, Nanos(200 * S + 1));
+        node.commit_forget(tombstone);
+        // The same tombstone again, or an older one, changes nothing.
+        assert_eq!(node.on_peer_forget(tombstone, 0, NOW), ForgetDecision::Lost);
+        let older = Tombstone {
+            time: Nanos(150 * S),
+            ..tombstone
+        };
+        assert_eq!(node.on_peer_forget(older, 0, NOW), ForgetDecision::Lost);
+        assert!(!node.commit_forget(older));
+        assert_eq!(node.records().digest(), {
+            let mut other = NodeCore::new("Bona", HOUR);
+            other.commit_forget(older);
+            other.commit_forget(tombstone);
+            other.records().digest()
+        });
+    }
+
+    #[test]
+    fn expired_records_are_refused_hidden_and_swept() {
+        let mut node = NodeCore::new("Clark", HOUR);
+        node.set_lifecycle(Lifecycle {
+            ttl: Some(Nanos(64 * S)),
+            ..Lifecycle::default()
+        });
+        assert_eq!(
+            node.on_client_iamat(&iamat("IAMAT old +1-2 10"), Nanos(100 * S)),
+            ClientDecision::Expired
+        );
+        let record = accepted(&node, "IAMAT c +1-2 100", Nanos(100 * S));
+        node.commit(record.clone());
+        assert!(node.lookup("c", Nanos(163 * S)).is_some());
+        assert_eq!(node.lookup("c", Nanos(164 * S)), None, "gone before a sweep");
+        assert_eq!(
+            node.on_peer_update(record, 0, Nanos(164 * S)),
+            PeerDecision::Lost
+        );
+        assert_eq!(node.expire(Nanos(163 * S)).records, 0);
+        assert_eq!(node.expire(Nanos(164 * S)).records, 1);
+        assert!(node.records().is_empty());
+        assert_eq!(node.records().digest(), Digest::default());
+    }
+
+    #[test]
+    fn tombstones_are_dropped_after_their_ttl() {
+        let mut node = NodeCore::new("Clark", HOUR);
+        node.set_lifecycle(Lifecycle {
+            tombstone_ttl: Nanos(64 * S),
+            ..Lifecycle::default()
+        });
+        let tombstone = forgotten(&node, "c", Nanos(100 * S));
+        node.commit_forget(tombstone);
+        assert_eq!(node.expire(Nanos(163 * S)).tombstones, 0);
+        assert_eq!(
+            node.on_peer_forget(tombstone, 0, Nanos(164 * S)),
+            ForgetDecision::Lost,
+            "an expired tombstone is not taken again"
+        );
+        assert_eq!(node.expire(Nanos(164 * S)).tombstones, 1);
+        assert_eq!(node.records().tombstone_count(), 0);
+    }
+
+    #[test]
+    fn a_node_back_from_past_the_horizon_discards_its_older_records() {
+        let mut node = NodeCore::new("Clark", HOUR);
+        node.set_lifecycle(Lifecycle {
+            tombstone_ttl: Nanos(10 * S),
+            ..Lifecycle::default()
+        });
+        for (client, time) in [("old", 100), ("new", 195)] {
+            let line = format!("IAMAT {client} +1-2 {time}");
+            let record = accepted(&node, &line, Nanos(time * S));
+            node.commit(record);
+        }
+        assert_eq!(node.contact(Nanos(100 * S)), 0, "first contact");
+        assert_eq!(node.contact(Nanos(105 * S)), 0);
+        // Away from 105 s to 200 s, longer than the 10 s tombstones live.
+        assert_eq!(node.contact(Nanos(200 * S)), 1);
+        assert!(node.lookup("old", Nanos(200 * S)).is_none());
+        assert!(node.lookup("new", Nanos(200 * S)).is_some());
+        assert_eq!(node.last_contact(), Some(Nanos(200 * S)));
+        assert_eq!(node.contact(Nanos(201 * S)), 0, "once");
+    }
 
     fn iamat(line: &str) -> IAmAt<'_> {
         match parse_request(line) {
@@ -206,7 +500,7 @@ mod tests {
             }
         };
         assert!(matches!(
-            bona.on_peer_update(clark_record.clone(), 0),
+            bona.on_peer_update(clark_record.clone(), 0, NOW),
             PeerDecision::Won { .. }
         ));
         bona.commit(clark_record);
@@ -224,12 +518,12 @@ mod tests {
         else {
             panic!("origin accepts");
         };
-        let PeerDecision::Won { forward, .. } = node.on_peer_update(record.clone(), 1) else {
+        let PeerDecision::Won { forward, .. } = node.on_peer_update(record.clone(), 1, NOW) else {
             panic!("first copy wins");
         };
         assert_eq!(forward.targets(3).collect::<Vec<_>>(), [0, 2]);
         node.commit(record.clone());
-        assert_eq!(node.on_peer_update(record, 2), PeerDecision::Lost);
+        assert_eq!(node.on_peer_update(record, 2, NOW), PeerDecision::Lost);
     }
 
     #[test]
@@ -237,7 +531,7 @@ mod tests {
         let node = NodeCore::new("Clark", HOUR);
         let decision = node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(100_000_000_000));
         assert!(matches!(decision, ClientDecision::Accepted { .. }));
-        assert!(node.lookup("c").is_none(), "not stored, so not known");
+        assert!(node.lookup("c", NOW).is_none(), "not stored, so not known");
         let again = node.on_client_iamat(&iamat("IAMAT c +1-2 100"), Nanos(101_000_000_000));
         assert!(
             matches!(again, ClientDecision::Accepted { .. }),

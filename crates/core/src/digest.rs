@@ -1,5 +1,5 @@
 //! The digest of a node's records: equal on two nodes exactly when they hold
-//! the same records (up to a 2^-64 chance of collision).
+//! the same records and tombstones (up to a 2^-64 chance of collision).
 //!
 //! It is the wrapping sum of one 64-bit hash per record, so it does not
 //! depend on the order records arrived in and is kept up to date in O(1) on
@@ -9,7 +9,7 @@
 //! fixed, documented function makes digests comparable across processes,
 //! builds and platforms (std's `DefaultHasher` promises none of that).
 
-use herd_proto::Record;
+use herd_proto::{Record, Tombstone};
 
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Digest(u64);
@@ -45,6 +45,12 @@ pub(crate) fn plus(digest: Digest, hash: u64) -> Digest {
 
 pub(crate) fn minus(digest: Digest, hash: u64) -> Digest {
     Digest(digest.0.wrapping_sub(hash))
+}
+
+/// The hash a tombstone contributes to the digest (of its FORGET line,
+/// which no AT line can equal).
+pub fn tombstone_hash(tombstone: &Tombstone) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(tombstone.to_line().as_bytes())
 }
 
 /// The hash a record contributes to the digest.

@@ -50,6 +50,27 @@ impl DigestTree {
         *slot = slot.wrapping_add(hash);
     }
 
+    /// Something without a position (a tombstone) joined `leaf`.
+    pub(crate) fn add(&mut self, leaf: u16, hash: u64) {
+        let slot = &mut self.leaves_mut()[usize::from(leaf)];
+        *slot = slot.wrapping_add(hash);
+    }
+
+    /// Something without a position left `leaf`.
+    pub(crate) fn subtract(&mut self, leaf: u16, hash: u64) {
+        let slot = &mut self.leaves_mut()[usize::from(leaf)];
+        *slot = slot.wrapping_sub(hash);
+    }
+
+    /// The record at `position` was removed, and the last one moved into
+    /// its place (as `IndexSet::swap_remove_index` does).
+    pub(crate) fn swap_remove(&mut self, position: usize, hash: u64) {
+        if position < self.leaf_at.len() {
+            let leaf = self.leaf_at.swap_remove(position);
+            self.subtract(leaf, hash);
+        }
+    }
+
     /// The record of a client in `leaf` was replaced.
     pub(crate) fn replace(&mut self, leaf: u16, old_hash: u64, new_hash: u64) {
         let slot = &mut self.leaves_mut()[usize::from(leaf)];

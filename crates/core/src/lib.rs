@@ -10,14 +10,16 @@ pub mod decide;
 pub mod digest;
 pub mod digest_tree;
 pub mod health;
+pub mod lifecycle;
 pub mod link;
 pub mod records;
 pub mod repair;
 pub mod send_queue;
 
 pub use backoff::Backoff;
-pub use decide::{ClientDecision, Forward, LinkId, NodeCore, PeerDecision};
+pub use decide::{ClientDecision, ForgetDecision, Forward, LinkId, NodeCore, PeerDecision, Swept};
 pub use digest::Digest;
+pub use lifecycle::{Lifecycle, LifecycleSabotage};
 pub use link::{
     LinkClose, LinkMachine, LinkPolicy, LinkStats, Opener, Received, Sabotage, Transmit,
 };

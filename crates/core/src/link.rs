@@ -46,7 +46,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herd_proto::Record;
+use herd_proto::{Record, Tombstone};
 use herd_proto::peer::PeerMessage;
 use herd_proto::repair::RepairMessage;
 
@@ -153,6 +153,9 @@ pub enum Transmit {
     Flood(Arc<Record>),
     /// A record a repair answer carries.
     Repaired(Arc<Record>),
+    /// A tombstone, flooded or carried by a repair answer (only to a peer
+    /// that speaks `FORGET`; the caller drops it for one that does not).
+    Forget(Tombstone),
     Repair(RepairMessage),
     Ping,
 }
@@ -190,6 +193,8 @@ impl fmt::Display for LinkClose {
 pub enum Received {
     /// An update: merge it (and flood it on if it wins).
     Merge(Record),
+    /// A tombstone: merge it (and flood it on if it wins).
+    Forget(Tombstone),
     /// A repair message: answer it with [`LinkMachine::answer_repair`] from
     /// the records as they are now.
     Repair(RepairMessage),
@@ -507,7 +512,9 @@ impl LinkMachine {
     pub fn receive(&mut self, message: PeerMessage<'_>) -> Received {
         match message {
             PeerMessage::Ping => Received::Nothing,
-            PeerMessage::Update(_) | PeerMessage::Repair(_) if !self.admin_up => {
+            PeerMessage::Update(_) | PeerMessage::Repair(_) | PeerMessage::Forget(_)
+                if !self.admin_up =>
+            {
                 // Cut by the operator: nothing crosses, not even what was
                 // already in flight.
                 Received::Close(LinkClose::Cut)
@@ -523,6 +530,10 @@ impl LinkMachine {
                     self.stats.repair_records_in += 1;
                 }
                 Received::Merge(record)
+            }
+            PeerMessage::Forget(tombstone) => {
+                self.stats.msgs_in += 1;
+                Received::Forget(tombstone)
             }
             PeerMessage::Repair(message) => {
                 if let Some(session) = &mut self.session {
@@ -567,6 +578,14 @@ impl LinkMachine {
             self.stats.repair_rounds += 1;
         }
         self.queue_repair(reply);
+    }
+
+    /// Queues a tombstone for the peer. Forgets are rare and must not be
+    /// lost to an overflow: they go ahead of the flood queue, and stay
+    /// for the next connection if this one drops first.
+    pub fn push_forget(&mut self, tombstone: Tombstone) {
+        self.stats.msgs_out += 1;
+        self.push_urgent(Transmit::Forget(tombstone));
     }
 
     /// Queues an update for the peer. An overflow drops the oldest queued
@@ -721,14 +740,17 @@ impl LinkMachine {
     }
 
     fn queue_repair(&mut self, reply: RepairReply) {
-        if reply.records.is_empty() && reply.messages.is_empty() {
+        if reply.records.is_empty() && reply.tombstones.is_empty() && reply.messages.is_empty() {
             return;
         }
         if self.session.is_none() || self.urgent_bytes > self.policy.repair_backlog {
             self.stats.repair_answers_dropped += 1;
             return;
         }
-        self.stats.repair_records_out += reply.records.len() as u64;
+        self.stats.repair_records_out += (reply.records.len() + reply.tombstones.len()) as u64;
+        for tombstone in reply.tombstones {
+            self.push_urgent(Transmit::Forget(tombstone));
+        }
         for record in reply.records {
             self.push_urgent(Transmit::Repaired(record));
         }
@@ -749,9 +771,10 @@ impl LinkMachine {
     }
 
     /// Repair messages and heartbeats belong to one connection; records
-    /// stay for the next.
+    /// and tombstones stay for the next.
     fn drop_connection_lines(&mut self) {
-        self.urgent.retain(|t| matches!(t, Transmit::Repaired(_)));
+        self.urgent
+            .retain(|t| matches!(t, Transmit::Repaired(_) | Transmit::Forget(_)));
         self.urgent_bytes = self.urgent.iter().map(wire_len).sum();
     }
 }
@@ -760,6 +783,8 @@ impl LinkMachine {
 fn wire_len(transmit: &Transmit) -> usize {
     match transmit {
         Transmit::Flood(record) | Transmit::Repaired(record) => record.at_line().len() + 1,
+        // FORGET, a leaf, a 32-digit hash and a time.
+        Transmit::Forget(_) => 72,
         // A LEAVES or GROUPS line is about 4 KiB; SYNC and WANT are small.
         Transmit::Repair(RepairMessage::Groups(_) | RepairMessage::Leaves { .. }) => 4 * 1024,
         Transmit::Repair(_) => 64,

@@ -1,24 +1,33 @@
-//! The set of records, one per client, newest update winning.
+//! The set of records, one per client, newest update winning, and the
+//! tombstones of forgotten clients.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use herd_proto::Record;
+use herd_proto::{ClientHash, Record, Tombstone};
 use indexmap::IndexSet;
 
 use herd_proto::repair::Digests;
 
 use crate::client_key::ByClient;
-use crate::digest::record_hash;
-use crate::digest_tree::{DigestTree, leaf_of};
+use crate::digest::{record_hash, tombstone_hash};
+use crate::digest_tree::{DigestTree, leaf_of, split_leaf};
 use crate::{Digest, digest};
 
 /// Records by client id. An insertion-ordered hash set: a client keeps its
-/// position for good (records are replaced, never removed), so a long scan
-/// (an admin listing a million records) can proceed a slice of positions at
-/// a time and let updates in between.
+/// position while its records replace each other, so a long scan (an admin
+/// listing a million records) can proceed a slice of positions at a time
+/// and let updates in between. A record that is removed (forgotten,
+/// expired) gives its position to the last record, which a scan under way
+/// past that position then misses once.
+///
+/// A tombstone (a forget) is kept by the hash of the client's id, never by
+/// the id: it wins over every update of the client up to its time, and
+/// counts in the digest like a record.
 #[derive(Default, Debug)]
 pub struct Records {
     by_client: IndexSet<ByClient>,
+    tombstones: HashMap<ClientHash, Tombstone>,
     /// Kept up to date by every merge; see [`Digest`].
     digest: Digest,
     /// The same, per bucket of clients, for the repair exchange.
@@ -31,9 +40,127 @@ impl Records {
     pub fn with_capacity(clients: usize) -> Records {
         Records {
             by_client: IndexSet::with_capacity(clients),
+            tombstones: HashMap::new(),
             digest: Digest::default(),
             tree: DigestTree::with_capacity(clients),
         }
+    }
+
+    /// The tombstone of a client, if it was forgotten.
+    pub fn tombstone_of(&self, client: &str) -> Option<&Tombstone> {
+        if self.tombstones.is_empty() {
+            return None;
+        }
+        self.tombstones.get(&ClientHash::of(client))
+    }
+
+    /// Is `record` an update that a tombstone held here covers?
+    pub fn is_forgotten(&self, record: &Record) -> bool {
+        self.tombstone_of(record.client())
+            .is_some_and(|tombstone| tombstone.time >= record.client_time())
+    }
+
+    /// Would `tombstone` change anything here (no newer one is held)?
+    pub fn wins(&self, tombstone: &Tombstone) -> bool {
+        self.tombstones
+            .get(&tombstone.client)
+            .is_none_or(|held| held.time < tombstone.time)
+    }
+
+    /// Keeps `tombstone` if it is newer than the one held for its client,
+    /// and removes the client's record if the tombstone covers it. Returns
+    /// true when it won. Like [`Records::merge`], commutative, associative
+    /// and idempotent, with updates too.
+    pub fn forget(&mut self, tombstone: Tombstone) -> bool {
+        if !self.wins(&tombstone) {
+            return false;
+        }
+        if let Some(old) = self.tombstones.insert(tombstone.client, tombstone) {
+            let hash = tombstone_hash(&old);
+            self.digest = digest::minus(self.digest, hash);
+            self.tree.subtract(old.leaf, hash);
+        }
+        let hash = tombstone_hash(&tombstone);
+        self.digest = digest::plus(self.digest, hash);
+        self.tree.add(tombstone.leaf, hash);
+        let (group, index) = split_leaf(tombstone.leaf);
+        let covered = self.tree.positions_in(group, &[index]).find(|&position| {
+            self.by_client.get_index(position).is_some_and(|held| {
+                held.0.client_time() <= tombstone.time
+                    && ClientHash::of(held.0.client()) == tombstone.client
+            })
+        });
+        if let Some(position) = covered {
+            self.remove_at(position);
+        }
+        true
+    }
+
+    /// Removes the record at `position` (the last one takes its place).
+    fn remove_at(&mut self, position: usize) {
+        if let Some(removed) = self.by_client.swap_remove_index(position) {
+            let hash = record_hash(&removed.0);
+            self.digest = digest::minus(self.digest, hash);
+            self.tree.swap_remove(position, hash);
+        }
+    }
+
+    /// Removes every record for which `expired` says so; returns how many.
+    pub fn remove_records(&mut self, mut expired: impl FnMut(&Record) -> bool) -> usize {
+        let mut removed = 0;
+        // From the end: a removal moves the last record, already looked at,
+        // into the hole.
+        for position in (0..self.by_client.len()).rev() {
+            if self
+                .by_client
+                .get_index(position)
+                .is_some_and(|held| expired(&held.0))
+            {
+                self.remove_at(position);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Drops every tombstone for which `expired` says so; returns how many.
+    pub fn remove_tombstones(&mut self, mut expired: impl FnMut(&Tombstone) -> bool) -> usize {
+        let gone: Vec<Tombstone> = self
+            .tombstones
+            .values()
+            .filter(|tombstone| expired(tombstone))
+            .copied()
+            .collect();
+        for tombstone in &gone {
+            self.tombstones.remove(&tombstone.client);
+            let hash = tombstone_hash(tombstone);
+            self.digest = digest::minus(self.digest, hash);
+            self.tree.subtract(tombstone.leaf, hash);
+        }
+        gone.len()
+    }
+
+    pub fn tombstones(&self) -> impl Iterator<Item = &Tombstone> {
+        self.tombstones.values()
+    }
+
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// The tombstones in the given leaves of `group`.
+    pub fn tombstones_in_leaves(&self, group: u8, leaves: &[u8]) -> Vec<Tombstone> {
+        if leaves.is_empty() || self.tombstones.is_empty() {
+            return Vec::new();
+        }
+        self.tombstones
+            .values()
+            .filter(|tombstone| {
+                let (g, index) = split_leaf(tombstone.leaf);
+                g == group && leaves.contains(&index)
+            })
+            .copied()
+            .collect()
     }
 
     pub fn get(&self, client: &str) -> Option<&Arc<Record>> {
@@ -45,6 +172,9 @@ impl Records {
     /// commutative, associative and idempotent: any order of any multiset of
     /// updates ends in the same state.
     pub fn merge(&mut self, record: Arc<Record>) -> bool {
+        if self.is_forgotten(&record) {
+            return false;
+        }
         // One lookup for a new client (every record of a log being loaded):
         // inserting leaves an existing client's record where it is.
         let (index, inserted) = self.by_client.insert_full(ByClient(record.clone()));
@@ -74,7 +204,7 @@ impl Records {
         true
     }
 
-    /// The digest of all records held, in O(1).
+    /// The digest of all records and tombstones held, in O(1).
     pub fn digest(&self) -> Digest {
         self.digest
     }

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use herd_proto::Record;
 use herd_proto::repair::{GROUPS, RepairMessage};
+use herd_proto::{Record, Tombstone};
 
 use crate::Records;
 
@@ -19,9 +19,11 @@ use crate::Records;
 /// started as soon as the previous one is answered.
 pub const GROUPS_PER_ROUND: usize = 16;
 
-/// What to send in answer: the records first, then the messages.
+/// What to send in answer: the tombstones and records first, then the
+/// messages.
 #[derive(Debug, Default, PartialEq)]
 pub struct RepairReply {
+    pub tombstones: Vec<Tombstone>,
     pub records: Vec<Arc<Record>>,
     pub messages: Vec<RepairMessage>,
 }
@@ -69,6 +71,7 @@ impl RepairState {
     ) -> RepairReply {
         match message {
             RepairMessage::Sync { root } => RepairReply {
+                tombstones: Vec::new(),
                 records: Vec::new(),
                 messages: if root == records.digest().value() {
                     Vec::new()
@@ -99,6 +102,7 @@ impl RepairState {
                 self.outstanding = chosen.len();
                 self.more = differing.len() > chosen.len();
                 RepairReply {
+                    tombstones: Vec::new(),
                     records: Vec::new(),
                     messages: chosen
                         .into_iter()
@@ -116,12 +120,14 @@ impl RepairState {
                     .map(|i| i as u8)
                     .collect();
                 RepairReply {
+                    tombstones: records.tombstones_in_leaves(group, &leaves),
                     records: records.in_leaves(group, &leaves),
                     messages: vec![RepairMessage::Want { group, leaves }],
                 }
             }
             RepairMessage::Want { group, leaves } => {
                 let records_wanted = records.in_leaves(group, &leaves);
+                let tombstones = records.tombstones_in_leaves(group, &leaves);
                 let mut messages = Vec::new();
                 if self.outstanding > 0 {
                     self.outstanding -= 1;
@@ -132,6 +138,7 @@ impl RepairState {
                     }
                 }
                 RepairReply {
+                    tombstones,
                     records: records_wanted,
                     messages,
                 }
@@ -154,14 +161,27 @@ mod tests {
         Arc::new(Record::from_iamat(node, Nanos(time + 1), &req))
     }
 
+    enum Item {
+        Record(Arc<Record>),
+        Tombstone(Tombstone),
+        Message(RepairMessage),
+    }
+
+    fn tombstone(client: &str, time: u64) -> Tombstone {
+        Tombstone {
+            leaf: crate::digest_tree::leaf_of(client),
+            client: herd_proto::ClientHash::of(client),
+            time: Nanos(time),
+        }
+    }
+
     /// Runs rounds between `a` (starting) and `b` over a perfect ordered
     /// link until nothing is in flight; returns (rounds, records moved).
     fn repair(a: &mut Records, b: &mut Records) -> (usize, usize) {
         let (mut sa, mut sb) = (RepairState::default(), RepairState::default());
         // Messages in flight towards a (true) or b (false), in order.
-        let mut wire: std::collections::VecDeque<(bool, Result<Arc<Record>, RepairMessage>)> =
-            std::collections::VecDeque::new();
-        wire.push_back((false, Err(sa.start(a))));
+        let mut wire: std::collections::VecDeque<(bool, Item)> = std::collections::VecDeque::new();
+        wire.push_back((false, Item::Message(sa.start(a))));
         let (mut rounds, mut moved, mut pick) = (1, 0, 0usize);
         while let Some((to_a, item)) = wire.pop_front() {
             let (records, state) = if to_a {
@@ -170,21 +190,28 @@ mod tests {
                 (&mut *b, &mut sb)
             };
             match item {
-                Ok(record) => {
+                Item::Record(record) => {
                     moved += 1;
                     records.merge(record);
                 }
-                Err(message) => {
+                Item::Tombstone(tombstone) => {
+                    moved += 1;
+                    records.forget(tombstone);
+                }
+                Item::Message(message) => {
                     pick = pick.wrapping_mul(31).wrapping_add(7);
                     let reply = state.answer(records, message, pick);
+                    for t in reply.tombstones {
+                        wire.push_back((!to_a, Item::Tombstone(t)));
+                    }
                     for r in reply.records {
-                        wire.push_back((!to_a, Ok(r)));
+                        wire.push_back((!to_a, Item::Record(r)));
                     }
                     for m in reply.messages {
                         if matches!(m, RepairMessage::Sync { .. }) {
                             rounds += 1;
                         }
-                        wire.push_back((!to_a, Err(m)));
+                        wire.push_back((!to_a, Item::Message(m)));
                     }
                 }
             }
@@ -263,13 +290,32 @@ mod tests {
         assert_eq!(rounds, GROUPS / GROUPS_PER_ROUND);
     }
 
+    #[test]
+    fn a_tombstone_repairs_like_an_update_and_removes_what_it_covers() {
+        let mut a = Records::default();
+        let mut b = Records::default();
+        for i in 0..1_000 {
+            a.merge(record("Clark", &format!("c{i}"), 5));
+            b.merge(record("Clark", &format!("c{i}"), 5));
+        }
+        assert!(a.forget(tombstone("c7", 6)));
+        assert_ne!(a.digest(), b.digest(), "a tombstone counts in the digest");
+        let (_, moved) = repair(&mut a, &mut b);
+        assert!(b.get("c7").is_none());
+        assert_eq!(b.tombstone_count(), 1);
+        assert_eq!(lines(&a), lines(&b));
+        assert_eq!(a.digest(), b.digest());
+        assert!(moved <= 4, "moved {moved}");
+    }
+
     proptest! {
-        /// Whatever two nodes hold, one repair leaves them equal, each with
-        /// the newest update of every client either held.
+        /// Whatever two nodes hold, updates and forgets alike, one repair
+        /// leaves them equal, each with the newest operation on every
+        /// client either held.
         #[test]
         fn repair_converges_to_the_newest_of_both(
-            a_updates in prop::collection::vec((0usize..50, 0u64..4, 0usize..2), 0..80),
-            b_updates in prop::collection::vec((0usize..50, 0u64..4, 0usize..2), 0..80),
+            a_updates in prop::collection::vec((0usize..50, 0u64..4, 0usize..3), 0..80),
+            b_updates in prop::collection::vec((0usize..50, 0u64..4, 0usize..3), 0..80),
         ) {
             let nodes = ["Bona", "Clark"];
             let mut a = Records::default();
@@ -277,14 +323,22 @@ mod tests {
             let mut union = Records::default();
             for (records, updates) in [(&mut a, &a_updates), (&mut b, &b_updates)] {
                 for &(c, t, n) in updates {
-                    let r = record(nodes[n], &format!("client-{c}"), t);
-                    records.merge(r.clone());
-                    union.merge(r);
+                    let client = format!("client-{c}");
+                    if n == 2 {
+                        records.forget(tombstone(&client, t));
+                        union.forget(tombstone(&client, t));
+                    } else {
+                        let r = record(nodes[n], &client, t);
+                        records.merge(r.clone());
+                        union.merge(r);
+                    }
                 }
             }
             repair(&mut a, &mut b);
             prop_assert_eq!(lines(&a), lines(&union));
             prop_assert_eq!(lines(&b), lines(&union));
+            prop_assert_eq!(a.digest(), union.digest());
+            prop_assert_eq!(b.digest(), union.digest());
         }
     }
 }

@@ -223,7 +223,7 @@ async fn serve(
         }
     }
     let live = Live::of(config, tls);
-    let max_future_skew = crate::live::max_future_skew(config);
+    let rules = crate::live::CoreRules::of(config);
     let store: Box<dyn RecordStore> = Box::new(LogStore::open(&dir).map_err(|err| {
         Fatal(
             EXIT_RUNTIME,
@@ -239,7 +239,7 @@ async fn serve(
     let node = Node::new(
         settings,
         live,
-        max_future_skew,
+        rules,
         store,
         Vec::new(),
         places.clone(),

@@ -11,6 +11,7 @@ pub mod counters;
 pub mod events;
 pub mod group_commit;
 pub mod health;
+pub mod last_contact;
 pub mod line_reader;
 pub mod link_set;
 pub mod link_states;

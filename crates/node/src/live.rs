@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use herd_config::{ClientSettings, Config, Limits, Secret};
+use herd_core::Lifecycle;
 use herd_proto::Nanos;
 use herd_tls::{NodeTls, TlsError};
 
@@ -84,8 +85,40 @@ pub fn describe_certificate(tls: &NodeTls) -> String {
     }
 }
 
-/// How far ahead of this node's clock a client's time may be
-/// (`max_future_skew`), as the core counts it.
-pub fn max_future_skew(config: &Config) -> Nanos {
-    Nanos(u64::try_from(config.herd.max_future_skew.as_nanos()).unwrap_or(u64::MAX))
+/// The rules of the config that `herd-core` applies: set at start-up and
+/// by every reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreRules {
+    /// How far ahead of this node's clock a client's time may be.
+    pub max_future_skew: Nanos,
+    /// `[records]`: how long records and tombstones live.
+    pub lifecycle: Lifecycle,
+}
+
+impl CoreRules {
+    pub fn of(config: &Config) -> CoreRules {
+        CoreRules {
+            max_future_skew: nanos(config.herd.max_future_skew),
+            lifecycle: Lifecycle {
+                ttl: config.records.ttl.map(nanos),
+                tombstone_ttl: nanos(config.records.tombstone_ttl),
+                sabotage: None,
+            },
+        }
+    }
+}
+
+impl Default for CoreRules {
+    /// The config's defaults (tests).
+    fn default() -> CoreRules {
+        CoreRules {
+            // An hour, the config's default.
+            max_future_skew: Nanos(3_600_000_000_000),
+            lifecycle: Lifecycle::default(),
+        }
+    }
+}
+
+fn nanos(duration: std::time::Duration) -> Nanos {
+    Nanos(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX))
 }

@@ -12,7 +12,9 @@
 //! on them gets `?`); a peer's updates stay in memory meanwhile and are
 //! forwarded, since their sender holds them.
 //!
-//! An entry is `length (u32 LE) | CRC-32 of the line (u32 LE) | AT line`.
+//! An entry is `length (u32 LE) | CRC-32 of the line (u32 LE) | line`, the
+//! line an update's AT line or a tombstone's FORGET line (which holds a
+//! hash of the client id, never the id).
 //! At start-up the log is read entry by entry and checked:
 //! - an entry whose checksum or line is wrong is skipped and logged, and
 //!   reading goes on after it (one flipped bit must not cost the records
@@ -29,6 +31,13 @@
 //! meanwhile are kept aside in memory, and the node's maintenance tick
 //! (every 200 ms) appends them to the new file and swaps it in (see
 //! [`LogStore::maintain`]).
+//!
+//! A tombstone makes the log due for a rewrite at once, whatever its size:
+//! the forgotten client's lines must leave the files within seconds
+//! (contract section 11). Until that rewrite is in place a marker file,
+//! `records.purge`, says so, and a start-up finds it and rewrites first;
+//! the rewrite also deletes the `records.log.cut-N` files, which may hold
+//! the client's lines too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -38,12 +47,14 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use herd_core::Records;
-use herd_proto::Record;
+use herd_proto::{Record, Tombstone};
 use tracing::{info, warn};
 
 use crate::store::RecordStore;
 
 pub const LOG_FILE: &str = "records.log";
+/// Present while a forgotten client's lines may still be in the files.
+pub const PURGE_MARKER: &str = "records.purge";
 const HEADER: usize = 8;
 /// Longer than any AT line a node makes (client lines are at most 8 KiB).
 const MAX_ENTRY: usize = 16 * 1024;
@@ -75,6 +86,24 @@ pub struct LogStore {
     compaction: Option<Compaction>,
     /// After a failed compaction, the next waits until the log is this long.
     next_attempt_entries: u64,
+    /// A tombstone was appended since the last compaction started: the
+    /// next starts at once.
+    purge_wanted: bool,
+}
+
+/// What a compaction writes: the live records and tombstones at one moment.
+struct Snapshot {
+    records: Vec<Arc<Record>>,
+    tombstones: Vec<Tombstone>,
+}
+
+impl Snapshot {
+    fn of(records: &Records) -> Snapshot {
+        Snapshot {
+            records: records.iter().cloned().collect(),
+            tombstones: records.tombstones().copied().collect(),
+        }
+    }
 }
 
 /// A rewrite of the log under way on its own thread.
@@ -87,6 +116,8 @@ struct Compaction {
     tail_entries: u64,
     started: Instant,
     old_entries: u64,
+    /// Started for a tombstone: the purge is done when it is swapped in.
+    purge: bool,
 }
 
 /// What start-up found in the log.
@@ -125,7 +156,42 @@ impl LogStore {
             pending_entries: 0,
             compaction: None,
             next_attempt_entries: 0,
+            purge_wanted: false,
         })
+    }
+
+    fn marker_path(&self) -> PathBuf {
+        self.path.with_file_name(PURGE_MARKER)
+    }
+
+    /// The forgotten clients' lines are out of the log: the marker and
+    /// the cut-off bytes kept aside (which may hold them too) go.
+    fn purged(&self) {
+        if let Some(dir) = self.path.parent()
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            let cut_prefix = format!("{LOG_FILE}.cut-");
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&cut_prefix) {
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => info!(
+                            "{}: deleted, as it may hold a forgotten client's lines",
+                            entry.path().display()
+                        ),
+                        Err(err) => warn!("{}: not deleted: {err}", entry.path().display()),
+                    }
+                }
+            }
+        }
+        if let Err(err) = std::fs::remove_file(self.marker_path())
+            && err.kind() != io::ErrorKind::NotFound
+        {
+            warn!("{}: not deleted: {err}", self.marker_path().display());
+        }
+        info!(
+            "{}: rewritten without the forgotten clients' lines",
+            self.path.display()
+        );
     }
 
     pub fn recovery(&self) -> Option<&Recovery> {
@@ -136,8 +202,7 @@ impl LogStore {
     /// old log stays as it was.
     fn compact(&mut self, records: &Records) -> io::Result<()> {
         let temporary = self.temporary_path();
-        let snapshot: Vec<Arc<Record>> = records.iter().cloned().collect();
-        let (length, entries) = write_snapshot(&temporary, &snapshot)?;
+        let (length, entries) = write_snapshot(&temporary, &Snapshot::of(records))?;
         let file = open_for_append(&temporary)?;
         self.swap_in(&temporary, file)?;
         self.length = length;
@@ -166,9 +231,10 @@ impl LogStore {
     }
 
     fn wants_compaction(&self, live: usize) -> bool {
-        self.entries > COMPACT_MIN_ENTRIES
-            && self.entries > 2 * live as u64
-            && self.entries >= self.next_attempt_entries
+        self.purge_wanted
+            || (self.entries > COMPACT_MIN_ENTRIES
+                && self.entries > 2 * live as u64
+                && self.entries >= self.next_attempt_entries)
     }
 
     /// Starts a background rewrite of the log with `records` (called under
@@ -177,8 +243,9 @@ impl LogStore {
         let temporary = self.temporary_path();
         // A pointer per record, under the node's lock: the only pause.
         let started = Instant::now();
-        let snapshot: Vec<Arc<Record>> = records.iter().cloned().collect();
+        let snapshot = Snapshot::of(records);
         let pause = started.elapsed();
+        let purge = std::mem::take(&mut self.purge_wanted);
         let target = temporary.clone();
         let writer = std::thread::Builder::new()
             .name("log-compaction".to_owned())
@@ -199,9 +266,13 @@ impl LogStore {
                     tail_entries: 0,
                     started: Instant::now(),
                     old_entries: self.entries,
+                    purge,
                 });
             }
-            Err(err) => self.compaction_failed(&err),
+            Err(err) => {
+                self.purge_wanted |= purge;
+                self.compaction_failed(&err);
+            }
         }
     }
 
@@ -216,6 +287,11 @@ impl LogStore {
         file.write_all(tail)?;
         file.sync_all()?;
         self.swap_in(&compaction.temporary, file)?;
+        // A tombstone that came meanwhile wants another rewrite: the
+        // snapshot may hold its client.
+        if compaction.purge && !self.purge_wanted {
+            self.purged();
+        }
         let old_length = self.length;
         self.length = length + tail.len() as u64;
         self.entries = entries + compaction.tail_entries;
@@ -263,6 +339,19 @@ impl LogStore {
         }
         Ok(())
     }
+
+    /// Buffers one line as an entry (see [`RecordStore::append`]).
+    fn append_line(&mut self, line: &str) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
+        if line.len() > MAX_ENTRY {
+            return Err(io::Error::other("record too long for the log"));
+        }
+        encode(line, &mut self.pending);
+        self.pending_entries += 1;
+        Ok(())
+    }
 }
 
 impl LogStore {
@@ -287,14 +376,19 @@ impl Drop for LogStore {
 
 impl RecordStore for LogStore {
     fn append(&mut self, record: &Arc<Record>) -> io::Result<()> {
-        if let Some(why) = &self.broken {
-            return Err(io::Error::other(why.clone()));
+        self.append_line(record.at_line())
+    }
+
+    fn append_tombstone(&mut self, tombstone: &Tombstone) -> io::Result<()> {
+        self.append_line(&tombstone.to_line())?;
+        if !self.purge_wanted {
+            self.purge_wanted = true;
+            // Empty: its being there is what counts, at a start-up after a
+            // crash before the rewrite.
+            if let Err(err) = File::create(self.marker_path()) {
+                warn!("{}: not created: {err}", self.marker_path().display());
+            }
         }
-        if record.at_line().len() > MAX_ENTRY {
-            return Err(io::Error::other("record too long for the log"));
-        }
-        encode(record.at_line(), &mut self.pending);
-        self.pending_entries += 1;
         Ok(())
     }
 
@@ -406,10 +500,17 @@ impl RecordStore for LogStore {
         self.entries = scan.entries;
         let records = scan.records;
         recovery.records = records.len();
+        // A forget whose rewrite a stop or crash interrupted.
+        self.purge_wanted = self.marker_path().exists();
         // Mostly superseded entries: keep only the live ones.
         if self.wants_compaction(records.len()) {
             match self.compact(&records) {
-                Ok(()) => recovery.compacted = true,
+                Ok(()) => {
+                    recovery.compacted = true;
+                    if std::mem::take(&mut self.purge_wanted) {
+                        self.purged();
+                    }
+                }
                 Err(err) => warn!("{}: not compacted: {err}", self.path.display()),
             }
         }
@@ -509,6 +610,10 @@ fn scan(file: File) -> io::Result<Scan> {
                                 scan.records.merge(Arc::new(record));
                                 scan.entries += 1;
                             }
+                            Entry::Tombstone(tombstone) => {
+                                scan.records.forget(tombstone);
+                                scan.entries += 1;
+                            }
                             Entry::Damaged { at } => {
                                 warn!("damaged log entry at byte {at} skipped");
                                 scan.skipped += 1;
@@ -542,6 +647,7 @@ enum Batch {
 
 enum Entry {
     Record(Record),
+    Tombstone(Tombstone),
     /// Checksum or line wrong, framing intact: skipped.
     Damaged {
         at: u64,
@@ -582,14 +688,17 @@ fn read_entries(file: File, out: &std::sync::mpsc::SyncSender<io::Result<Batch>>
         }
         let start = good;
         good += (HEADER + length) as u64;
-        let record = (crc32fast::hash(&payload) == crc)
+        let entry = (crc32fast::hash(&payload) == crc)
             .then(|| std::str::from_utf8(&payload).ok())
             .flatten()
-            .and_then(|line| Record::parse_at_line(line).ok());
-        batch.push(match record {
-            Some(record) => Entry::Record(record),
-            None => Entry::Damaged { at: start },
-        });
+            .and_then(|line| {
+                if line.starts_with("FORGET ") {
+                    Tombstone::parse_line(line).ok().map(Entry::Tombstone)
+                } else {
+                    Record::parse_at_line(line).ok().map(Entry::Record)
+                }
+            });
+        batch.push(entry.unwrap_or(Entry::Damaged { at: start }));
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             if out.send(Ok(Batch::Entries(full))).is_err() {
@@ -629,22 +738,35 @@ fn keep_aside(path: &Path, from: u64, kept: &Path) {
     }
 }
 
-/// Writes one entry per record to a new file at `path`, fsynced:
-/// (bytes, entries). On failure the file is removed.
-fn write_snapshot(path: &Path, records: &[Arc<Record>]) -> io::Result<(u64, u64)> {
+/// Writes one entry per tombstone and record to a new file at `path`,
+/// fsynced: (bytes, entries). On failure the file is removed.
+fn write_snapshot(path: &Path, snapshot: &Snapshot) -> io::Result<(u64, u64)> {
     let written = File::create(path).and_then(|file| {
         let mut out = io::BufWriter::with_capacity(1 << 20, file);
         let mut entry = Vec::with_capacity(256);
         let mut length = 0u64;
-        for record in records {
+        let lines = snapshot
+            .tombstones
+            .iter()
+            .map(|tombstone| std::borrow::Cow::Owned(tombstone.to_line()))
+            .chain(
+                snapshot
+                    .records
+                    .iter()
+                    .map(|record| std::borrow::Cow::Borrowed(record.at_line())),
+            );
+        for line in lines {
             entry.clear();
-            encode(record.at_line(), &mut entry);
+            encode(&line, &mut entry);
             out.write_all(&entry)?;
             length += entry.len() as u64;
         }
         let file = out.into_inner().map_err(|err| err.into_error())?;
         file.sync_all()?;
-        Ok((length, records.len() as u64))
+        Ok((
+            length,
+            (snapshot.records.len() + snapshot.tombstones.len()) as u64,
+        ))
     });
     if written.is_err() {
         let _ = std::fs::remove_file(path);

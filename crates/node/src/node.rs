@@ -6,17 +6,20 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use herd_admin::{AdminState, ErrorCode, EventClass, EventKind, LinkChange};
 use herd_config::{Address, FsyncPolicy};
-use herd_core::{ClientDecision, Digest, Forward, LinkId, NodeCore, PeerDecision, Records};
+use herd_core::{
+    ClientDecision, Digest, ForgetDecision, Forward, LinkId, NodeCore, PeerDecision, Records,
+};
 use herd_places::{NearbyQuery, PlacesBackend};
 use herd_proto::fields::is_blank;
-use herd_proto::{Nanos, Record, Request, parse_request};
-use tracing::{error, info};
+use herd_proto::{Nanos, Record, Request, Tombstone, parse_request};
+use tracing::{error, info, warn};
 
 use crate::counters::{Counters, RequestKind, RequestResult, bump};
 use crate::events::{EventHub, now_us};
 use crate::group_commit::GroupCommit;
 use crate::link_states;
-use crate::live::Live;
+use crate::last_contact;
+use crate::live::{CoreRules, Live};
 use crate::metrics::Latencies;
 use crate::peer::{Link, UpdateBatch};
 use crate::pending_replies::PendingReplies;
@@ -45,6 +48,21 @@ pub struct Settings {
 struct State {
     core: NodeCore,
     store: Box<dyn RecordStore>,
+    /// The last contact written to `last-contact`.
+    contact_saved: Option<Nanos>,
+}
+
+/// How often the last contact with the herd is saved while links are up.
+const SAVE_CONTACT_EVERY: Nanos = Nanos(2_000_000_000);
+
+/// What an operator's forget did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forgot {
+    pub tombstone: Tombstone,
+    /// False: a tombstone as new was already held (forgotten before).
+    pub new: bool,
+    /// The node held a record of the client, now gone.
+    pub had_record: bool,
 }
 
 pub struct Node {
@@ -77,19 +95,41 @@ impl Node {
     pub fn new(
         settings: Settings,
         live: Live,
-        max_future_skew: Nanos,
+        rules: CoreRules,
         mut store: Box<dyn RecordStore>,
         links: Vec<Arc<Link>>,
         places: Arc<dyn PlacesBackend>,
     ) -> std::io::Result<Node> {
-        let mut core = NodeCore::new(settings.name.clone(), max_future_skew);
+        let mut core = NodeCore::new(settings.name.clone(), rules.max_future_skew);
+        core.set_lifecycle(rules.lifecycle);
         core.restore_all(store.load()?);
+        let contact_saved = last_contact::load(&last_contact::path_in(&settings.data_dir))?;
+        core.set_last_contact(contact_saved);
+        let now = Nanos::now();
+        let swept = core.expire(now);
+        if swept.records + swept.tombstones > 0 {
+            info!(
+                "{} records and {} tombstones expired while the node was stopped",
+                swept.records, swept.tombstones
+            );
+        }
+        let discarded = core.back(now);
+        if discarded > 0 {
+            warn!(
+                "away from the herd longer than tombstone_ttl (last contact {}): discarded {discarded} records older than the horizon, to be taken again from peers",
+                contact_saved.map_or_else(|| "unknown".to_owned(), Nanos::to_seconds_text)
+            );
+        }
         // After loading: a compaction at start-up replaces the file.
         let group_commit = Arc::new(GroupCommit::new(settings.fsync, store.sync_handle()));
         Ok(Node {
             settings,
             live: RwLock::new(Arc::new(live)),
-            state: Mutex::new(State { core, store }),
+            state: Mutex::new(State {
+                core,
+                store,
+                contact_saved,
+            }),
             links: RwLock::new(Arc::new(links)),
             places: RwLock::new(places),
             counters: Counters::default(),
@@ -164,10 +204,24 @@ impl Node {
         self.links().iter().find(|link| link.peer == peer).cloned()
     }
 
-    /// A reload's new settings (reload.rs). The skew bound is the core's.
-    pub fn set_live(&self, live: Live, max_future_skew: Nanos) {
-        self.state().core.set_max_future_skew(max_future_skew);
+    /// A reload's new settings (reload.rs), and the rules the core applies.
+    pub fn set_live(&self, live: Live, rules: CoreRules) {
+        {
+            let mut state = self.state();
+            state.core.set_max_future_skew(rules.max_future_skew);
+            state.core.set_lifecycle(rules.lifecycle);
+        }
         *write(&self.live) = Arc::new(live);
+    }
+
+    /// The lifetimes in force.
+    pub fn lifecycle(&self) -> herd_core::Lifecycle {
+        self.state().core.lifecycle()
+    }
+
+    /// Tombstones held.
+    pub fn tombstone_count(&self) -> usize {
+        self.state().core.records().tombstone_count()
     }
 
     /// A reload's new places backend.
@@ -394,7 +448,11 @@ impl Node {
                         push_line(out, held.at_line());
                         answered(RequestResult::Stale)
                     }
-                    ClientDecision::TooFarInFuture => {
+                    // Too far ahead, older than the ttl, or older than the
+                    // client's forget: nothing to store, nothing to say.
+                    ClientDecision::TooFarInFuture
+                    | ClientDecision::Expired
+                    | ClientDecision::Forgotten => {
                         question(text.as_bytes(), out);
                         answered(RequestResult::Invalid)
                     }
@@ -407,7 +465,11 @@ impl Node {
                     client: Some(request.client),
                 };
                 self.catch_up_with_peers();
-                let held = self.state().core.lookup(request.client).cloned();
+                let held = self
+                    .state()
+                    .core
+                    .lookup(request.client, Nanos::now())
+                    .cloned();
                 let Some(record) = held else {
                     question(text.as_bytes(), out);
                     return answered(RequestResult::UnknownClient);
@@ -451,7 +513,7 @@ impl Node {
     /// The store's housekeeping after a save (a compaction in the
     /// background, swapped in when done).
     fn maintain_store(&self, state: &mut State, finish: bool) {
-        let State { core, store } = state;
+        let State { core, store, .. } = state;
         if store.maintain(core.records(), finish) {
             self.group_commit.replace_file(store.sync_handle());
         }
@@ -468,10 +530,179 @@ impl Node {
             let node = self.clone();
             // The swap writes and fsyncs the tail: not on a runtime thread.
             let _ = tokio::task::spawn_blocking(move || {
+                let connected = node.links().iter().any(|link| link.is_connected());
                 let mut state = node.state();
+                node.lifecycle_tick(&mut state, connected);
                 node.maintain_store(&mut state, true);
             })
             .await;
+        }
+    }
+
+    /// Expiry, and the contact with the herd kept and saved while a link
+    /// is up.
+    fn lifecycle_tick(&self, state: &mut State, connected: bool) {
+        let now = Nanos::now();
+        let swept = state.core.expire(now);
+        if swept.records + swept.tombstones > 0 {
+            info!(
+                records = swept.records,
+                tombstones = swept.tombstones,
+                "expired"
+            );
+            self.publish_count_changed(state);
+        }
+        if connected {
+            self.contact(state, now);
+        }
+        let last = state.core.last_contact();
+        let due = match (last, state.contact_saved) {
+            (Some(last), Some(saved)) => last.0 >= saved.0.saturating_add(SAVE_CONTACT_EVERY.0),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if due && let Some(last) = last {
+            let path = last_contact::path_in(&self.settings.data_dir);
+            match last_contact::save(&path, last) {
+                Ok(()) => state.contact_saved = Some(last),
+                Err(err) => warn!("cannot save the last contact to {}: {err}", path.display()),
+            }
+        }
+    }
+
+    /// A link is up at `now`: the core's contact rule.
+    fn contact(&self, state: &mut State, now: Nanos) {
+        let discarded = state.core.contact(now);
+        if discarded > 0 {
+            warn!(
+                "back after longer away from the herd than tombstone_ttl: discarded {discarded} records older than the horizon, to be taken again from peers"
+            );
+            self.publish_count_changed(state);
+        }
+    }
+
+    /// A link is about to come up (before it exchanges anything).
+    pub fn in_contact(&self) {
+        let mut state = self.state();
+        self.contact(&mut state, Nanos::now());
+    }
+
+    /// A tombstone that arrived from `peer` on its link `link`: whether it
+    /// won, or None when it won but could not be stored (dropped as if
+    /// never received; repair brings it again). Like
+    /// [`Node::on_peer_update`], written and flooded by `batch`.
+    pub fn on_peer_forget(
+        &self,
+        tombstone: Tombstone,
+        link: LinkId,
+        peer: &str,
+        batch: &mut UpdateBatch<'_>,
+    ) -> Option<bool> {
+        let decision = {
+            let mut state = self.state();
+            let decision = state.core.on_peer_forget(tombstone, link, Nanos::now());
+            if let ForgetDecision::Won { tombstone, .. } = &decision {
+                if let Err(err) = state.store.append_tombstone(tombstone) {
+                    error!(
+                        "cannot store the tombstone {} from {peer}: {err}",
+                        tombstone.client.to_hex()
+                    );
+                    return None;
+                }
+                batch.appended();
+                state.core.commit_forget(*tombstone);
+                self.maintain_store(&mut state, false);
+                self.publish_count_changed(&state);
+            }
+            decision
+        };
+        let won = match decision {
+            ForgetDecision::Won { tombstone, forward } => {
+                info!(
+                    peer,
+                    "client {} forgotten up to {}",
+                    tombstone.client.to_hex(),
+                    tombstone.time.to_seconds_text()
+                );
+                self.flood_forget(tombstone, forward, Some(batch));
+                true
+            }
+            ForgetDecision::Lost => false,
+        };
+        Some(won)
+    }
+
+    /// The operator forgets `client` (admin `forget`): a tombstone, written
+    /// to the store before this returns, then flooded to every peer.
+    pub fn forget(&self, client: &str) -> Result<Forgot, (ErrorCode, String)> {
+        let now = Nanos::now();
+        let (decision, had_record) = {
+            let mut state = self.state();
+            let had_record = state.core.records().get(client).is_some();
+            let decision = state.core.on_forget(client, now);
+            if let ForgetDecision::Won { tombstone, .. } = &decision {
+                let stored = state
+                    .store
+                    .append_tombstone(tombstone)
+                    .and_then(|()| state.store.flush());
+                if let Err(err) = stored {
+                    let message = format!("cannot store the tombstone: {err}");
+                    error!("{message}");
+                    return Err((ErrorCode::Failed, message));
+                }
+                self.group_commit.written(state.store.written());
+                state.core.commit_forget(*tombstone);
+                self.maintain_store(&mut state, false);
+                self.publish_count_changed(&state);
+            }
+            (decision, had_record)
+        };
+        match decision {
+            ForgetDecision::Won { tombstone, forward } => {
+                info!(
+                    "client {} forgotten up to {} by the operator",
+                    tombstone.client.to_hex(),
+                    tombstone.time.to_seconds_text()
+                );
+                self.flood_forget(tombstone, forward, None);
+                Ok(Forgot {
+                    tombstone,
+                    new: true,
+                    had_record,
+                })
+            }
+            ForgetDecision::Lost => {
+                let state = self.state();
+                let held = state.core.records().tombstone_of(client).copied();
+                held.map(|tombstone| Forgot {
+                    tombstone,
+                    new: false,
+                    had_record,
+                })
+                .ok_or_else(|| {
+                    (
+                        ErrorCode::Failed,
+                        "the forget lost to nothing held (clock far behind?)".to_owned(),
+                    )
+                })
+            }
+        }
+    }
+
+    /// Queues `tombstone` on the links `forward` names: written by `batch`
+    /// when given, here otherwise.
+    fn flood_forget(
+        &self,
+        tombstone: Tombstone,
+        forward: Forward,
+        mut batch: Option<&mut UpdateBatch<'_>>,
+    ) {
+        for link in self.links().iter().filter(|link| forward.includes(link.id)) {
+            link.forget_later(tombstone);
+            match batch.as_deref_mut() {
+                Some(batch) => batch.flooded(link),
+                None => link.write_queued(),
+            }
         }
     }
 
@@ -489,7 +720,7 @@ impl Node {
         let record = Arc::new(record);
         let decision = {
             let mut state = self.state();
-            let decision = state.core.on_peer_update(record.clone(), link);
+            let decision = state.core.on_peer_update(record.clone(), link, Nanos::now());
             let won = matches!(decision, PeerDecision::Won { .. });
             // Published under the lock so that it precedes the records event.
             self.events
@@ -580,6 +811,19 @@ impl Node {
                 batch.flooded(link);
             }
         }
+    }
+
+    /// The record count and digest changed without a record to name (a
+    /// forget, an expiry): a records event without a client.
+    fn publish_count_changed(&self, state: &State) {
+        self.events.publish_with(EventClass::Records, || {
+            let records = state.core.records();
+            EventKind::Records {
+                client: String::new(),
+                count: records.len(),
+                digest: records.digest().to_hex(),
+            }
+        });
     }
 
     /// Called with the state lock held, so count and digest match the change.

@@ -115,6 +115,11 @@ mod tests {
             Ok(())
         }
 
+        fn append_tombstone(&mut self, _tombstone: &herd_proto::Tombstone) -> io::Result<()> {
+            self.pending += 1;
+            Ok(())
+        }
+
         fn flush(&mut self) -> io::Result<()> {
             if self.failing.load(Ordering::SeqCst) {
                 return Err(io::Error::other("disk on fire"));
@@ -160,7 +165,7 @@ mod tests {
         let node = Node::new(
             settings,
             live,
-            Nanos(3_600_000_000_000),
+            crate::live::CoreRules::default(),
             Box::new(store),
             Vec::new(),
             Arc::new(NoPlaces),

@@ -101,8 +101,17 @@ impl Reloader {
             }
             changed.push(Change::TlsFiles);
         }
-        self.node
-            .set_live(Live::of(&new, tls), crate::live::max_future_skew(&new));
+        let rules = crate::live::CoreRules::of(&new);
+        if rules.lifecycle != self.node.lifecycle() {
+            info!(
+                "records now live {}, tombstones {}",
+                new.records
+                    .ttl
+                    .map_or_else(|| "for ever".to_owned(), |ttl| format!("for {}", humantime::format_duration(ttl))),
+                humantime::format_duration(new.records.tombstone_ttl)
+            );
+        }
+        self.node.set_live(Live::of(&new, tls), rules);
         if let Some(places) = places {
             info!("places now: {}", places.describe());
             self.node.set_places(places);

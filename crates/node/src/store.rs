@@ -8,7 +8,7 @@
 use std::io;
 use std::sync::Arc;
 
-use herd_proto::Record;
+use herd_proto::{Record, Tombstone};
 
 pub trait RecordStore: Send {
     /// Persists one winning update: in the operating system's hands when
@@ -25,6 +25,11 @@ pub trait RecordStore: Send {
     /// number [`RecordStore::appended`] from then on. An error (the store
     /// refuses writes, the record cannot be stored) refuses the update.
     fn append(&mut self, record: &Arc<Record>) -> io::Result<()>;
+
+    /// Takes one winning tombstone, as `append` an update. The forgotten
+    /// client's earlier lines are to leave the store's files soon (at the
+    /// next [`RecordStore::maintain`] that may rewrite them).
+    fn append_tombstone(&mut self, tombstone: &Tombstone) -> io::Result<()>;
 
     /// Writes what `append` holds, in order. On an error none of it is in
     /// the file (a half-written entry is cut off again) and it stays, for

@@ -9,6 +9,7 @@
 //! - [`peer`]: the messages that travel on peer links.
 //! - [`auth`]: the proof of the herd secret on a peer connection.
 //! - [`repair`]: the anti-entropy messages among them.
+//! - [`tombstone`]: a forget, which names a client only by a hash of its id.
 
 pub mod auth;
 pub mod fields;
@@ -18,11 +19,13 @@ pub mod record;
 pub mod repair;
 pub mod request;
 pub mod time;
+pub mod tombstone;
 
 pub use position::Position;
 pub use record::Record;
 pub use request::{IAmAt, Request, WhatsAt, parse_request};
 pub use time::Nanos;
+pub use tombstone::{ClientHash, Tombstone};
 
 /// Longest client id accepted, in bytes (contract section 2).
 pub const MAX_CLIENT_ID_BYTES: usize = 256;

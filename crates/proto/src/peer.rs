@@ -8,6 +8,7 @@
 //! PING                                    heartbeat, every 500 ms
 //! AUTH <nonce> / PROOF <mac>               after HELLO, when the herd has a secret
 //! SYNC | GROUPS | LEAVES | WANT ...       anti-entropy repair (crate::repair)
+//! FORGET <leaf> <id hash> <time>          a tombstone (crate::tombstone), version 4
 //! ```
 
 use std::fmt;
@@ -15,12 +16,18 @@ use std::fmt;
 use crate::Record;
 use crate::record::BadAtLine;
 use crate::repair::{BadRepairLine, RepairMessage};
+use crate::tombstone::{BadForgetLine, Tombstone};
 
 /// The peer protocol versions this build speaks. 2 added the repair
 /// messages (a node of version 1 would close the link on the first SYNC);
-/// 3 added the range in HELLO, and both ends of a link dial. The lines of
-/// a session are the same in both, so this build links with either.
-pub const VERSIONS: Versions = Versions { min: 2, max: 3 };
+/// 3 added the range in HELLO, and both ends of a link dial. 4 added
+/// FORGET: a tombstone goes only to a peer of version 4 (an older node
+/// would close the link on it); the other lines are the same in all, so
+/// this build links with any of them.
+pub const VERSIONS: Versions = Versions { min: 2, max: 4 };
+
+/// The first version that carries tombstones.
+pub const FORGET_VERSION: u32 = 4;
 
 /// What a node from before version ranges reads (one number, `HERD/2`); it
 /// answers a range with [`LEGACY_REFUSAL`].
@@ -92,6 +99,8 @@ pub enum PeerMessage<'a> {
     Hello(Hello<'a>),
     Refused(&'a str),
     Update(Record),
+    /// A tombstone: forget a client's updates up to its time.
+    Forget(Tombstone),
     Ping,
     Repair(RepairMessage),
     /// A fresh random nonce (hex), the first half of authentication.
@@ -106,6 +115,7 @@ pub enum BadPeerLine {
     Hello(&'static str),
     Update(BadAtLine),
     Repair(BadRepairLine),
+    Forget(BadForgetLine),
 }
 
 impl fmt::Display for BadPeerLine {
@@ -115,6 +125,7 @@ impl fmt::Display for BadPeerLine {
             BadPeerLine::Hello(why) => write!(f, "malformed HELLO: {why}"),
             BadPeerLine::Update(why) => why.fmt(f),
             BadPeerLine::Repair(why) => why.fmt(f),
+            BadPeerLine::Forget(why) => why.fmt(f),
         }
     }
 }
@@ -130,6 +141,11 @@ pub fn parse_peer_line(line: &str) -> Result<PeerMessage<'_>, BadPeerLine> {
     }
     if line == "PING" {
         return Ok(PeerMessage::Ping);
+    }
+    if line.starts_with("FORGET ") {
+        return Tombstone::parse_line(line)
+            .map(PeerMessage::Forget)
+            .map_err(BadPeerLine::Forget);
     }
     if let Some(repair) = RepairMessage::parse(line) {
         return repair.map(PeerMessage::Repair).map_err(BadPeerLine::Repair);
@@ -187,7 +203,7 @@ mod tests {
     #[test]
     fn hello_round_trips() {
         let line = hello_line(VERSIONS, "demo", "Clark", "a1b2");
-        assert!(line.starts_with("HELLO HERD/2-3 "), "{line}");
+        assert!(line.starts_with("HELLO HERD/2-4 "), "{line}");
         let parsed = parse_peer_line(line.trim_end()).expect("hello parses");
         assert_eq!(
             parsed,
@@ -228,9 +244,10 @@ mod tests {
             Some(2),
             "a node before ranges"
         );
-        assert_eq!(VERSIONS.common(r(3, 4)), Some(3));
-        assert_eq!(VERSIONS.common(r(1, 7)), Some(3));
-        assert_eq!(VERSIONS.common(r(4, 5)), None);
+        assert_eq!(VERSIONS.common(r(2, 3)), Some(3), "a node before FORGET");
+        assert_eq!(VERSIONS.common(r(3, 4)), Some(4));
+        assert_eq!(VERSIONS.common(r(1, 7)), Some(4));
+        assert_eq!(VERSIONS.common(r(5, 6)), None);
         assert_eq!(VERSIONS.common(Versions::only(1)), None);
         assert_eq!(r(4, 5).to_string(), "4-5");
         assert_eq!(Versions::only(2).to_string(), "2");
@@ -246,6 +263,14 @@ mod tests {
         assert!(matches!(
             parse_peer_line("AT Clark +0.100000000 c +0+0 1"),
             Ok(PeerMessage::Update(_))
+        ));
+        assert!(matches!(
+            parse_peer_line("FORGET 0001 ba7816bf8f01cfea414140de5dae2223 5"),
+            Ok(PeerMessage::Forget(Tombstone { leaf: 1, .. }))
+        ));
+        assert!(matches!(
+            parse_peer_line("FORGET 0001 kiwi 5"),
+            Err(BadPeerLine::Forget(_))
         ));
         assert_eq!(parse_peer_line("IAMAT c +0+0 1"), Err(BadPeerLine::Unknown));
         assert!(parse_peer_line("HELLO HERD/x demo Clark b").is_err());

@@ -45,7 +45,7 @@ use lines::{BoundedLines, Line};
 use crate::event::{Event, EventKind};
 use crate::request::{AdminRequest, Command};
 use crate::response::{
-    AuthResult, LinkResult, LogResult, RecordsPage, ReloadResult, Response, SubscribeResult,
+    AuthResult, ForgetResult, LinkResult, LogResult, RecordsPage, ReloadResult, Response, SubscribeResult,
 };
 use crate::snapshot::{AdminState, Snapshot};
 
@@ -137,6 +137,7 @@ pub enum Reply {
     Link(LinkResult),
     Reload(ReloadResult),
     Log(LogResult),
+    Forget(ForgetResult),
 }
 
 /// What [`AdminClient::next`] reads.
@@ -160,6 +161,7 @@ enum Asked {
     Link,
     Reload,
     Log,
+    Forget,
 }
 
 impl Asked {
@@ -172,6 +174,7 @@ impl Asked {
             Command::Link { .. } => Asked::Link,
             Command::Reload => Asked::Reload,
             Command::Log { .. } => Asked::Log,
+            Command::Forget { .. } => Asked::Forget,
         }
     }
 }
@@ -415,6 +418,17 @@ impl AdminClient {
         }
     }
 
+    /// Forgets `client` on the whole herd, starting at this node.
+    pub async fn forget(&mut self, client: &str) -> Result<ForgetResult, ClientError> {
+        let command = Command::Forget {
+            client: client.to_owned(),
+        };
+        match self.request(command).await? {
+            Reply::Forget(result) => Ok(result),
+            other => Err(mismatched(other)),
+        }
+    }
+
     /// The next event, after `subscribe`; replies that come meanwhile are
     /// dropped (use [`AdminClient::next`] to pipeline requests too). No time
     /// limit: events come when the node has them.
@@ -501,6 +515,7 @@ impl AdminClient {
             Asked::Link => decode(result).map(Reply::Link),
             Asked::Reload => decode(result).map(Reply::Reload),
             Asked::Log => decode(result).map(Reply::Log),
+            Asked::Forget => decode(result).map(Reply::Forget),
         };
         if let Ok(reply) = &reply
             && let Some(found) = identity_in(reply)

@@ -123,6 +123,38 @@ impl Conversation {
                 });
                 (Response::ok(id, result), After::Continue)
             }
+            Command::Forget { client } => {
+                let response = if client.is_empty()
+                    || client.len() > herd_proto::MAX_CLIENT_ID_BYTES
+                    || client.chars().any(char::is_whitespace)
+                {
+                    Response::error(
+                        id,
+                        ErrorCode::BadRequest,
+                        "a client id is 1 to 256 bytes without white space",
+                    )
+                } else {
+                    // It writes the record log: a blocking thread.
+                    let forgetting = node.clone();
+                    let done = tokio::task::spawn_blocking(move || forgetting.forget(&client))
+                        .await
+                        .unwrap_or_else(|err| Err((ErrorCode::Failed, err.to_string())));
+                    match done {
+                        Ok(forgot) => ok(
+                            id,
+                            &herd_admin::ForgetResult {
+                                node: node.name().to_owned(),
+                                client_hash: forgot.tombstone.client.to_hex(),
+                                time: forgot.tombstone.time.to_seconds_text(),
+                                new: forgot.new,
+                                had_record: forgot.had_record,
+                            },
+                        ),
+                        Err((code, message)) => Response::error(id, code, message),
+                    }
+                };
+                (response, After::Continue)
+            }
             Command::Log { filter } => {
                 let Some(log) = node.log_filter() else {
                     let response =

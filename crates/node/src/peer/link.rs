@@ -18,7 +18,7 @@ use std::time::Duration;
 use herd_admin::{AdminState, ConnectionState, LinkStatus};
 use herd_core::health::LinkHealth;
 use herd_core::{LinkId, LinkMachine, LinkPolicy, Opener, Push, Received};
-use herd_proto::Record;
+use herd_proto::{Record, Tombstone};
 use herd_proto::peer::parse_peer_line;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
@@ -197,6 +197,11 @@ impl Link {
         self.status
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A session is up on the link.
+    pub fn is_connected(&self) -> bool {
+        self.end().machine.is_connected()
     }
 
     pub fn admin_state(&self) -> AdminState {
@@ -378,6 +383,12 @@ impl Link {
         self.write_now_or_wake(end);
     }
 
+    /// Queues a tombstone for the peer without writing it (the caller's
+    /// batch, or [`Link::write_queued`], writes it).
+    pub fn forget_later(&self, tombstone: Tombstone) {
+        self.end().machine.push_forget(tombstone);
+    }
+
     /// Queues an update for the peer without writing it: the batch it
     /// belongs to writes the link when it ends ([`UpdateBatch`]).
     pub fn enqueue_later(&self, record: Arc<Record>) {
@@ -491,7 +502,11 @@ impl Link {
         remote: &str,
         opener: Opener,
         peer_boot_id: &str,
+        version: u32,
     ) -> bool {
+        // Before the session's first round: a node back from long away
+        // drops what it must not bring back (herd-core's rule).
+        node.in_contact();
         let now = self.now();
         let attached = node.read_records(|records| {
             let mut end = self.end();
@@ -499,7 +514,8 @@ impl Link {
                 return false;
             }
             end.machine.connected(now, records, opener, peer_boot_id);
-            end.outbox.attach(connection);
+            end.outbox
+                .attach(connection, version >= herd_proto::peer::FORGET_VERSION);
             self.set_state(
                 ConnectionState::Connected,
                 Some(remote.to_owned()),
@@ -616,6 +632,11 @@ impl Link {
                 // Not counted when the store could not keep it (an error,
                 // logged): repair brings it again.
                 if let Some(won) = node.on_peer_update(record, self.id, &self.peer, batch) {
+                    self.count_flood(won);
+                }
+            }
+            Received::Forget(tombstone) => {
+                if let Some(won) = node.on_peer_forget(tombstone, self.id, &self.peer, batch) {
                     self.count_flood(won);
                 }
             }

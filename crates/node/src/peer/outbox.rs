@@ -60,6 +60,8 @@ pub struct Outbox<W> {
     /// them again, and callers do not try in between.
     blocked: bool,
     bytes_out: u64,
+    /// The peer reads FORGET lines (protocol version 4 and later).
+    forgets: bool,
 }
 
 impl<W: TryWrite> Outbox<W> {
@@ -70,6 +72,7 @@ impl<W: TryWrite> Outbox<W> {
             mid_line: false,
             blocked: false,
             bytes_out: 0,
+            forgets: true,
         }
     }
 
@@ -82,9 +85,12 @@ impl<W: TryWrite> Outbox<W> {
         self.connection.is_some() && !self.blocked
     }
 
-    /// Makes `connection` the one lines go to.
-    pub fn attach(&mut self, connection: Arc<W>) {
+    /// Makes `connection` the one lines go to; `forgets`: the peer reads
+    /// FORGET lines (an older one would close the link on one, so its
+    /// tombstones are left out: it cannot forget).
+    pub fn attach(&mut self, connection: Arc<W>, forgets: bool) {
         self.connection = Some(connection);
+        self.forgets = forgets;
         self.blocked = false;
     }
 
@@ -105,7 +111,7 @@ impl<W: TryWrite> Outbox<W> {
             if self.pending.is_empty() {
                 while self.pending.len() < BATCH {
                     let Some(transmit) = next() else { break };
-                    encode(&transmit, &mut self.pending);
+                    encode(&transmit, self.forgets, &mut self.pending);
                 }
                 if self.pending.is_empty() {
                     return match connection.try_flush() {
@@ -157,9 +163,16 @@ impl<W: TryWrite> Outbox<W> {
     }
 }
 
-/// A transmit as its line on the wire (docs/peer-protocol.md).
-fn encode(transmit: &Transmit, out: &mut BytesMut) {
+/// A transmit as its line on the wire (docs/peer-protocol.md); nothing
+/// for a tombstone when the peer does not read them (`forgets` false).
+fn encode(transmit: &Transmit, forgets: bool, out: &mut BytesMut) {
     match transmit {
+        Transmit::Forget(tombstone) => {
+            if forgets {
+                out.extend_from_slice(tombstone.to_line().as_bytes());
+                out.extend_from_slice(b"\n");
+            }
+        }
         Transmit::Flood(record) | Transmit::Repaired(record) => {
             out.extend_from_slice(record.at_line().as_bytes());
             out.extend_from_slice(b"\n");
@@ -236,7 +249,7 @@ mod tests {
     fn lines_go_out_in_one_write_in_order() {
         let s = socket([Ok(usize::MAX)]);
         let mut outbox = Outbox::new();
-        outbox.attach(s.clone());
+        outbox.attach(s.clone(), true);
         assert!(matches!(outbox.flush(lines(&["a", "b"])), Flush::Done));
         assert_eq!(
             text(&s),
@@ -250,7 +263,7 @@ mod tests {
     fn a_full_socket_blocks_and_the_rest_follows_when_it_drains() {
         let s = socket([Ok(10)]);
         let mut outbox = Outbox::new();
-        outbox.attach(s.clone());
+        outbox.attach(s.clone(), true);
         assert!(matches!(outbox.flush(lines(&["a"])), Flush::Blocked(_)));
         assert!(!outbox.writable(), "no tries while blocked");
         s.room.lock().expect("test lock").push_back(Ok(usize::MAX));
@@ -262,7 +275,7 @@ mod tests {
     fn a_disconnect_drops_the_rest_of_a_half_sent_line_and_keeps_whole_ones() {
         let first = socket([Ok(10)]);
         let mut outbox = Outbox::new();
-        outbox.attach(first.clone());
+        outbox.attach(first.clone(), true);
         assert!(matches!(
             outbox.flush(lines(&["a", "b"])),
             Flush::Blocked(_)
@@ -270,7 +283,7 @@ mod tests {
         outbox.detach();
         assert!(matches!(outbox.flush(lines(&[])), Flush::Disconnected));
         let second = socket([Ok(usize::MAX), Ok(usize::MAX)]);
-        outbox.attach(second.clone());
+        outbox.attach(second.clone(), true);
         assert!(matches!(outbox.flush(lines(&["c"])), Flush::Done));
         assert_eq!(text(&first), "AT Clark +");
         assert_eq!(
@@ -284,7 +297,7 @@ mod tests {
     fn a_failed_write_drops_the_connection() {
         let s = socket([Ok(5), Err(io::ErrorKind::ConnectionReset.into())]);
         let mut outbox = Outbox::new();
-        outbox.attach(s);
+        outbox.attach(s, true);
         assert!(matches!(outbox.flush(lines(&["a"])), Flush::Disconnected));
         assert!(!outbox.writable());
     }
@@ -297,7 +310,7 @@ mod tests {
             .expect("test lock")
             .extend([Err(io::ErrorKind::WouldBlock.into())]);
         let mut outbox = Outbox::new();
-        outbox.attach(s.clone());
+        outbox.attach(s.clone(), true);
         assert!(
             matches!(outbox.flush(lines(&["a"])), Flush::Blocked(_)),
             "taken, but not yet on the wire: wait until writable"
@@ -316,7 +329,7 @@ mod tests {
     fn batches_are_bounded() {
         let s = socket([Ok(usize::MAX), Ok(usize::MAX), Ok(usize::MAX)]);
         let mut outbox = Outbox::new();
-        outbox.attach(s.clone());
+        outbox.attach(s.clone(), true);
         let clients: Vec<String> = (0..5_000).map(|i| format!("c{i}")).collect();
         let refs: Vec<&str> = clients.iter().map(String::as_str).collect();
         assert!(matches!(outbox.flush(lines(&refs)), Flush::Done));

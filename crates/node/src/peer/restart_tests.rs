@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use herd_admin::AdminState;
 use herd_core::LinkPolicy;
-use herd_proto::{Nanos, Record};
+use herd_proto::Record;
 use tokio::net::TcpListener;
 
 use super::{Link, run_link, serve_peers};
@@ -46,7 +46,7 @@ async fn start(
     let node = Node::new(
         settings,
         live,
-        Nanos(3_600_000_000_000),
+        crate::live::CoreRules::default(),
         Box::new(store),
         vec![link.clone()],
         Arc::new(NoPlaces),

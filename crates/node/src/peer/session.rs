@@ -48,7 +48,15 @@ pub(super) async fn run_session(
         .unwrap_or_else(|_| "?".to_owned());
     let socket = Arc::new(socket);
     let inbox = Inbox::new(socket.clone(), lines);
-    if !link.attach(node, socket.clone(), inbox, &remote, opener, &peer_boot_id) {
+    if !link.attach(
+        node,
+        socket.clone(),
+        inbox,
+        &remote,
+        opener,
+        &peer_boot_id,
+        version,
+    ) {
         return SessionEnd::Cut;
     }
     // Logged once the link can carry updates (tests and operators rely on it).
