@@ -75,6 +75,17 @@ pub enum Command {
     /// Change a running node's log filter: `debug`, `info,client=warn`
     /// (tracing's EnvFilter directives), until it stops.
     Log { node: String, filter: String },
+    /// Forget a client on the whole herd: its records are gone from every
+    /// node and their files, and older updates of it are refused.
+    Forget {
+        client: String,
+        /// The node to ask (default: the first in the config that answers).
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send lines to a node's client port and print the replies.
     Send {
         node: String,
@@ -203,6 +214,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Some(Command::Reload { nodes }) => crate::reload::run(&herd, &nodes).await,
         Some(Command::Log { node, filter }) => crate::log::run(&herd, &node, &filter).await,
+        Some(Command::Forget { client, node, json }) => {
+            crate::forget::run(&herd, &client, node.as_deref(), json).await
+        }
         Some(Command::Send {
             node,
             lines,

@@ -17,6 +17,7 @@ pub mod certs;
 pub mod cli;
 pub mod drill;
 pub mod event_text;
+pub mod forget;
 pub mod health;
 pub mod herd;
 pub mod link;

@@ -482,6 +482,19 @@ impl App {
                 };
                 None
             }
+            Ok(Command::Forget(client)) => {
+                if self.readonly {
+                    self.say(("read-only: nobody is forgotten".to_owned(), true));
+                    return None;
+                }
+                self.mode = Mode::Confirm {
+                    prompt: format!(
+                        "forget {client} on every node (its records are deleted for good)? y/n"
+                    ),
+                    effect: Effect::Forget(client),
+                };
+                None
+            }
             Ok(Command::Reload(nodes)) => {
                 if self.readonly {
                     self.say(("read-only: no reload".to_owned(), true));

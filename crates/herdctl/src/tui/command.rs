@@ -4,6 +4,7 @@
 //! link A B up|down        partition A,B | C,D,E        heal
 //! send NODE LINE          reload [NODE...]             quit
 //! drill FILE              restart NODE (under `herdctl up`)
+//! forget CLIENT
 //! ```
 
 use herd_admin::AdminState;
@@ -23,6 +24,8 @@ pub enum Command {
     Drill(String),
     /// kill -9 this node and start it again (under `herdctl up`).
     Restart(String),
+    /// Forget this client on the whole herd.
+    Forget(String),
     Quit,
 }
 
@@ -47,7 +50,7 @@ pub enum CommandError {
     Unknown(String),
 }
 
-const COMMANDS: &str = "link, partition, heal, send, reload, drill, restart, quit";
+const COMMANDS: &str = "link, partition, heal, send, reload, drill, restart, forget, quit";
 
 /// The herd the commands are checked against.
 pub struct Topology<'a> {
@@ -169,6 +172,13 @@ pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, CommandErro
             };
             Ok(Command::Restart(topology.node(node)?))
         }
+        "forget" => {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let [client] = words[..] else {
+                return Err(CommandError::Usage("forget CLIENT"));
+            };
+            Ok(Command::Forget(client.to_owned()))
+        }
         "reload" => Ok(Command::Reload(
             rest.split_whitespace()
                 .map(|name| topology.node(name))
@@ -230,12 +240,12 @@ mod tests {
         );
         assert_eq!(
             run("").err().as_deref(),
-            Some("type a command: link, partition, heal, send, reload, drill, restart, quit")
+            Some("type a command: link, partition, heal, send, reload, drill, restart, forget, quit")
         );
         assert_eq!(
             run("reboot").err().as_deref(),
             Some(
-                "unknown command \"reboot\" (link, partition, heal, send, reload, drill, restart, quit)"
+                "unknown command \"reboot\" (link, partition, heal, send, reload, drill, restart, forget, quit)"
             )
         );
     }
@@ -321,6 +331,8 @@ mod tests {
             ))
         );
         assert!(run("drill").is_err_and(|e| e.starts_with("usage")));
+        assert!(run("forget").is_err_and(|e| e.starts_with("usage: forget CLIENT")));
+        assert!(run("forget a b").is_err_and(|e| e.starts_with("usage")));
         assert_eq!(
             run("restart jaquez"),
             Ok(Command::Restart("Jaquez".to_owned()))

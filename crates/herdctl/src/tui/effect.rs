@@ -16,4 +16,6 @@ pub enum Effect {
     Drill(String),
     /// kill -9 the node and start it again (under `herdctl up`).
     Restart(String),
+    /// Forget this client on the whole herd.
+    Forget(String),
 }

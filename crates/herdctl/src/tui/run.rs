@@ -266,6 +266,18 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                     }
                 });
             }
+            Some(Effect::Forget(client)) => {
+                let (herd, msgs) = (herd.clone(), msgs_tx.clone());
+                app.say((format!("forgetting {client}…"), false));
+                tokio::spawn(async move {
+                    let (text, failed) =
+                        match crate::forget::forget(&herd, &client, None, |_, _| {}).await {
+                            Ok(result) => (crate::forget::describe(&result, &client), false),
+                            Err(err) => (err.message, true),
+                        };
+                    let _ = msgs.send(Msg::LinkResult(text, failed)).await;
+                });
+            }
             Some(Effect::Send { node, line }) => {
                 let Ok(spec) = herd.node(&node) else {
                     continue;

@@ -1022,9 +1022,9 @@ fn a_drill_shows_its_step_while_it_runs_and_its_verdict_after() {
     assert!(app.drill.is_none());
     app.on_key(key(KeyCode::Char('3')));
     insta::assert_snapshot!("drill_verdict_flood_100x24", screen(&app, 100, 24));
-    // Read-only dashboards run no drill and restart nothing.
+    // Read-only dashboards run no drill, restart and forget nothing.
     app.readonly = true;
-    for command in ["drill x.toml", "restart Clark"] {
+    for command in ["drill x.toml", "restart Clark", "forget kiwi"] {
         app.on_key(key(KeyCode::Char(':')));
         type_text(&mut app, command);
         assert_eq!(app.on_key(key(KeyCode::Enter)), None, "{command}");
@@ -1035,6 +1035,21 @@ fn a_drill_shows_its_step_while_it_runs_and_its_verdict_after() {
             "{command}"
         );
     }
+}
+
+#[test]
+fn forget_asks_first() {
+    let mut app = fixture();
+    app.on_key(key(KeyCode::Char(':')));
+    type_text(&mut app, "forget kiwi.cs.ucla.edu");
+    app.on_key(key(KeyCode::Enter));
+    assert!(
+        matches!(&app.mode, Mode::Confirm { prompt, .. } if prompt.contains("forget kiwi.cs.ucla.edu on every node"))
+    );
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('y'))),
+        Some(Effect::Forget("kiwi.cs.ucla.edu".to_owned()))
+    );
 }
 
 #[test]
