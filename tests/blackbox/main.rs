@@ -10,6 +10,7 @@ mod dashboard;
 mod drills;
 mod durability;
 mod flooding;
+mod forgetting;
 mod herdctl;
 mod limits;
 mod logs;

@@ -19,9 +19,13 @@ pub struct Snapshot {
     pub uptime_s: f64,
     pub addresses: NodeAddresses,
     /// Records held (one per client) and their digest (16 hex digits; equal
-    /// on two nodes exactly when they hold the same records).
+    /// on two nodes exactly when they hold the same records and
+    /// tombstones).
     pub records: usize,
     pub digest: String,
+    /// Tombstones held: forgotten clients, kept for `tombstone_ttl` (0
+    /// from a node older than forgetting).
+    pub tombstones: usize,
     /// What the node's store is, in words.
     pub store: String,
     pub links: Vec<LinkStatus>,

@@ -138,6 +138,7 @@ pub fn to_json(report: &HerdReport) -> Value {
                 "reachable": true,
                 "admin_addr": node.admin,
                 "records": snapshot.records,
+                "tombstones": snapshot.tombstones,
                 "digest": snapshot.digest,
                 "boot_id": snapshot.boot_id,
                 "uptime_s": snapshot.uptime_s,

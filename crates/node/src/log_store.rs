@@ -381,6 +381,11 @@ impl RecordStore for LogStore {
 
     fn append_tombstone(&mut self, tombstone: &Tombstone) -> io::Result<()> {
         self.append_line(&tombstone.to_line())?;
+        self.purge_soon();
+        Ok(())
+    }
+
+    fn purge_soon(&mut self) {
         if !self.purge_wanted {
             self.purge_wanted = true;
             // Empty: its being there is what counts, at a start-up after a
@@ -389,7 +394,6 @@ impl RecordStore for LogStore {
                 warn!("{}: not created: {err}", self.marker_path().display());
             }
         }
-        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -115,6 +115,7 @@ impl Node {
         }
         let discarded = core.back(now);
         if discarded > 0 {
+            store.purge_soon();
             warn!(
                 "away from the herd longer than tombstone_ttl (last contact {}): discarded {discarded} records older than the horizon, to be taken again from peers",
                 contact_saved.map_or_else(|| "unknown".to_owned(), Nanos::to_seconds_text)
@@ -555,6 +556,13 @@ impl Node {
         if connected {
             self.contact(state, now);
         }
+        self.save_contact_if_due(state);
+    }
+
+    /// Saves the last contact when it moved on by [`SAVE_CONTACT_EVERY`]
+    /// (or was never saved: a node that stops right after its first link
+    /// came up must know it was in contact then).
+    fn save_contact_if_due(&self, state: &mut State) {
         let last = state.core.last_contact();
         let due = match (last, state.contact_saved) {
             (Some(last), Some(saved)) => last.0 >= saved.0.saturating_add(SAVE_CONTACT_EVERY.0),
@@ -574,6 +582,7 @@ impl Node {
     fn contact(&self, state: &mut State, now: Nanos) {
         let discarded = state.core.contact(now);
         if discarded > 0 {
+            state.store.purge_soon();
             warn!(
                 "back after longer away from the herd than tombstone_ttl: discarded {discarded} records older than the horizon, to be taken again from peers"
             );
@@ -585,6 +594,7 @@ impl Node {
     pub fn in_contact(&self) {
         let mut state = self.state();
         self.contact(&mut state, Nanos::now());
+        self.save_contact_if_due(&mut state);
     }
 
     /// A tombstone that arrived from `peer` on its link `link`: whether it

@@ -31,6 +31,11 @@ pub trait RecordStore: Send {
     /// next [`RecordStore::maintain`] that may rewrite them).
     fn append_tombstone(&mut self, tombstone: &Tombstone) -> io::Result<()>;
 
+    /// Records left the node that may be forgotten clients' (a node back
+    /// from past the tombstone horizon discarded them): rewrite the files
+    /// without them soon, as after a tombstone.
+    fn purge_soon(&mut self) {}
+
     /// Writes what `append` holds, in order. On an error none of it is in
     /// the file (a half-written entry is cut off again) and it stays, for
     /// the next flush to try again; a store that cannot cut a failed write

@@ -50,6 +50,7 @@ pub fn snapshot(node: &Node) -> Snapshot {
         },
         records,
         digest: digest.to_hex(),
+        tombstones: node.tombstone_count(),
         store: node.store_description(),
         links,
         counters,
