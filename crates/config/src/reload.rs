@@ -40,6 +40,8 @@ pub enum Change {
     Secret,
     AdminToken,
     MaxFutureSkew,
+    /// `[records]`: the ttl of records or of tombstones.
+    Records,
     /// Other `[tls]` file paths.
     TlsPaths,
     /// The `[tls]` files hold new certificates, keys or CAs (the node
@@ -65,6 +67,7 @@ impl fmt::Display for Change {
             Change::Secret => f.write_str("herd secret"),
             Change::AdminToken => f.write_str("admin token"),
             Change::MaxFutureSkew => f.write_str("max_future_skew"),
+            Change::Records => f.write_str("[records]"),
             Change::TlsPaths => f.write_str("[tls] file paths"),
             Change::TlsFiles => f.write_str("[tls] certificates re-read"),
         }
@@ -229,6 +232,9 @@ pub fn changes(old: &Config, new: &Config, me: &str) -> Result<Vec<Change>, Relo
     }
     if old.herd.max_future_skew != new.herd.max_future_skew {
         changes.push(Change::MaxFutureSkew);
+    }
+    if old.records != new.records {
+        changes.push(Change::Records);
     }
     if old.tls != new.tls {
         changes.push(Change::TlsPaths);

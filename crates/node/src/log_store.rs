@@ -1034,4 +1034,83 @@ mod tests {
         assert!(reloaded.iter().any(|r| r.at_line().ends_with(" 5000")));
         Ok(())
     }
+
+    fn tombstone(client: &str, time: u64) -> Tombstone {
+        Tombstone {
+            leaf: herd_core::digest_tree::leaf_of(client),
+            client: herd_proto::ClientHash::of(client),
+            time: Nanos(time * 1_000_000_000),
+        }
+    }
+
+    /// Files of `dir` whose bytes hold `needle`.
+    fn holding(dir: &Path, needle: &str) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| {
+                std::fs::read(entry.path()).is_ok_and(|bytes| {
+                    bytes
+                        .windows(needle.len())
+                        .any(|window| window == needle.as_bytes())
+                })
+            })
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_tombstone_purges_its_client_from_the_files_while_the_node_runs() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut store = LogStore::open(dir.path())?;
+        let mut records = store.load()?;
+        for saved in [record("victim", 1), record("other", 1), record("victim", 2)] {
+            store.save(&saved)?;
+            records.merge(saved);
+        }
+        std::fs::write(dir.path().join("records.log.cut-7"), "AT Clark victim")?;
+        let forget = tombstone("victim", 3);
+        store.append_tombstone(&forget)?;
+        store.flush()?;
+        records.forget(forget);
+        assert!(dir.path().join(PURGE_MARKER).exists());
+        assert!(!holding(dir.path(), "victim").is_empty());
+        // The node's maintenance tick, until the rewrite is in place.
+        let started = Instant::now();
+        while dir.path().join(PURGE_MARKER).exists() {
+            assert!(started.elapsed().as_secs() < 10, "never purged");
+            store.maintain(&records, true);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(holding(dir.path(), "victim"), Vec::<String>::new());
+        drop(store);
+        let loaded = LogStore::open(dir.path())?.load()?;
+        assert!(loaded.get("victim").is_none());
+        assert!(loaded.get("other").is_some());
+        assert_eq!(loaded.tombstone_count(), 1, "the tombstone is kept");
+        assert_eq!(loaded.digest(), records.digest());
+        Ok(())
+    }
+
+    #[test]
+    fn a_purge_that_a_stop_interrupted_is_done_at_start_up() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut store = LogStore::open(dir.path())?;
+        store.load()?;
+        store.save(&record("victim", 1))?;
+        store.save(&record("other", 1))?;
+        store.append_tombstone(&tombstone("victim", 3))?;
+        store.flush()?;
+        drop(store);
+        assert!(!holding(dir.path(), "victim").is_empty());
+        let mut store = LogStore::open(dir.path())?;
+        let loaded = store.load()?;
+        assert!(store.recovery().is_some_and(|r| r.compacted));
+        assert!(!dir.path().join(PURGE_MARKER).exists());
+        assert_eq!(holding(dir.path(), "victim"), Vec::<String>::new());
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded.tombstone_count(), 1);
+        Ok(())
+    }
 }

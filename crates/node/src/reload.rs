@@ -1,6 +1,7 @@
 //! Live reconfiguration (contract section 7): on SIGHUP or an admin
 //! `reload`, the node re-reads the config file it started with and applies
-//! what changed: links, peer addresses, `[limits]`, `[places]`, secrets.
+//! what changed: links, peer addresses, `[limits]`, `[places]`, `[records]`,
+//! secrets.
 //! What may not change while it runs ([`herd_config::reload::changes`])
 //! and a file with any error are refused, and the old config stays.
 
@@ -102,12 +103,13 @@ impl Reloader {
             changed.push(Change::TlsFiles);
         }
         let rules = crate::live::CoreRules::of(&new);
-        if rules.lifecycle != self.node.lifecycle() {
+        if changed.contains(&Change::Records) {
+            let ttl = new.records.ttl.map_or_else(
+                || "never expire".to_owned(),
+                |ttl| format!("live {}", humantime::format_duration(ttl)),
+            );
             info!(
-                "records now live {}, tombstones {}",
-                new.records
-                    .ttl
-                    .map_or_else(|| "for ever".to_owned(), |ttl| format!("for {}", humantime::format_duration(ttl))),
+                "records now {ttl}, tombstones {}",
                 humantime::format_duration(new.records.tombstone_ttl)
             );
         }

@@ -75,6 +75,12 @@ fn node_families(node: &Node, families: &mut Families) -> Result<(), MetricsErro
         [(vec![], to_i64(records as u64))],
     )?;
     families.gauge(
+        "herd_tombstones",
+        "Tombstones (forgotten clients) the node holds, each for tombstone_ttl.",
+        &[],
+        [(vec![], to_i64(node.tombstone_count() as u64))],
+    )?;
+    families.gauge(
         "herd_store_bytes",
         "Size of the record log on disk.",
         &[],

@@ -246,6 +246,29 @@ mod tests {
     }
 
     #[test]
+    fn tombstones_go_only_to_peers_that_read_them() {
+        let tombstone = herd_proto::Tombstone {
+            leaf: 1,
+            client: herd_proto::ClientHash::of("kiwi"),
+            time: herd_proto::Nanos(5_000_000_000),
+        };
+        for (forgets, wanted) in [
+            (
+                true,
+                "FORGET 0001 1a5afeda973d776e31d1d7266f184468 5.000000000\nAT Clark +0.000000001 a +1+1 1\n",
+            ),
+            (false, "AT Clark +0.000000001 a +1+1 1\n"),
+        ] {
+            let s = socket([Ok(usize::MAX)]);
+            let mut outbox = Outbox::new();
+            outbox.attach(s.clone(), forgets);
+            let mut queue = VecDeque::from([Transmit::Forget(tombstone), update("a")]);
+            assert!(matches!(outbox.flush(|| queue.pop_front()), Flush::Done));
+            assert_eq!(text(&s), wanted, "forgets: {forgets}");
+        }
+    }
+
+    #[test]
     fn lines_go_out_in_one_write_in_order() {
         let s = socket([Ok(usize::MAX)]);
         let mut outbox = Outbox::new();
