@@ -167,12 +167,12 @@ fn strangers_on_the_peer_port_are_refused_with_a_reason() {
         // A node from before repair existed.
         (
             format!("HELLO HERD/1 {name} Jaquez b1\n"),
-            "peer speaks protocol versions 1, this node speaks 2-3",
+            "peer speaks protocol versions 1, this node speaks 2-4",
         ),
         // A future node whose range does not reach back to ours.
         (
-            format!("HELLO HERD/4-5 {name} Jaquez b1\n"),
-            "peer speaks protocol versions 4-5, this node speaks 2-3",
+            format!("HELLO HERD/5-6 {name} Jaquez b1\n"),
+            "peer speaks protocol versions 5-6, this node speaks 2-4",
         ),
         ("GET / HTTP/1.0\r\n\r\n".to_owned(), "expected HELLO"),
     ];
@@ -241,9 +241,11 @@ fn the_answer_names_the_highest_version_both_speak_so_older_nodes_link_too() {
     for (offered, agreed) in [
         // A node from before version ranges: one number, and it reads one.
         ("2", "2"),
+        // A node from before FORGET.
         ("2-3", "3"),
+        ("3-4", "4"),
         // A newer node that still speaks ours.
-        ("3-9", "3"),
+        ("3-9", "4"),
     ] {
         let mut peer = Session::connect(herd.node("Clark").peer);
         peer.send(format!("HELLO HERD/{offered} {name} Jaquez boot-{offered}\n").as_bytes());
@@ -315,7 +317,7 @@ fn a_peer_from_before_version_ranges_is_dialled_with_the_one_version_it_reads() 
     let mut first = accept_within(&old_b, Duration::from_secs(10));
     let hello = first_line(&first);
     assert!(
-        hello.starts_with(&format!("HELLO HERD/2-3 {name} A ")),
+        hello.starts_with(&format!("HELLO HERD/2-4 {name} A ")),
         "{hello}"
     );
     first

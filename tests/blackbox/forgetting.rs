@@ -261,3 +261,25 @@ fn a_node_down_past_the_tombstone_horizon_returns_without_bringing_the_client_ba
     }
     assert!(files_holding(&herd, "Gamma", victim).is_empty());
 }
+
+#[test]
+fn the_admin_forget_command_refuses_what_is_no_client_id() {
+    let mut herd = Herd::with_topology(&["Solo"], &[], "");
+    herd.start("Solo");
+    let mut admin = herd.admin("Solo");
+    let long = "x".repeat(257);
+    for client in ["", "two words", long.as_str()] {
+        let response = admin.request(serde_json::json!({"cmd": "forget", "client": client}));
+        assert_eq!(response["ok"], false, "{client:?}: {response}");
+        assert_eq!(response["code"], "bad_request", "{response}");
+    }
+    let response = admin.request(serde_json::json!({"cmd": "forget", "client": "nobody"}));
+    assert_eq!(response["ok"], true, "{response}");
+    assert_eq!(response["result"]["had_record"], false, "{response}");
+    assert_eq!(response["result"]["node"], "Solo", "{response}");
+    // A forget of a client never seen still refuses its older updates.
+    let old = format!("IAMAT nobody +1+1 {}", seconds_ago(5));
+    assert_eq!(first_line(&herd, "Solo", &old), format!("? {old}"));
+    let new = one_shot(herd.client_addr("Solo"), &iamat("nobody", "+1+1", now_text()));
+    assert!(new.starts_with("AT Solo "), "{new}");
+}
