@@ -1,6 +1,6 @@
-//! What tombstones cost (docs/repair.md, "What forgetting costs"): memory
-//! per tombstone, and the repair traffic of tombstones against that of as
-//! many updates.
+//! What forgetting costs (docs/repair.md, "What forgetting costs"): memory
+//! per tombstone, the repair traffic of tombstones against that of as many
+//! updates, and an expiry sweep over a million records.
 //!
 //!     cargo run --release -p herd-core --example tombstone_cost
 
@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use herd_core::digest_tree::leaf_of;
-use herd_core::{Records, RepairState};
+use herd_core::{Lifecycle, NodeCore, Records, RepairState};
 use herd_proto::repair::RepairMessage;
 use herd_proto::{ClientHash, Nanos, Record, Request, Tombstone, parse_request};
 
@@ -103,6 +103,32 @@ fn herd(differing: usize, forget: bool) -> (Records, Records) {
     (a, b)
 }
 
+/// One expiry sweep over `count` records, of which every `every`-th has
+/// expired: (the longest call in milliseconds, removed).
+fn sweep(count: usize, every: usize) -> (f64, usize) {
+    let mut core = NodeCore::new("Clark", Nanos(3_600_000_000_000));
+    core.set_lifecycle(Lifecycle {
+        ttl: Some(Nanos(3_600_000_000_000)),
+        ..Lifecycle::default()
+    });
+    let mut records = Records::with_capacity(count);
+    for i in 0..count {
+        let time = if i % every == 0 { 1_800_000_000 } else { 1_800_007_000 };
+        records.merge(record(&client(i), time));
+    }
+    core.restore_all(records);
+    let (mut longest, mut removed) = (0.0f64, 0);
+    loop {
+        let started = std::time::Instant::now();
+        let swept = core.expire(Nanos(1_800_005_000 * 1_000_000_000));
+        longest = longest.max(started.elapsed().as_secs_f64() * 1e3);
+        removed += swept.records;
+        if swept.records < herd_core::decide::SWEEP_BUDGET {
+            return (longest, removed);
+        }
+    }
+}
+
 fn main() {
     println!("memory, with {HELD} records held:");
     for count in [10_000usize, 100_000] {
@@ -128,6 +154,12 @@ fn main() {
         example.len() + 1,
         update.at_line().len() + 1
     );
+    for (every, what) in [(1_000_000, "one expired"), (2, "half expired")] {
+        let (ms, removed) = sweep(1_000_000, every);
+        println!(
+            "expiry sweep of 1,000,000 records, {what}: {removed} removed, the longest call {ms:.1} ms"
+        );
+    }
     println!("repair of one node that missed them, {HELD} records held by both:");
     println!("  {:>7} | {:>22} | {:>22}", "missed", "tombstones: msgs, bytes", "updates: msgs, bytes");
     for differing in [1usize, 100, 10_000] {

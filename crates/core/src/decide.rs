@@ -6,6 +6,7 @@ use herd_proto::{ClientHash, IAmAt, Nanos, Record, Tombstone};
 
 use crate::Records;
 use crate::digest_tree::leaf_of;
+use crate::records::Sweep;
 use crate::lifecycle::Lifecycle;
 
 /// A link of this node: its index in the simulator, a number never reused
@@ -92,7 +93,13 @@ pub struct NodeCore {
     last_contact: Option<Nanos>,
     /// When expiry is next looked at.
     next_sweep: Nanos,
+    /// A sweep of the records under way.
+    sweep: Option<Sweep>,
 }
+
+/// Records an expiry sweep removes at most per [`NodeCore::expire`]: about
+/// 12 ms of removals.
+pub const SWEEP_BUDGET: usize = 20_000;
 
 impl NodeCore {
     pub fn new(name: impl Into<String>, max_future_skew: Nanos) -> NodeCore {
@@ -103,6 +110,7 @@ impl NodeCore {
             lifecycle: Lifecycle::default(),
             last_contact: None,
             next_sweep: Nanos(0),
+            sweep: None,
         }
     }
 
@@ -216,26 +224,36 @@ impl NodeCore {
     }
 
     /// Removes what has expired by `now`. Cheap between steps of the
-    /// lifetimes (see [`Lifecycle`]): call it as often as convenient.
+    /// lifetimes (see [`Lifecycle`]): call it as often as convenient. A
+    /// sweep of the records removes at most [`SWEEP_BUDGET`] a call and
+    /// goes on at the next one (expired records are refused and hidden
+    /// from lookups meanwhile).
     pub fn expire(&mut self, now: Nanos) -> Swept {
-        if now < self.next_sweep {
-            return Swept::default();
-        }
-        self.next_sweep = now.saturating_add(self.lifecycle.sweep_every().0);
         let lifecycle = self.lifecycle;
-        let records = if lifecycle.ttl.is_some() {
-            self.records
-                .remove_records(|record| lifecycle.record_expired(record.client_time(), now))
-        } else {
-            0
-        };
-        let tombstones = self
-            .records
-            .remove_tombstones(|tombstone| lifecycle.tombstone_expired(tombstone.time, now));
-        Swept {
-            records,
-            tombstones,
+        let mut swept = Swept::default();
+        if self.sweep.is_none() && now >= self.next_sweep {
+            self.next_sweep = now.saturating_add(lifecycle.sweep_every().0);
+            swept.tombstones = self
+                .records
+                .remove_tombstones(|tombstone| lifecycle.tombstone_expired(tombstone.time, now));
+            // A scan of every record, but only when the oldest may be due.
+            let due = self
+                .records
+                .oldest_client_time()
+                .is_some_and(|oldest| lifecycle.record_expired(oldest, now));
+            if due {
+                self.sweep = Some(self.records.start_sweep());
+            }
         }
+        if let Some(sweep) = &mut self.sweep {
+            swept.records = self.records.continue_sweep(sweep, SWEEP_BUDGET, |record| {
+                lifecycle.record_expired(record.client_time(), now)
+            });
+            if sweep.is_done() {
+                self.sweep = None;
+            }
+        }
+        swept
     }
 
     /// The node is (or still is) in contact with the herd at `now`: a link

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use herd_proto::{ClientHash, Record, Tombstone};
+use herd_proto::{ClientHash, Nanos, Record, Tombstone};
 use indexmap::IndexSet;
 
 use herd_proto::repair::Digests;
@@ -28,6 +28,12 @@ use crate::{Digest, digest};
 pub struct Records {
     by_client: IndexSet<ByClient>,
     tombstones: HashMap<ClientHash, Tombstone>,
+    /// No record held has an older client time (it may be older than the
+    /// oldest held: a removal does not raise it, a sweep does), so an
+    /// expiry sweep that would find nothing is skipped.
+    oldest: Option<Nanos>,
+    /// The oldest client time merged since the running sweep started.
+    merged_during_sweep: Option<Nanos>,
     /// Kept up to date by every merge; see [`Digest`].
     digest: Digest,
     /// The same, per bucket of clients, for the repair exchange.
@@ -41,6 +47,8 @@ impl Records {
         Records {
             by_client: IndexSet::with_capacity(clients),
             tombstones: HashMap::new(),
+            oldest: None,
+            merged_during_sweep: None,
             digest: Digest::default(),
             tree: DigestTree::with_capacity(clients),
         }
@@ -105,7 +113,13 @@ impl Records {
         }
     }
 
-    /// Removes every record for which `expired` says so; returns how many.
+    /// A bound on the client times held: none is older.
+    pub fn oldest_client_time(&self) -> Option<Nanos> {
+        self.oldest
+    }
+
+    /// Removes every record for which `expired` says so, at once; returns
+    /// how many. (A sweep under way is not disturbed.)
     pub fn remove_records(&mut self, mut expired: impl FnMut(&Record) -> bool) -> usize {
         let mut removed = 0;
         // From the end: a removal moves the last record, already looked at,
@@ -119,6 +133,56 @@ impl Records {
                 self.remove_at(position);
                 removed += 1;
             }
+        }
+        removed
+    }
+
+    /// Starts a sweep: [`Records::continue_sweep`] goes through every
+    /// record once, a bounded number of removals at a time, so a sweep that
+    /// removes half a million records does not hold the node's lock for
+    /// hundreds of milliseconds at once.
+    pub fn start_sweep(&mut self) -> Sweep {
+        self.merged_during_sweep = None;
+        Sweep {
+            below: self.by_client.len(),
+            oldest_kept: None,
+        }
+    }
+
+    /// Goes on with `sweep`, removing what `expired` says, until `budget`
+    /// records are removed or every record has been looked at
+    /// ([`Sweep::is_done`]); returns how many went. Updates, forgets and
+    /// removals in between are fine: the positions still to look at are
+    /// those below the sweep's, and a removal moves the last record (looked
+    /// at already, or newer than the sweep) into its hole.
+    pub fn continue_sweep(
+        &mut self,
+        sweep: &mut Sweep,
+        budget: usize,
+        mut expired: impl FnMut(&Record) -> bool,
+    ) -> usize {
+        let mut removed = 0;
+        sweep.below = sweep.below.min(self.by_client.len());
+        while sweep.below > 0 && removed < budget {
+            let position = sweep.below - 1;
+            sweep.below = position;
+            let Some(held) = self.by_client.get_index(position) else {
+                continue;
+            };
+            if expired(&held.0) {
+                self.remove_at(position);
+                removed += 1;
+            } else {
+                sweep.oldest_kept = Some(earliest(sweep.oldest_kept, held.0.client_time()));
+            }
+        }
+        if sweep.is_done() {
+            // Every record was looked at or merged since: the bound is exact
+            // again.
+            self.oldest = match (sweep.oldest_kept, self.merged_during_sweep) {
+                (Some(kept), merged) => Some(earliest(merged, kept)),
+                (None, merged) => merged,
+            };
         }
         removed
     }
@@ -175,6 +239,9 @@ impl Records {
         if self.is_forgotten(&record) {
             return false;
         }
+        let time = record.client_time();
+        self.oldest = Some(earliest(self.oldest, time));
+        self.merged_during_sweep = Some(earliest(self.merged_during_sweep, time));
         // One lookup for a new client (every record of a log being loaded):
         // inserting leaves an existing client's record where it is.
         let (index, inserted) = self.by_client.insert_full(ByClient(record.clone()));
@@ -257,6 +324,24 @@ impl Records {
     }
 }
 
+/// A sweep over the records under way (see [`Records::start_sweep`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Positions below this are still to be looked at.
+    below: usize,
+    oldest_kept: Option<Nanos>,
+}
+
+impl Sweep {
+    pub fn is_done(&self) -> bool {
+        self.below == 0
+    }
+}
+
+fn earliest(held: Option<Nanos>, time: Nanos) -> Nanos {
+    held.map_or(time, |held| held.min(time))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +415,36 @@ mod tests {
         assert_eq!(records.slice(1, 2).next().map(|r| r.origin()), Some("Bona"));
         assert_eq!(records.slice(4, 2).count(), 0);
         assert_eq!(records.slice(usize::MAX, usize::MAX).count(), 0);
+    }
+
+    #[test]
+    fn a_sweep_in_pieces_removes_exactly_what_expired_and_survives_changes() {
+        let mut records = Records::default();
+        for i in 0..100u64 {
+            records.merge(record("Clark", &format!("c{i}"), if i % 3 == 0 { 1 } else { 50 }, 60));
+        }
+        assert_eq!(records.oldest_client_time(), Some(Nanos(1)));
+        let mut sweep = records.start_sweep();
+        let mut removed = records.continue_sweep(&mut sweep, 5, |r| r.client_time().0 < 10);
+        assert_eq!(removed, 5);
+        assert!(!sweep.is_done());
+        // Changes between the pieces: a removal, a new old record, a
+        // replacement.
+        records.remove_records(|r| r.client() == "c1");
+        records.merge(record("Clark", "late", 2, 60));
+        records.merge(record("Bona", "c4", 70, 71));
+        while !sweep.is_done() {
+            removed += records.continue_sweep(&mut sweep, 5, |r| r.client_time().0 < 10);
+        }
+        assert_eq!(removed, 34, "every third of 100");
+        assert!(records.iter().all(|r| r.client_time().0 >= 10 || r.client() == "late"));
+        assert_eq!(records.len(), 100 - 34 - 1 + 1);
+        assert_eq!(records.oldest_client_time(), Some(Nanos(2)), "the late one");
+        let mut scratch = crate::Digest::default();
+        for r in records.iter() {
+            scratch.add(r);
+        }
+        assert_eq!(records.digest(), scratch);
     }
 
     fn state(records: &Records) -> Vec<String> {
