@@ -57,7 +57,10 @@ fn a_forget_during_a_partition_reaches_the_other_side_at_the_heal_and_nothing_co
     let mut herd = Herd::default_topology();
     herd.start_all_connected();
     let victim = "victim.forget.example";
-    let at = one_shot(herd.client_addr("Clark"), &iamat(victim, "+1+1", now_text()));
+    let at = one_shot(
+        herd.client_addr("Clark"),
+        &iamat(victim, "+1+1", now_text()),
+    );
     assert!(at.starts_with("AT Clark "), "{at}");
     let stored = at.trim_end().to_owned();
     let bystander = one_shot(
@@ -130,7 +133,10 @@ fn a_forget_during_a_partition_reaches_the_other_side_at_the_heal_and_nothing_co
         assert_eq!(snapshot["tombstones"], 1, "{node}: {snapshot}");
     }
     // A newer update is a new record, everywhere.
-    let again = one_shot(herd.client_addr("Clark"), &iamat(victim, "+3+3", now_text()));
+    let again = one_shot(
+        herd.client_addr("Clark"),
+        &iamat(victim, "+3+3", now_text()),
+    );
     assert!(again.starts_with("AT Clark "), "{again}");
     assert!(
         wait_until(Duration::from_secs(10), || DEFAULT_NODES
@@ -143,7 +149,11 @@ fn a_forget_during_a_partition_reaches_the_other_side_at_the_heal_and_nothing_co
     let result: serde_json::Value = serde_json::from_str(json.trim()).unwrap_or_default();
     assert_eq!(result["new"], true, "{json}");
     assert_eq!(result["had_record"], true, "{json}");
-    assert_eq!(result["client_hash"].as_str().map(str::len), Some(32), "{json}");
+    assert_eq!(
+        result["client_hash"].as_str().map(str::len),
+        Some(32),
+        "{json}"
+    );
 }
 
 #[test]
@@ -167,15 +177,16 @@ fn records_older_than_the_ttl_are_gone_and_stay_gone_after_a_restart() {
     herd.start_all_connected();
     // Already older than the ttl: refused.
     let stale = format!("IAMAT stale +1+1 {}", seconds_ago(10));
-    assert_eq!(
-        first_line(&herd, "Alpha", &stale),
-        format!("? {stale}")
+    assert_eq!(first_line(&herd, "Alpha", &stale), format!("? {stale}"));
+    let at = one_shot(
+        herd.client_addr("Alpha"),
+        &iamat("fleeting", "+1+1", now_text()),
     );
-    let at = one_shot(herd.client_addr("Alpha"), &iamat("fleeting", "+1+1", now_text()));
     assert!(at.starts_with("AT Alpha "), "{at}");
     assert!(
-        wait_until(Duration::from_secs(5), || whatsat(&herd, "Beta", "fleeting")
-            == at.trim_end()),
+        wait_until(Duration::from_secs(5), || whatsat(
+            &herd, "Beta", "fleeting"
+        ) == at.trim_end()),
         "the record did not reach Beta"
     );
     herd.kill("Alpha");
@@ -194,7 +205,10 @@ fn records_older_than_the_ttl_are_gone_and_stay_gone_after_a_restart() {
         );
     }
     // A fresh record lives on.
-    let fresh = one_shot(herd.client_addr("Beta"), &iamat("fresh", "+1+1", now_text()));
+    let fresh = one_shot(
+        herd.client_addr("Beta"),
+        &iamat("fresh", "+1+1", now_text()),
+    );
     assert!(
         wait_until(Duration::from_secs(5), || whatsat(&herd, "Alpha", "fresh")
             == fresh.trim_end()),
@@ -212,8 +226,14 @@ fn a_node_down_past_the_tombstone_horizon_returns_without_bringing_the_client_ba
     herd.add_config_table("[records]\ntombstone_ttl = \"3s\"");
     herd.start_all_connected();
     let victim = "victim.horizon.example";
-    let at = one_shot(herd.client_addr("Alpha"), &iamat(victim, "+1+1", now_text()));
-    let keeper = one_shot(herd.client_addr("Alpha"), &iamat("keeper", "+2+2", now_text()));
+    let at = one_shot(
+        herd.client_addr("Alpha"),
+        &iamat(victim, "+1+1", now_text()),
+    );
+    let keeper = one_shot(
+        herd.client_addr("Alpha"),
+        &iamat("keeper", "+2+2", now_text()),
+    );
     assert!(
         wait_until(Duration::from_secs(10), || whatsat(&herd, "Gamma", victim)
             == at.trim_end()
@@ -280,6 +300,9 @@ fn the_admin_forget_command_refuses_what_is_no_client_id() {
     // A forget of a client never seen still refuses its older updates.
     let old = format!("IAMAT nobody +1+1 {}", seconds_ago(5));
     assert_eq!(first_line(&herd, "Solo", &old), format!("? {old}"));
-    let new = one_shot(herd.client_addr("Solo"), &iamat("nobody", "+1+1", now_text()));
+    let new = one_shot(
+        herd.client_addr("Solo"),
+        &iamat("nobody", "+1+1", now_text()),
+    );
     assert!(new.starts_with("AT Solo "), "{new}");
 }

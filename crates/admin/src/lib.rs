@@ -20,8 +20,8 @@ mod snapshot;
 pub use event::{Event, EventClass, EventKind, LinkChange};
 pub use request::{AdminRequest, Command, RequestError, parse_request};
 pub use response::{
-    AuthResult, ErrorCode, ForgetResult, LinkResult, LogResult, RecordEntry, RecordsPage, ReloadResult, Response,
-    SubscribeResult,
+    AuthResult, ErrorCode, ForgetResult, LinkResult, LogResult, RecordEntry, RecordsPage,
+    ReloadResult, Response, SubscribeResult,
 };
 pub use snapshot::{
     AdminState, ConnectionState, Counters, Health, LinkStatus, NodeAddresses, PlacesCounters,

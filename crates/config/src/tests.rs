@@ -607,7 +607,10 @@ fn record_and_tombstone_lifetimes() {
     assert_eq!(defaults.ttl, None, "records never expire by default");
     assert_eq!(defaults.tombstone_ttl, Duration::from_secs(7 * 24 * 3600));
     for (section, wanted) in [
-        ("ttl = \"0s\"", "[records] ttl \"0s\" is not a duration above zero"),
+        (
+            "ttl = \"0s\"",
+            "[records] ttl \"0s\" is not a duration above zero",
+        ),
         ("ttl = \"forever\"", "[records] ttl \"forever\""),
         ("tombstone_ttl = \"\"", "[records] tombstone_ttl \"\""),
         ("keep = \"1d\"", "unknown field `keep`"),

@@ -257,7 +257,11 @@ fn records_settings(
             })
     };
     Ok(RecordsSettings {
-        ttl: raw.ttl.as_ref().map(|ttl| duration("ttl", ttl)).transpose()?,
+        ttl: raw
+            .ttl
+            .as_ref()
+            .map(|ttl| duration("ttl", ttl))
+            .transpose()?,
         tombstone_ttl: match &raw.tombstone_ttl {
             Some(value) => duration("tombstone_ttl", value)?,
             None => crate::model::DEFAULT_TOMBSTONE_TTL,

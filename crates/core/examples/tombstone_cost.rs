@@ -77,9 +77,19 @@ fn repair(a: &mut Records, b: &mut Records) -> (usize, usize) {
                 bytes += message.to_line().len();
                 pick = pick.wrapping_mul(31).wrapping_add(7);
                 let reply = state.answer(records, message, pick);
-                wire.extend(reply.tombstones.into_iter().map(|t| (!to_a, Item::Tombstone(t))));
+                wire.extend(
+                    reply
+                        .tombstones
+                        .into_iter()
+                        .map(|t| (!to_a, Item::Tombstone(t))),
+                );
                 wire.extend(reply.records.into_iter().map(|r| (!to_a, Item::Record(r))));
-                wire.extend(reply.messages.into_iter().map(|m| (!to_a, Item::Message(m))));
+                wire.extend(
+                    reply
+                        .messages
+                        .into_iter()
+                        .map(|m| (!to_a, Item::Message(m))),
+                );
             }
         }
     }
@@ -113,7 +123,11 @@ fn sweep(count: usize, every: usize) -> (f64, usize) {
     });
     let mut records = Records::with_capacity(count);
     for i in 0..count {
-        let time = if i % every == 0 { 1_800_000_000 } else { 1_800_007_000 };
+        let time = if i % every == 0 {
+            1_800_000_000
+        } else {
+            1_800_007_000
+        };
         records.merge(record(&client(i), time));
     }
     core.restore_all(records);
@@ -161,7 +175,10 @@ fn main() {
         );
     }
     println!("repair of one node that missed them, {HELD} records held by both:");
-    println!("  {:>7} | {:>22} | {:>22}", "missed", "tombstones: msgs, bytes", "updates: msgs, bytes");
+    println!(
+        "  {:>7} | {:>22} | {:>22}",
+        "missed", "tombstones: msgs, bytes", "updates: msgs, bytes"
+    );
     for differing in [1usize, 100, 10_000] {
         let (mut a, mut b) = herd(differing, true);
         let (forget_msgs, forget_bytes) = repair(&mut a, &mut b);

@@ -6,8 +6,8 @@ use herd_proto::{ClientHash, IAmAt, Nanos, Record, Tombstone};
 
 use crate::Records;
 use crate::digest_tree::leaf_of;
-use crate::records::Sweep;
 use crate::lifecycle::Lifecycle;
+use crate::records::Sweep;
 
 /// A link of this node: its index in the simulator, a number never reused
 /// in the node (whose links come and go with reloads).
@@ -331,8 +331,8 @@ impl NodeCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herd_proto::{Request, parse_request};
     use crate::Digest;
+    use herd_proto::{Request, parse_request};
 
     const HOUR: Nanos = Nanos(3_600_000_000_000);
     const NOW: Nanos = Nanos(100_000_000_000);
@@ -377,8 +377,15 @@ mod tests {
         node.commit(newer.clone());
         assert_eq!(node.lookup("c", Nanos(151 * S)), Some(&newer));
         // An older update from a peer loses to the tombstone.
-        let old = accepted(&NodeCore::new("Bona", HOUR), "IAMAT c +1-2 140", Nanos(140 * S));
-        assert_eq!(node.on_peer_update(old, 0, Nanos(152 * S)), PeerDecision::Lost);
+        let old = accepted(
+            &NodeCore::new("Bona", HOUR),
+            "IAMAT c +1-2 140",
+            Nanos(140 * S),
+        );
+        assert_eq!(
+            node.on_peer_update(old, 0, Nanos(152 * S)),
+            PeerDecision::Lost
+        );
     }
 
     #[test]
@@ -419,7 +426,11 @@ mod tests {
         let record = accepted(&node, "IAMAT c +1-2 100", Nanos(100 * S));
         node.commit(record.clone());
         assert!(node.lookup("c", Nanos(163 * S)).is_some());
-        assert_eq!(node.lookup("c", Nanos(164 * S)), None, "gone before a sweep");
+        assert_eq!(
+            node.lookup("c", Nanos(164 * S)),
+            None,
+            "gone before a sweep"
+        );
         assert_eq!(
             node.on_peer_update(record, 0, Nanos(164 * S)),
             PeerDecision::Lost

@@ -46,9 +46,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herd_proto::{Record, Tombstone};
 use herd_proto::peer::PeerMessage;
 use herd_proto::repair::RepairMessage;
+use herd_proto::{Record, Tombstone};
 
 use crate::{Backoff, Push, Records, RepairReply, RepairState, SendQueue};
 

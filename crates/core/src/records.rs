@@ -421,7 +421,12 @@ mod tests {
     fn a_sweep_in_pieces_removes_exactly_what_expired_and_survives_changes() {
         let mut records = Records::default();
         for i in 0..100u64 {
-            records.merge(record("Clark", &format!("c{i}"), if i % 3 == 0 { 1 } else { 50 }, 60));
+            records.merge(record(
+                "Clark",
+                &format!("c{i}"),
+                if i % 3 == 0 { 1 } else { 50 },
+                60,
+            ));
         }
         assert_eq!(records.oldest_client_time(), Some(Nanos(1)));
         let mut sweep = records.start_sweep();
@@ -437,7 +442,11 @@ mod tests {
             removed += records.continue_sweep(&mut sweep, 5, |r| r.client_time().0 < 10);
         }
         assert_eq!(removed, 34, "every third of 100");
-        assert!(records.iter().all(|r| r.client_time().0 >= 10 || r.client() == "late"));
+        assert!(
+            records
+                .iter()
+                .all(|r| r.client_time().0 >= 10 || r.client() == "late")
+        );
         assert_eq!(records.len(), 100 - 34 - 1 + 1);
         assert_eq!(records.oldest_client_time(), Some(Nanos(2)), "the late one");
         let mut scratch = crate::Digest::default();

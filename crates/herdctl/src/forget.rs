@@ -68,7 +68,9 @@ pub async fn forget(
 pub fn describe(result: &ForgetResult, client: &str) -> String {
     let (node, time, hash) = (&result.node, &result.time, &result.client_hash);
     if result.new {
-        format!("{node}: {client} forgotten up to {time} (tombstone {hash}), on its way to every node")
+        format!(
+            "{node}: {client} forgotten up to {time} (tombstone {hash}), on its way to every node"
+        )
     } else {
         format!("{node}: {client} was already forgotten up to {time} (tombstone {hash})")
     }

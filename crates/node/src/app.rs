@@ -236,15 +236,8 @@ async fn serve(
         "loading records from {}",
         dir.join(crate::log_store::LOG_FILE).display()
     );
-    let node = Node::new(
-        settings,
-        live,
-        rules,
-        store,
-        Vec::new(),
-        places.clone(),
-    )
-    .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
+    let node = Node::new(settings, live, rules, store, Vec::new(), places.clone())
+        .map_err(|err| Fatal(EXIT_RUNTIME, format!("cannot load records: {err}")))?;
     let node = Arc::new(node);
     node.take_log_filter(log.filter.clone());
     probe.loaded(node.clone());

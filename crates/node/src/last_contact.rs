@@ -46,7 +46,11 @@ mod tests {
         save(&path, Nanos(1_800_000_000_123_456_789))?;
         assert_eq!(load(&path)?, Some(Nanos(1_800_000_000_123_456_789)));
         std::fs::write(&path, "garbage")?;
-        assert_eq!(load(&path)?, Some(Nanos(0)), "unreadable: as long away as can be");
+        assert_eq!(
+            load(&path)?,
+            Some(Nanos(0)),
+            "unreadable: as long away as can be"
+        );
         Ok(())
     }
 }

@@ -17,8 +17,8 @@ use tracing::{error, info, warn};
 use crate::counters::{Counters, RequestKind, RequestResult, bump};
 use crate::events::{EventHub, now_us};
 use crate::group_commit::GroupCommit;
-use crate::link_states;
 use crate::last_contact;
+use crate::link_states;
 use crate::live::{CoreRules, Live};
 use crate::metrics::Latencies;
 use crate::peer::{Link, UpdateBatch};
@@ -730,7 +730,9 @@ impl Node {
         let record = Arc::new(record);
         let decision = {
             let mut state = self.state();
-            let decision = state.core.on_peer_update(record.clone(), link, Nanos::now());
+            let decision = state
+                .core
+                .on_peer_update(record.clone(), link, Nanos::now());
             let won = matches!(decision, PeerDecision::Won { .. });
             // Published under the lock so that it precedes the records event.
             self.events

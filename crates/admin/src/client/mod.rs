@@ -45,7 +45,8 @@ use lines::{BoundedLines, Line};
 use crate::event::{Event, EventKind};
 use crate::request::{AdminRequest, Command};
 use crate::response::{
-    AuthResult, ForgetResult, LinkResult, LogResult, RecordsPage, ReloadResult, Response, SubscribeResult,
+    AuthResult, ForgetResult, LinkResult, LogResult, RecordsPage, ReloadResult, Response,
+    SubscribeResult,
 };
 use crate::snapshot::{AdminState, Snapshot};
 

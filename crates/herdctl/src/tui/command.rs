@@ -240,7 +240,9 @@ mod tests {
         );
         assert_eq!(
             run("").err().as_deref(),
-            Some("type a command: link, partition, heal, send, reload, drill, restart, forget, quit")
+            Some(
+                "type a command: link, partition, heal, send, reload, drill, restart, forget, quit"
+            )
         );
         assert_eq!(
             run("reboot").err().as_deref(),

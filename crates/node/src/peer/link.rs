@@ -18,8 +18,8 @@ use std::time::Duration;
 use herd_admin::{AdminState, ConnectionState, LinkStatus};
 use herd_core::health::LinkHealth;
 use herd_core::{LinkId, LinkMachine, LinkPolicy, Opener, Push, Received};
-use herd_proto::{Record, Tombstone};
 use herd_proto::peer::parse_peer_line;
+use herd_proto::{Record, Tombstone};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -490,7 +490,8 @@ impl Link {
     }
 
     /// Makes `connection` the one lines go to and starts the machine's
-    /// session; false (and nothing changes) when the operator has cut the
+    /// session (with the peer as its handshake said); false (and nothing
+    /// changes) when the operator has cut the
     /// link. The machine's admin state is read under the end lock, which a
     /// cut takes after setting it, so a connection can never be attached
     /// after a cut has detached.
@@ -500,10 +501,13 @@ impl Link {
         connection: Arc<PeerSocket>,
         inbox: Inbox,
         remote: &str,
-        opener: Opener,
-        peer_boot_id: &str,
-        version: u32,
+        peer: &Handshook<'_>,
     ) -> bool {
+        let Handshook {
+            opener,
+            peer_boot_id,
+            version,
+        } = *peer;
         // Before the session's first round: a node back from long away
         // drops what it must not bring back (herd-core's rule).
         node.in_contact();
@@ -656,6 +660,15 @@ impl Link {
         }
         Ok(())
     }
+}
+
+/// What a connection's handshake said of the peer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Handshook<'a> {
+    pub opener: Opener,
+    pub peer_boot_id: &'a str,
+    /// The protocol version agreed.
+    pub version: u32,
 }
 
 /// Waits until the operator's state is `wanted`; false if it never can be

@@ -13,7 +13,7 @@ use tracing::{debug, info};
 
 use super::connection::{Arrival, Connected};
 use super::inbox::{Inbox, ReadVia};
-use super::link::{Drained, Link, until};
+use super::link::{Drained, Handshook, Link, until};
 use super::outbox::Flush;
 use super::socket::PeerSocket;
 use crate::node::Node;
@@ -48,15 +48,12 @@ pub(super) async fn run_session(
         .unwrap_or_else(|_| "?".to_owned());
     let socket = Arc::new(socket);
     let inbox = Inbox::new(socket.clone(), lines);
-    if !link.attach(
-        node,
-        socket.clone(),
-        inbox,
-        &remote,
+    let peer = Handshook {
         opener,
-        &peer_boot_id,
+        peer_boot_id: &peer_boot_id,
         version,
-    ) {
+    };
+    if !link.attach(node, socket.clone(), inbox, &remote, &peer) {
         return SessionEnd::Cut;
     }
     // Logged once the link can carry updates (tests and operators rely on it).
