@@ -36,10 +36,7 @@ pub async fn forget(
     node: Option<&str>,
     mut failed: impl FnMut(&str, &ClientError),
 ) -> Result<ForgetResult, Failure> {
-    if client.is_empty()
-        || client.len() > herd_proto::MAX_CLIENT_ID_BYTES
-        || client.chars().any(char::is_whitespace)
-    {
+    if !herd_proto::fields::is_client_id(client) {
         return Err(Failure::usage(
             "a client id is 1 to 256 bytes without white space",
         ));

@@ -215,11 +215,6 @@ impl Node {
         *write(&self.live) = Arc::new(live);
     }
 
-    /// The lifetimes in force.
-    pub fn lifecycle(&self) -> herd_core::Lifecycle {
-        self.state().core.lifecycle()
-    }
-
     /// Tombstones held.
     pub fn tombstone_count(&self) -> usize {
         self.state().core.records().tombstone_count()

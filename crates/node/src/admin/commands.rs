@@ -124,10 +124,7 @@ impl Conversation {
                 (Response::ok(id, result), After::Continue)
             }
             Command::Forget { client } => {
-                let response = if client.is_empty()
-                    || client.len() > herd_proto::MAX_CLIENT_ID_BYTES
-                    || client.chars().any(char::is_whitespace)
-                {
+                let response = if !herd_proto::fields::is_client_id(&client) {
                     Response::error(
                         id,
                         ErrorCode::BadRequest,
