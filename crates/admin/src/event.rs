@@ -49,8 +49,10 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// The records changed: the client whose record was replaced or added,
-    /// and the new count and digest.
+    /// The records changed: the client whose record was replaced or added
+    /// (empty when records went by a forget, an expiry, or a node's
+    /// return from past the tombstone horizon: no id is named then), and
+    /// the new count and digest.
     Records {
         client: String,
         count: usize,

@@ -43,6 +43,14 @@ pub fn describe(kind: &EventKind) -> String {
             client,
             count,
             digest,
+        } if client.is_empty() => format!(
+            "records {count} ({}) after a forget or an expiry",
+            short_digest(digest)
+        ),
+        EventKind::Records {
+            client,
+            count,
+            digest,
         } => format!("records {count} ({}) after {client}", short_digest(digest)),
         EventKind::Lagged { missed } => format!("!! lost {missed} events (dashboard too slow)"),
         EventKind::Unknown => "(unknown event)".to_owned(),
