@@ -1,7 +1,7 @@
 //! The set of records, one per client, newest update winning, and the
 //! tombstones of forgotten clients.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use herd_proto::{ClientHash, Nanos, Record, Tombstone};
@@ -23,11 +23,14 @@ use crate::{Digest, digest};
 ///
 /// A tombstone (a forget) is kept by the hash of the client's id, never by
 /// the id: it wins over every update of the client up to its time, and
-/// counts in the digest like a record.
+/// counts in the digest like a record. They are few (a forget is an
+/// operator's act, and they expire), and kept in a `BTreeMap` so that
+/// every pass over them (repair answers, the log's rewrite) goes in the
+/// same order on every run: the simulator replays a seed exactly.
 #[derive(Default, Debug)]
 pub struct Records {
     by_client: IndexSet<ByClient>,
-    tombstones: HashMap<ClientHash, Tombstone>,
+    tombstones: BTreeMap<ClientHash, Tombstone>,
     /// No record held has an older client time (it may be older than the
     /// oldest held: a removal does not raise it, a sweep does), so an
     /// expiry sweep that would find nothing is skipped.
@@ -46,7 +49,7 @@ impl Records {
     pub fn with_capacity(clients: usize) -> Records {
         Records {
             by_client: IndexSet::with_capacity(clients),
-            tombstones: HashMap::new(),
+            tombstones: BTreeMap::new(),
             oldest: None,
             merged_during_sweep: None,
             digest: Digest::default(),

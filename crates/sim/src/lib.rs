@@ -99,7 +99,7 @@ impl SimConfig {
             ttl_ms: lifetimes.bool().then(|| lifetimes.u64(2_000..=4_000)),
             tombstone_ttl_ms: lifetimes.u64(1_000..=1_500),
             long_absences: 1 + lifetimes.usize(..2),
-            lifecycle_sabotage: match std::env::var("LSAB").as_deref() { Ok("early") => Some(LifecycleSabotage::EarlyTombstoneDrop), Ok("reset") => Some(LifecycleSabotage::NoReturnReset), _ => None },
+            lifecycle_sabotage: None,
         }
     }
 
@@ -123,6 +123,26 @@ impl SimConfig {
         self.queue_capacity = 65_536;
         self
     }
+}
+
+/// A herd-core bug that the simulator recognises by its mechanism, so
+/// that a sweep can tell its failures from new ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CoreBug {
+    /// A link's flood queue keeps its copy of an update after the node's
+    /// records lost it (the tombstone that covers it removes it from the
+    /// records, not from the queues), and delivers it when the peer is
+    /// back; after an absence past the tombstone horizon that is after
+    /// every tombstone of the forget has expired, and the peer takes it
+    /// and floods it on. A node's own queues do the same after it
+    /// discarded its records on a return.
+    StaleSendQueue,
+    /// A node back from past the horizon keeps the updates younger than
+    /// `now - tombstone_ttl`, counting on the herd to still hold any
+    /// tombstone that covers them; but tombstones expire up to an expiry
+    /// step early (rounded down), and by the other nodes' clocks, so one
+    /// made just after the horizon may be gone already.
+    TombstoneRoundedDown,
 }
 
 /// What one run did.
@@ -190,10 +210,9 @@ pub struct Report {
     pub records_at_end: u64,
     /// What was wrong, if the run failed.
     pub failure: Option<String>,
-    /// The failure is a resurrection by an update flooded from a send
-    /// queue after its sender's records had lost it (see
-    /// [`Report::known_core_bug`]).
-    pub stale_queue_resurrection: bool,
+    /// The failure is a resurrection that one of the known herd-core bugs
+    /// explains (see [`Report::known_core_bug`]): which.
+    pub core_bug: Option<CoreBug>,
 }
 
 impl Report {
@@ -202,18 +221,11 @@ impl Report {
         self.update_msgs as f64 / self.updates_acked.max(1) as f64
     }
 
-    /// Did the run fail only by the herd-core bug found when the simulator
-    /// learnt forgetting (reported, not fixed yet)? A link's flood queue
-    /// keeps its copy of an update after the node's records lost it (the
-    /// tombstone that covers it removed it from the records, not from the
-    /// queues), and delivers it when the peer is back, which after an
-    /// absence past the tombstone horizon is after every tombstone of the
-    /// forget has expired: the peer takes it and floods it on. The node's
-    /// own queues do the same after it discarded records on a return.
-    /// Until herd-core drops such copies, the sweeps list these runs
-    /// apart; then this goes.
+    /// Did the run fail only by one of the herd-core bugs found when the
+    /// simulator learnt forgetting (reported, not fixed yet)? Until they
+    /// are fixed the sweeps list these runs apart; then this goes.
     pub fn known_core_bug(&self) -> bool {
-        self.stale_queue_resurrection
+        self.core_bug.is_some()
     }
 
     /// Did the run fail because a forgotten update came back?

@@ -31,31 +31,40 @@
 //! flight do not.
 //!
 //! Forgetting (docs/repair.md, "Forgetting"): the operator forgets random
-//! clients at random live nodes, half the time while a fault is in force;
-//! records may expire, and tombstones are kept only a second or so. Each
-//! node sweeps on a tick at its clock's step boundaries (a sweep at any
-//! other moment would set the core's next sweep off the boundaries, and
-//! the node would then lag a step behind the others), calls `contact` at
-//! every link-up, before the link computes its SYNC, and on every tick
-//! while a link is up, and `back` when it starts.
+//! clients at random nodes in contact with the herd, half the time while a
+//! fault is in force; records may expire, and tombstones are kept only a
+//! second or so. Each node sweeps on a tick at its clock's step boundaries
+//! (a sweep at any other moment would set the core's next sweep off the
+//! boundaries, and the node would then lag up to a step behind the
+//! others), calls `contact` at every link-up, before the link computes its
+//! SYNC, and on every tick while a link is up, and `back` when it starts.
 //!
-//! The rule that keeps a node away from bringing forgotten clients back
-//! assumes that only a node out of contact with the whole herd can miss a
-//! tombstone for as long as it is kept: a herd split into groups that stay
-//! apart longer, each in contact within itself, would bring forgotten
+//! The rule that keeps a node that was away from bringing forgotten
+//! clients back assumes that only a node out of contact with the whole herd
+//! can miss a tombstone for as long as it is kept: a herd split into groups
+//! that stay apart longer, each in contact within itself, brings forgotten
 //! clients back, by design. With forgets, the fault model therefore keeps
 //! every fault that can split the herd (partitions, cut links, crashes),
 //! together with those it overlaps or comes within [`GAP`] of, shorter than
 //! [`SPLIT_SHARE`] of the tombstone ttl, and sends nodes away past the
-//! horizon only one at a time and only nodes whose absence does not split
-//! the herd (its long crashes). The report measures the longest split
-//! (loss can still keep a link down for its back-off).
+//! horizon only one at a time, and only nodes whose absence splits nothing:
+//! a long crash, or a long isolation (every link of the node cut: it stays
+//! up, takes updates and keeps its send queues). The report measures the
+//! longest split (loss can still keep a link down for its back-off).
 //!
-//! A long crash also waits while the node is the only one holding a
-//! tombstone: a forget that only an absent node knows would expire with it
-//! unseen, and the oracle could not tell that loss from a broken rule. An
-//! update only it holds is another matter: the oracle learns of each one
-//! its return discards (see `oracle`).
+//! For the same reason a long absence waits while the node is the only one
+//! holding a tombstone, and the operator forgets only at a node that has a
+//! link up: a forget known only to a node that is away would expire with
+//! it unseen, a loss the oracle could not tell from a broken rule. An
+//! update only the absent node holds is another matter: the oracle learns
+//! of each one its return discards (see `oracle`).
+//!
+//! A resurrection is a failure at once: a node takes a forgotten update
+//! after every node's clock passed the forget's tombstone expiry, or holds
+//! one then after the final heal, or holds one at all once the herd has
+//! converged. Updates flooded from a send queue after their sender's
+//! records lost them are marked, so that what they bring back is put down
+//! to the known herd-core bug (`Report::known_core_bug`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +80,7 @@ use herd_proto::{Nanos, Record, Request, Tombstone, parse_request};
 use crate::oracle::{Clocks, Oracle};
 use crate::schedule::{Micros, Schedule};
 use crate::topology::{node_name, random_graph};
-use crate::{Report, SimConfig};
+use crate::{CoreBug, Report, SimConfig};
 
 const MS: Micros = 1_000;
 /// Wall-clock time at simulated time zero (any fixed value will do).
@@ -124,9 +133,9 @@ impl Via {
     fn describe(self, sender: &str) -> String {
         match self {
             Via::Flood => format!("{sender} by flooding"),
-            Via::StaleFlood => format!(
-                "{sender} by flooding a copy left in its send queue (it no longer held it)"
-            ),
+            Via::StaleFlood => {
+                format!("{sender} by flooding a copy left in its send queue (it no longer held it)")
+            }
             Via::Repair => format!("{sender} by repair"),
         }
     }
@@ -287,7 +296,9 @@ enum Phase {
     Converging,
     /// Converged: the run goes on until every tombstone has expired, and
     /// no node may hold a forgotten update meanwhile.
-    Watching { until: Micros },
+    Watching {
+        until: Micros,
+    },
     /// Until the nodes agree with the oracle once more.
     Settling,
 }
@@ -315,9 +326,12 @@ pub struct World<'c> {
     longest_split: Micros,
     /// Splitting faults and long absences (start, end), for the forgets.
     fault_windows: Vec<(Micros, Micros)>,
-    /// Forgotten updates that a node took from a stale copy in a peer's
-    /// send queue (see `Report::known_core_bug`).
-    stale_revived: Vec<Arc<Record>>,
+    /// Forgotten updates brought back by a known herd-core bug, and which:
+    /// taken from a stale copy in a send queue, or kept on a return past
+    /// the horizon while their tombstone was already gone (see `CoreBug`).
+    revived: Vec<(Arc<Record>, CoreBug)>,
+    /// The node on a long absence (one at a time).
+    long_away: Option<usize>,
     /// Nodes cut off from every peer (a long absence, alive).
     isolated: Vec<bool>,
     /// No more faults: the final heal happened.
@@ -327,7 +341,6 @@ pub struct World<'c> {
     relinking: Vec<(usize, u64, Micros, Vec<usize>)>,
     healed_at: Option<Micros>,
     report: Report,
-    trace: Option<String>,
 }
 
 impl<'c> World<'c> {
@@ -403,12 +416,12 @@ impl<'c> World<'c> {
             longest_split: 0,
             fault_windows: Vec::new(),
             isolated: vec![false; config.nodes],
-            stale_revived: Vec::new(),
+            long_away: None,
+            revived: Vec::new(),
             calm: false,
             relinking: Vec::new(),
             healed_at: None,
             report,
-            trace: std::env::var("HERD_SIM_TRACE").ok(),
         }
     }
 
@@ -495,9 +508,7 @@ impl<'c> World<'c> {
         let spare = spare_nodes(self.nodes.len(), &self.links);
         let mut free_from = 0;
         for _ in 0..self.config.long_absences {
-            let ph = std::env::var("PH").ok().and_then(|v| v.parse::<u64>().ok()).map_or(PAST_HORIZON, |v| v * MS);
-            let extra = std::env::var("PHX").ok().and_then(|v| v.parse::<u64>().ok()).map_or(keep, |v| v * MS);
-            let lasts = keep + ph + self.rng.u64(..=extra);
+            let lasts = keep + PAST_HORIZON + self.rng.u64(..=keep);
             let latest = chaos.saturating_sub(lasts + 100 * MS);
             if spare.is_empty() || latest <= free_from {
                 break;
@@ -506,8 +517,7 @@ impl<'c> World<'c> {
             let node = spare[self.rng.usize(..spare.len())];
             // A crash (its queues are lost), or cut off from every peer
             // (alive, it takes updates, and keeps what it queued).
-            let cut_off = match std::env::var("ISO").as_deref() { Ok("1") => true, Ok("0") => false, _ => self.rng.bool() };
-            if cut_off {
+            if self.rng.bool() {
                 self.schedule.at(at, Event::Isolate { node, lasts });
             } else {
                 let long = true;
@@ -626,6 +636,9 @@ impl<'c> World<'c> {
                 }
             }
             Event::Rejoin { node } => {
+                if self.long_away == Some(node) {
+                    self.long_away = None;
+                }
                 if std::mem::take(&mut self.isolated[node]) {
                     for link in self.nodes[node].links.clone() {
                         self.set_cut(link, false);
@@ -705,7 +718,9 @@ impl<'c> World<'c> {
             return true;
         };
         let digest = first.core.records().digest();
-        self.nodes.iter().all(|n| n.core.records().digest() == digest)
+        self.nodes
+            .iter()
+            .all(|n| n.core.records().digest() == digest)
             && self.disagreement().is_none()
     }
 
@@ -733,13 +748,15 @@ impl<'c> World<'c> {
         }
     }
 
-    /// A node holds an update of a forgotten client that no tombstone can
-    /// remove any more: every node's clock is past the forget's tombstone
-    /// expiry. Only after the final heal: every node is back, so no return
-    /// will discard it either.
+    /// A node in contact holds an update of a forgotten client that no
+    /// tombstone can remove any more: every node's clock is past the
+    /// forget's tombstone expiry. Only after the final heal, when a node
+    /// that has a link up has been through its return (a node away past
+    /// the horizon until the heal discards such updates at its first
+    /// link-up, a moment later), and will not be away again.
     fn resurrected(&self) -> Option<(String, Arc<Record>)> {
         let clocks = self.clocks();
-        let (why, record) = self.held_forgotten(|time| {
+        let (why, record) = self.held_forgotten(true, |time| {
             Oracle::tombstone_gone(&self.lifecycle, time, clocks)
         })?;
         Some((
@@ -750,17 +767,24 @@ impl<'c> World<'c> {
 
     /// A node holds an update of a forgotten client that the forget covers.
     fn forgotten_held(&self) -> Option<(String, Arc<Record>)> {
-        self.held_forgotten(|_| true)
+        self.held_forgotten(false, |_| true)
     }
 
-    /// A node holds an update covered by a forget for which `which` (given
-    /// the forget's time) says so.
-    fn held_forgotten(&self, which: impl Fn(Nanos) -> bool) -> Option<(String, Arc<Record>)> {
+    /// A node (with a link up, if `in_contact`) holds an update covered by
+    /// a forget for which `which` (given the forget's time) says so.
+    fn held_forgotten(
+        &self,
+        in_contact: bool,
+        which: impl Fn(Nanos) -> bool,
+    ) -> Option<(String, Arc<Record>)> {
         for (client, time) in self.oracle.forgotten() {
             if !which(time) {
                 continue;
             }
             for node in &self.nodes {
+                if in_contact && !node.machines.iter().any(LinkMachine::is_connected) {
+                    continue;
+                }
                 if let Some(held) = node.core.records().get(client)
                     && held.client_time() <= time
                 {
@@ -781,8 +805,11 @@ impl<'c> World<'c> {
     /// herd-core bug if a stale copy from a send queue brought it back.
     fn resurrection(&mut self, why: String, record: &Record) {
         if self.failure.is_none() {
-            self.report.stale_queue_resurrection =
-                self.stale_revived.iter().any(|r| **r == *record);
+            self.report.core_bug = self
+                .revived
+                .iter()
+                .find(|(r, _)| **r == *record)
+                .map(|&(_, bug)| bug);
             self.failure = Some(why);
         }
     }
@@ -831,7 +858,6 @@ impl<'c> World<'c> {
                 // tombstone is kept: an update it sends after every
                 // tombstone expired is newer than the forget.
                 self.check_commit(node, &record, "a client");
-                self.tr(record.client(), format!("{} accepts {}", self.nodes[node].core.name(), record.at_line()));
                 self.nodes[node].core.commit(record.clone());
                 self.oracle.ack_update(&record);
                 self.report.updates_acked += 1;
@@ -866,7 +892,6 @@ impl<'c> World<'c> {
         let n = &mut self.nodes[node];
         if let ForgetDecision::Won { tombstone, forward } = n.core.on_forget(&id, clock) {
             n.core.commit_forget(tombstone);
-            self.tr(&id, format!("{} FORGETS up to {}", self.nodes[node].core.name(), tombstone.time.to_seconds_text()));
             self.oracle.ack_forget(&id, tombstone.time);
             self.report.forgets_acked += 1;
             if self.components().0 > 1 {
@@ -876,17 +901,15 @@ impl<'c> World<'c> {
         }
     }
 
-    fn tr(&self, client: &str, what: String) {
-        if self.trace.as_deref().is_some_and(|t| t == client || t == "all") {
-            eprintln!("{:>10} {what}", self.schedule.now());
-        }
-    }
-
     /// A node's sweep tick: in contact if a link is up, then expiry.
     fn tick(&mut self, node: usize) {
         if self.nodes[node].alive {
             let clock = Nanos(self.clock_of(node));
-            if self.nodes[node].machines.iter().any(LinkMachine::is_connected) {
+            if self.nodes[node]
+                .machines
+                .iter()
+                .any(LinkMachine::is_connected)
+            {
                 self.contact(node, clock, false);
             }
             let swept = self.nodes[node].core.expire(clock);
@@ -901,8 +924,7 @@ impl<'c> World<'c> {
     fn next_tick(&mut self, node: usize) {
         let period = i128::from(self.tick_ns);
         let clock = i128::from(self.clock_of(node));
-        let off = if std::env::var("MISALIGN").is_ok() { ((node as i128 * 37) % 100) * 1_000_000 } else { 0 };
-        let boundary = ((clock - off) / period + 1) * period + off;
+        let boundary = (clock / period + 1) * period;
         let true_ns = boundary - i128::from(EPOCH_NS) - i128::from(self.nodes[node].clock_skew_ns);
         // Rounded up: the tick finds the clock at the boundary or just past.
         let at = u64::try_from((true_ns.max(0) + 999) / 1_000).unwrap_or(u64::MAX);
@@ -927,15 +949,31 @@ impl<'c> World<'c> {
         {
             self.report.returns_past_horizon += 1;
         }
-        let doomed: Vec<Arc<Record>> = match lifecycle.return_horizon(core.last_contact(), clock) {
-            Some(horizon) => core
-                .records()
-                .iter()
-                .filter(|r| r.client_time() < horizon)
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        };
+        let mut doomed: Vec<Arc<Record>> = Vec::new();
+        if let Some(horizon) = lifecycle.return_horizon(core.last_contact(), clock) {
+            doomed.extend(
+                core.records()
+                    .iter()
+                    .filter(|r| r.client_time() < horizon)
+                    .cloned(),
+            );
+            // What the node keeps, it keeps because any tombstone covering
+            // it should still be held: T >= client time >= now - ttl. A
+            // forget the oracle knows whose tombstone is gone at some node
+            // already (rounded down, or by a clock ahead) breaks that.
+            let high = self.clocks().high;
+            for (client, time) in self.oracle.forgotten() {
+                if let Some(held) = core.records().get(client)
+                    && held.client_time() >= horizon
+                    && held.client_time() <= time
+                    && unbroken.tombstone_expires_at(time).0
+                        <= high.saturating_add(crate::oracle::TOLERANCE)
+                {
+                    self.revived
+                        .push((held.clone(), CoreBug::TombstoneRoundedDown));
+                }
+            }
+        }
         let core = &mut self.nodes[node].core;
         let discarded = if starting {
             core.back(clock)
@@ -943,8 +981,6 @@ impl<'c> World<'c> {
             core.contact(clock)
         };
         self.report.discarded_on_return += discarded as u64;
-        if discarded > 0 { self.tr("all", format!("{} discards {discarded}", self.nodes[node].core.name())); }
-        if self.trace.is_some() && self.lifecycle.return_horizon(self.nodes[node].core.last_contact(), clock).is_some() { self.tr("all", format!("{} past horizon", self.nodes[node].core.name())); }
         for record in doomed {
             let elsewhere = self.nodes.iter().enumerate().any(|(i, other)| {
                 i != node
@@ -1058,9 +1094,6 @@ impl<'c> World<'c> {
                     } else {
                         Via::StaleFlood
                     };
-                    if std::env::var("HACK").is_ok() && via == Via::StaleFlood {
-                        continue;
-                    }
                     self.report.update_msgs += 1;
                     self.links[link].in_flight[direction] += 1;
                     (Message::Update(record, via), true)
@@ -1320,7 +1353,6 @@ impl<'c> World<'c> {
 
     /// The operator cuts or restores `link` on both ends.
     fn set_cut(&mut self, link: usize, cut: bool) {
-        self.tr("all", format!("link {}-{} cut {cut}", self.links[link].a, self.links[link].b));
         self.links[link].cut = cut;
         if cut {
             self.disconnect(link);
@@ -1419,20 +1451,15 @@ impl<'c> World<'c> {
                     if via == Via::StaleFlood && self.oracle.covering_forget(&record).is_some() {
                         // Forgotten, and back from a send queue: whatever
                         // follows from it is the known bug's doing.
-                        self.stale_revived.push(record.clone());
+                        self.revived.push((record.clone(), CoreBug::StaleSendQueue));
                     }
                     self.check_commit(to, &record, &from);
-                    self.tr(record.client(), format!("{} <- {from}: {}", self.nodes[to].core.name(), record.at_line()));
                     self.nodes[to].core.commit(record.clone());
                     self.flood(to, &record, forward);
                 }
             }
             Received::Forget(tombstone) => {
                 let clock = Nanos(self.clock_of(to));
-                if self.trace.as_deref().is_some_and(|t| herd_proto::ClientHash::of(t) == tombstone.client) {
-                    let d = self.nodes[to].core.on_peer_forget(tombstone, local, clock);
-                    self.tr(self.trace.as_deref().unwrap_or(""), format!("{} tombstone {} arrives: {:?}", self.nodes[to].core.name(), tombstone.time.to_seconds_text(), d));
-                }
                 let n = &mut self.nodes[to];
                 if let ForgetDecision::Won { tombstone, forward } =
                     n.core.on_peer_forget(tombstone, local, clock)
@@ -1454,7 +1481,7 @@ impl<'c> World<'c> {
     /// while the node is down already (a short crash ends soon) or holds
     /// the only copy of a tombstone that is still kept (see the module).
     fn crash(&mut self, node: usize, lasts: Micros, long: bool) {
-        if long && (!self.nodes[node].alive || self.only_holder(node)) {
+        if long && (!self.nodes[node].alive || self.long_away.is_some() || self.only_holder(node)) {
             let retry = Event::Crash { node, lasts, long };
             self.schedule.after(CRASH_RETRY, retry);
             return;
@@ -1463,7 +1490,9 @@ impl<'c> World<'c> {
             return; // down already: this crash is part of that one
         }
         self.schedule.after(lasts, Event::Restart { node });
-        self.tr("all", format!("{} CRASH for {lasts} long {long}", self.nodes[node].core.name()));
+        if long {
+            self.long_away = Some(node);
+        }
         self.report.crashes += 1;
         self.nodes[node].alive = false;
         for link in self.nodes[node].links.clone() {
@@ -1482,12 +1511,13 @@ impl<'c> World<'c> {
     /// waits while the node is down, or holds the only copy of a
     /// tombstone.
     fn isolate(&mut self, node: usize, lasts: Micros) {
-        if !self.nodes[node].alive || self.only_holder(node) {
-            self.schedule.after(CRASH_RETRY, Event::Isolate { node, lasts });
+        if !self.nodes[node].alive || self.long_away.is_some() || self.only_holder(node) {
+            self.schedule
+                .after(CRASH_RETRY, Event::Isolate { node, lasts });
             return;
         }
         self.isolated[node] = true;
-        self.tr("all", format!("{} ISOLATED for {lasts}", self.nodes[node].core.name()));
+        self.long_away = Some(node);
         for link in self.nodes[node].links.clone() {
             self.set_cut(link, true);
         }
@@ -1537,11 +1567,13 @@ impl<'c> World<'c> {
         n.core = core;
         n.alive = true;
         n.boot += 1;
+        if self.long_away == Some(node) && !self.isolated[node] {
+            self.long_away = None;
+        }
         // Back from past the horizon: the older records go before anything
         // is exchanged. (No sweep yet: that waits for the tick, so that the
         // node's sweeps stay on the step boundaries.)
         let clock = Nanos(self.clock_of(node));
-        self.tr("all", format!("{} RESTART", self.nodes[node].core.name()));
         self.contact(node, clock, true);
         // New link machines: queues, rounds and back-off start afresh; a
         // cut is remembered (the node saves it).
@@ -1611,7 +1643,10 @@ impl<'c> World<'c> {
             let name = node.core.name();
             let records = node.core.records();
             for held in records.iter() {
-                if let Err(why) = self.oracle.judge(held.client(), Some(held), lifecycle, clocks) {
+                if let Err(why) = self
+                    .oracle
+                    .judge(held.client(), Some(held), lifecycle, clocks)
+                {
                     return Some(format!("{name} {why}"));
                 }
             }
@@ -1624,9 +1659,7 @@ impl<'c> World<'c> {
             }
             for (client, time) in self.oracle.forgotten() {
                 if Oracle::tombstone_kept(lifecycle, time, clocks)
-                    && !records
-                        .tombstone_of(client)
-                        .is_some_and(|t| t.time >= time)
+                    && records.tombstone_of(client).is_none_or(|t| t.time < time)
                 {
                     return Some(format!(
                         "{name} holds no tombstone of {client}, forgotten up to {}",

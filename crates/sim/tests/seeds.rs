@@ -32,7 +32,7 @@ fn five_hundred_seeds_converge_to_the_oracle() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     if !known.is_empty() {
         eprintln!(
-            "{} seeds hit the known herd-core bug (a stale copy in a send queue brings a forgotten update back): {known:?}",
+            "{} seeds hit the known herd-core bugs (a forgotten update brought back: see herd_sim::CoreBug): {known:?}",
             known.len()
         );
     }
@@ -41,23 +41,26 @@ fn five_hundred_seeds_converge_to_the_oracle() {
     // The standard scenario really exercises forgetting.
     let sum = |field: fn(&Report) -> u64| reports.iter().map(field).sum::<u64>();
     let runs_with = |field: fn(&Report) -> u64| reports.iter().filter(|r| field(r) > 0).count();
-    assert!(sum(|r| r.forgets_acked) > 1_000, "forgets");
+    assert!(sum(|r| r.forgets_acked) > 3_000, "too few forgets");
     assert!(
-        runs_with(|r| r.forgets_in_partition) > 250,
+        runs_with(|r| r.forgets_in_partition) > 350,
         "too few runs forgot while the herd was split"
     );
     assert!(
-        runs_with(|r| r.returns_past_horizon) > 400,
+        runs_with(|r| r.returns_past_horizon) > 450,
         "too few runs sent a node away past the tombstone horizon"
     );
     assert!(
-        runs_with(|r| r.discarded_on_return) > 250,
+        runs_with(|r| r.discarded_on_return) > 400,
         "too few returns past the horizon discarded anything"
     );
-    assert!(sum(|r| r.lost_on_return) > 0, "no update was lost on a return");
+    assert!(
+        sum(|r| r.lost_on_return) > 0,
+        "no update was lost on a return"
+    );
     assert!(sum(|r| r.forget_repairs) > 0, "no tombstone was repaired");
     assert!(
-        runs_with(|r| r.tombstones_dropped) > 400,
+        runs_with(|r| r.tombstones_dropped) > 450,
         "too few runs dropped tombstones"
     );
     // With a ttl, the early records expire before the end, the late ones
