@@ -54,7 +54,8 @@ pub struct SimConfig {
     /// A deliberately broken link policy (tests of the oracle only).
     pub sabotage: Option<Sabotage>,
     /// Admin forgets (`herdctl forget`) during the chaos, of random clients
-    /// at random live nodes; half of them while a fault is in force.
+    /// at random nodes with a link up; half of them while a fault is in
+    /// force.
     pub forgets: usize,
     /// Records expire this long after their client time (None: never).
     pub ttl_ms: Option<u64>,
@@ -62,8 +63,9 @@ pub struct SimConfig {
     /// discards its older records when it returns. With forgets, the faults
     /// that split the herd are kept well shorter than this (see `world`).
     pub tombstone_ttl_ms: u64,
-    /// Crashes of one node at a time (one whose absence does not split the
-    /// herd) lasting past the tombstone horizon.
+    /// Absences past the tombstone horizon, one node at a time (one whose
+    /// absence does not split the herd): a crash, or every link of the node
+    /// cut while it stays up.
     pub long_absences: usize,
     /// A deliberately broken lifecycle rule (tests of the oracle only).
     pub lifecycle_sabotage: Option<LifecycleSabotage>,
@@ -74,11 +76,12 @@ impl SimConfig {
     ///
     /// Lifetimes by seed: half the runs have a record ttl of 2-4 s, so the
     /// early records expire before the run ends and the late ones do not;
-    /// tombstones are kept 1-1.5 s, so the one or two long crashes of each
-    /// run outlast them. Both are below 6.4 s, so every expiry step is the
+    /// tombstones are kept 1-1.5 s, so the one or two long absences of
+    /// each run outlast them, while the faults that split the herd stay
+    /// shorter. Both are below 6.4 s, so every expiry step is the
     /// smallest, 100 ms (the world's sweep ticks rely on it).
     pub fn for_seed(seed: u64, nodes: usize) -> SimConfig {
-        // Its own generator: the world's draws stay those of the seed.
+        // A generator of its own: the world draws from the seed alone.
         let mut lifetimes = fastrand::Rng::with_seed(seed ^ 0x11fe_c7c1_e5ee_d5a1);
         SimConfig {
             seed,
@@ -199,8 +202,9 @@ pub struct Report {
     pub returns_past_horizon: u64,
     /// ...the records they discarded...
     pub discarded_on_return: u64,
-    /// ...and of those, the acknowledged updates no other node held then:
-    /// the client's newest, gone for good (see the oracle).
+    /// ...and of those, the newest acknowledged updates of their clients
+    /// that no other node held then: they may be gone for good (a copy in
+    /// a send queue may still bring them back; see the oracle).
     pub lost_on_return: u64,
     /// The longest time two groups of live nodes, each of two or more, were
     /// apart (by links up). The design assumes it stays below the tombstone
@@ -344,7 +348,7 @@ mod tests {
         // The node away longer than tombstones are kept holds updates
         // forgotten while it was away, whose tombstones are gone: without
         // the reset it floods them back (by repair).
-        let caught = resurrections_with(LifecycleSabotage::NoReturnReset, 30);
+        let caught = resurrections_with(LifecycleSabotage::NoReturnReset, 40);
         assert!(caught > 0, "a node that kept its records passed every seed");
     }
 

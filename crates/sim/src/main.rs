@@ -146,7 +146,7 @@ fn summary(reports: &[Report], elapsed: std::time::Duration) -> String {
          convergence after the final heal: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (simulated)\n\
          forgets: {forgets} acknowledged ({} while the herd was split); per forget {:.2} tombstones flooded, {:.2} sent by repair, {:.0} bytes\n\
          lifetimes: {with_ttl} runs with a record ttl, {} records expired, {} tombstones dropped (summed over nodes)\n\
-         away past the horizon: {} returns in {returning} runs, {} records discarded, {} acknowledged updates lost with them\n\
+         away past the horizon: {} returns in {returning} runs, {} records discarded, of which {} the newest acknowledged update of its client and held nowhere else (may be lost)\n\
          longest split of the herd: {:.0} % of the tombstone ttl",
         elapsed.as_secs_f64(),
         msgs as f64 / acked.max(1) as f64,
