@@ -63,6 +63,14 @@ pub enum ForgetDecision {
     Lost,
 }
 
+/// What a node back from past the tombstone horizon did: it discarded
+/// `discarded` records older than `horizon`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset {
+    pub horizon: Nanos,
+    pub discarded: usize,
+}
+
 /// What an expiry sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -232,7 +240,7 @@ impl NodeCore {
         let lifecycle = self.lifecycle;
         let mut swept = Swept::default();
         if self.sweep.is_none() && now >= self.next_sweep {
-            self.next_sweep = now.saturating_add(lifecycle.sweep_every().0);
+            self.next_sweep = lifecycle.next_sweep_after(now);
             swept.tombstones = self
                 .records
                 .remove_tombstones(|tombstone| lifecycle.tombstone_expired(tombstone.time, now));
@@ -259,26 +267,27 @@ impl NodeCore {
     /// The node is (or still is) in contact with the herd at `now`: a link
     /// to a peer is up. Called before the link exchanges anything, so a
     /// node back from longer away than tombstones are kept first discards
-    /// the records it must not bring back ([`NodeCore::back`]). Returns the
-    /// records discarded.
-    pub fn contact(&mut self, now: Nanos) -> usize {
-        let discarded = self.back(now);
+    /// the records it must not bring back ([`NodeCore::back`]); the caller
+    /// then tells every link ([`LinkMachine::reset`](crate::LinkMachine::reset)).
+    pub fn contact(&mut self, now: Nanos) -> Option<Reset> {
+        let reset = self.back(now);
         self.last_contact = Some(self.last_contact.map_or(now, |last| last.max(now)));
-        discarded
+        reset
     }
 
     /// The node starts, or is back, at `now`: if its last contact with
     /// the herd is older than the tombstone horizon, the records older
     /// than the horizon go (its peers give back those still live, by
-    /// repair). Returns how many went.
-    pub fn back(&mut self, now: Nanos) -> usize {
-        let Some(horizon) = self.lifecycle.return_horizon(self.last_contact, now) else {
-            return 0;
-        };
+    /// repair), and the caller's links must drop their queued copies of
+    /// them too ([`LinkMachine::reset`](crate::LinkMachine::reset)).
+    pub fn back(&mut self, now: Nanos) -> Option<Reset> {
+        let horizon = self.lifecycle.return_horizon(self.last_contact, now)?;
         // Past the horizon once, not again at the next contact.
         self.last_contact = Some(now);
-        self.records
-            .remove_records(|record| record.client_time() < horizon)
+        let discarded = self
+            .records
+            .remove_records(|record| record.client_time() < horizon);
+        Some(Reset { horizon, discarded })
     }
 
     /// The last contact with the herd known (persisted by the node).
@@ -472,14 +481,16 @@ mod tests {
             let record = accepted(&node, &line, Nanos(time * S));
             node.commit(record);
         }
-        assert_eq!(node.contact(Nanos(100 * S)), 0, "first contact");
-        assert_eq!(node.contact(Nanos(105 * S)), 0);
+        assert_eq!(node.contact(Nanos(100 * S)), None, "first contact");
+        assert_eq!(node.contact(Nanos(105 * S)), None);
         // Away from 105 s to 200 s, longer than the 10 s tombstones live.
-        assert_eq!(node.contact(Nanos(200 * S)), 1);
+        let reset = node.contact(Nanos(200 * S));
+        assert_eq!(reset.map(|r| r.discarded), Some(1));
+        assert!(reset.is_some_and(|r| r.horizon > Nanos(100 * S) && r.horizon < Nanos(195 * S)));
         assert!(node.lookup("old", Nanos(200 * S)).is_none());
         assert!(node.lookup("new", Nanos(200 * S)).is_some());
         assert_eq!(node.last_contact(), Some(Nanos(200 * S)));
-        assert_eq!(node.contact(Nanos(201 * S)), 0, "once");
+        assert_eq!(node.contact(Nanos(201 * S)), None, "once");
     }
 
     fn iamat(line: &str) -> IAmAt<'_> {

@@ -9,6 +9,7 @@ mod client_key;
 pub mod decide;
 pub mod digest;
 pub mod digest_tree;
+pub mod forget_filter;
 pub mod health;
 pub mod lifecycle;
 pub mod link;
@@ -17,7 +18,9 @@ pub mod repair;
 pub mod send_queue;
 
 pub use backoff::Backoff;
-pub use decide::{ClientDecision, ForgetDecision, Forward, LinkId, NodeCore, PeerDecision, Swept};
+pub use decide::{
+    ClientDecision, ForgetDecision, Forward, LinkId, NodeCore, PeerDecision, Reset, Swept,
+};
 pub use digest::Digest;
 pub use lifecycle::{Lifecycle, LifecycleSabotage};
 pub use link::{

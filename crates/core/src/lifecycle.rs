@@ -17,7 +17,8 @@
 //! a node that was out of contact with the herd for that long can (every
 //! other node had the tombstone when it arrived). Such a node therefore
 //! discards, when it returns, every record older than the horizon
-//! (`now - tombstone_ttl`) before it exchanges anything, and takes those
+//! (`now - tombstone_ttl`, less two steps for the rounding and the clocks)
+//! before it exchanges anything, and takes those
 //! that are still live from its peers by repair, as chitchat resets a node
 //! that fell behind its garbage-collection horizon.
 
@@ -99,21 +100,42 @@ impl Lifecycle {
         now >= self.tombstone_expires_at(time)
     }
 
-    /// How often expiry needs looking at: the smaller step in force.
+    /// The smaller step in force: expiries fall on its boundaries (and on
+    /// the larger step's, a multiple of it or not).
     pub fn sweep_every(&self) -> Nanos {
         let tombstones = step(self.kept_tombstone_for());
         Nanos(self.ttl.map_or(tombstones, |ttl| step(ttl).min(tombstones)))
     }
 
+    /// When expiry must next be looked at after `now`: the next step
+    /// boundary of records or of tombstones, where something may expire
+    /// (every expiry falls on one), so nodes sweep at the same moments.
+    pub fn next_sweep_after(&self, now: Nanos) -> Nanos {
+        let next = |step: u64| Nanos((now.0 / step).saturating_add(1).saturating_mul(step));
+        let tombstones = next(step(self.kept_tombstone_for()));
+        self.ttl
+            .map_or(tombstones, |ttl| next(step(ttl)).min(tombstones))
+    }
+
     /// A node last in contact with the herd at `last_contact` is back at
     /// `now`: the time before which it must discard its records, if it
-    /// was away longer than the tombstones are kept.
+    /// was away long enough to have missed a tombstone that is gone now.
+    ///
+    /// A tombstone of time T is dropped at its step boundary at or before
+    /// `T + tombstone_ttl`, up to one step early, by clocks that may be a
+    /// little ahead of this node's: so one dropped by now may have a time
+    /// as late as `now - tombstone_ttl + step + skew`. The horizon allows
+    /// two steps (the second for the clocks, which must be closer than a
+    /// step: 100 ms at least); every record older may be covered by a
+    /// tombstone that no node holds any more.
     pub fn return_horizon(&self, last_contact: Option<Nanos>, now: Nanos) -> Option<Nanos> {
         if self.sabotage == Some(LifecycleSabotage::NoReturnReset) {
             return None;
         }
         let last = last_contact?;
-        let horizon = Nanos(now.0.saturating_sub(self.tombstone_ttl.0));
+        let kept = self.tombstone_ttl.0;
+        let allowance = step(self.tombstone_ttl).saturating_mul(2).min(kept);
+        let horizon = Nanos(now.0.saturating_sub(kept - allowance));
         (last < horizon).then_some(horizon)
     }
 }
@@ -168,13 +190,19 @@ mod tests {
             ..Lifecycle::default()
         };
         assert_eq!(lifecycle.return_horizon(None, Nanos(100 * S)), None);
+        // A step of 156.25 ms (10 s / 64): the horizon is 10 s less two
+        // steps back.
         assert_eq!(
             lifecycle.return_horizon(Some(Nanos(95 * S)), Nanos(100 * S)),
             None
         );
         assert_eq!(
+            lifecycle.return_horizon(Some(Nanos(90_312_500_000)), Nanos(100 * S)),
+            None
+        );
+        assert_eq!(
             lifecycle.return_horizon(Some(Nanos(89 * S)), Nanos(100 * S)),
-            Some(Nanos(90 * S))
+            Some(Nanos(90_312_500_000))
         );
         let broken = Lifecycle {
             sabotage: Some(LifecycleSabotage::NoReturnReset),
@@ -187,6 +215,28 @@ mod tests {
     }
 
     #[test]
+    fn a_record_a_dropped_tombstone_covered_is_always_older_than_the_horizon() {
+        // The simulator's seed 1385: a tombstone dropped a step early, the
+        // node back a moment later.
+        let lifecycle = Lifecycle {
+            tombstone_ttl: Nanos(1_145_000_000),
+            ..Lifecycle::default()
+        };
+        for tombstone in (3_000_000_000u64..4_000_000_000).step_by(7_919_993) {
+            let dropped = lifecycle.tombstone_expires_at(Nanos(tombstone));
+            // Back at the drop, or a little later, by a clock up to 5 ms
+            // behind the one that dropped it.
+            for back in [dropped.0 - 5_000_000, dropped.0, dropped.0 + 1_500_000] {
+                let horizon = lifecycle.return_horizon(Some(Nanos(0)), Nanos(back));
+                assert!(
+                    horizon.is_some_and(|h| h.0 > tombstone),
+                    "tombstone {tombstone}, back at {back}: horizon {horizon:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn tombstones_are_kept_for_their_ttl() {
         let lifecycle = Lifecycle {
             tombstone_ttl: Nanos(64 * S),
@@ -194,7 +244,11 @@ mod tests {
         };
         assert!(!lifecycle.tombstone_expired(Nanos(100 * S), Nanos(163 * S)));
         assert!(lifecycle.tombstone_expired(Nanos(100 * S), Nanos(164 * S)));
-        assert_eq!(lifecycle.sweep_every(), Nanos(S));
+        assert_eq!(
+            lifecycle.next_sweep_after(Nanos(163 * S + 1)),
+            Nanos(164 * S)
+        );
+        assert_eq!(lifecycle.next_sweep_after(Nanos(164 * S)), Nanos(165 * S));
         let early = Lifecycle {
             sabotage: Some(LifecycleSabotage::EarlyTombstoneDrop),
             ..lifecycle

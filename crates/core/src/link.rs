@@ -50,6 +50,7 @@ use herd_proto::peer::PeerMessage;
 use herd_proto::repair::RepairMessage;
 use herd_proto::{Record, Tombstone};
 
+use crate::forget_filter::ForgetFilter;
 use crate::{Backoff, Push, Records, RepairReply, RepairState, SendQueue};
 
 /// Every timing constant and bound of a link, in one place.
@@ -278,9 +279,15 @@ pub struct LinkMachine {
     admin_up: bool,
     backoff: Backoff,
     queue: SendQueue,
-    /// Repair answers and heartbeats: sent ahead of the flood queue.
-    urgent: VecDeque<Transmit>,
+    /// Repair answers, tombstones and heartbeats, each with its number in
+    /// the order they were queued: sent ahead of the flood queue.
+    urgent: VecDeque<(u64, Transmit)>,
     urgent_bytes: usize,
+    /// The number the next urgent line gets.
+    urgent_next: u64,
+    /// The tombstones the node committed while copies they cover may
+    /// still wait in the queues: those copies are not sent.
+    forgets: ForgetFilter,
     session: Option<Session>,
     /// When to dial next (None: not now).
     dial_at: Option<Duration>,
@@ -313,6 +320,8 @@ impl LinkMachine {
             admin_up,
             urgent: VecDeque::new(),
             urgent_bytes: 0,
+            urgent_next: 0,
+            forgets: ForgetFilter::default(),
             session: None,
             stats: LinkStats::default(),
             queue_busy_since: None,
@@ -580,12 +589,37 @@ impl LinkMachine {
         self.queue_repair(reply);
     }
 
-    /// Queues a tombstone for the peer. Forgets are rare and must not be
-    /// lost to an overflow: they go ahead of the flood queue, and stay
-    /// for the next connection if this one drops first.
-    pub fn push_forget(&mut self, tombstone: Tombstone) {
-        self.stats.msgs_out += 1;
-        self.push_urgent(Transmit::Forget(tombstone));
+    /// The node committed `tombstone`: no queued copy of an update it
+    /// covers leaves this link from now on (forget_filter.rs), and with
+    /// `send` the tombstone is queued for the peer (every link but the
+    /// one it came from). Forgets are rare and must not be lost to an
+    /// overflow: they go ahead of the flood queue, and stay for the next
+    /// connection if this one drops first.
+    pub fn forgotten(&mut self, tombstone: Tombstone, send: bool) {
+        self.forgets
+            .add(tombstone, self.queue.next_seq(), self.urgent_next);
+        if send {
+            self.stats.msgs_out += 1;
+            self.push_urgent(Transmit::Forget(tombstone));
+        }
+    }
+
+    /// The node came back from past the tombstone horizon and discarded its
+    /// records older than `horizon` ([`crate::NodeCore::back`]): so do the
+    /// queues, which would otherwise send those copies on (one may be of a
+    /// client forgotten meanwhile). Returns how many went.
+    pub fn reset(&mut self, horizon: herd_proto::Nanos) -> usize {
+        let older = |record: &Record| record.client_time() < horizon;
+        let mut dropped = self.queue.retain(|record| !older(record));
+        let before = self.urgent.len();
+        self.urgent
+            .retain(|(_, t)| !matches!(t, Transmit::Repaired(record) if older(record)));
+        dropped += before - self.urgent.len();
+        self.urgent_bytes = self.urgent.iter().map(|(_, t)| wire_len(t)).sum();
+        if self.queue.is_empty() {
+            self.queue_busy_since = None;
+        }
+        dropped
     }
 
     /// Queues an update for the peer. An overflow drops the oldest queued
@@ -606,24 +640,40 @@ impl LinkMachine {
     /// `floods` allows: the transport has room) the flood queue. Nothing
     /// while not connected.
     pub fn poll_transmit(&mut self, floods: bool) -> Option<Transmit> {
-        let session = self.session.as_mut()?;
-        if let Some(transmit) = self.urgent.pop_front() {
+        self.session.as_ref()?;
+        let transmit = self.next_transmit(floods);
+        if !self.forgets.is_empty() {
+            let urgent_sent = self.urgent.front().map_or(self.urgent_next, |(n, _)| *n);
+            self.forgets.collect(self.queue.sent(), urgent_sent);
+        }
+        transmit
+    }
+
+    /// The next line, skipping queued copies of forgotten updates.
+    fn next_transmit(&mut self, floods: bool) -> Option<Transmit> {
+        while let Some((_, transmit)) = self.urgent.pop_front() {
             self.urgent_bytes = self.urgent_bytes.saturating_sub(wire_len(&transmit));
-            return Some(transmit);
+            match &transmit {
+                Transmit::Repaired(record) if self.forgets.covers(record) => {}
+                _ => return Some(transmit),
+            }
         }
         if !floods {
             return None;
         }
-        match self.queue.pop() {
-            Some(record) => {
-                self.stats.msgs_out += 1;
-                if self.queue.is_empty() {
-                    self.queue_busy_since = None;
-                }
-                Some(Transmit::Flood(record))
+        while let Some(record) = self.queue.pop() {
+            if self.queue.is_empty() {
+                self.queue_busy_since = None;
             }
-            None => session.link_up_sync.take().map(Transmit::Repair),
+            if !self.forgets.covers(&record) {
+                self.stats.msgs_out += 1;
+                return Some(Transmit::Flood(record));
+            }
         }
+        self.session
+            .as_mut()
+            .and_then(|session| session.link_up_sync.take())
+            .map(Transmit::Repair)
     }
 
     /// The earliest time [`LinkMachine::handle_timeout`] has work to do.
@@ -761,7 +811,8 @@ impl LinkMachine {
 
     fn push_urgent(&mut self, transmit: Transmit) {
         self.urgent_bytes += wire_len(&transmit);
-        self.urgent.push_back(transmit);
+        self.urgent.push_back((self.urgent_next, transmit));
+        self.urgent_next += 1;
     }
 
     fn end_session(&mut self) {
@@ -774,8 +825,8 @@ impl LinkMachine {
     /// and tombstones stay for the next.
     fn drop_connection_lines(&mut self) {
         self.urgent
-            .retain(|t| matches!(t, Transmit::Repaired(_) | Transmit::Forget(_)));
-        self.urgent_bytes = self.urgent.iter().map(wire_len).sum();
+            .retain(|(_, t)| matches!(t, Transmit::Repaired(_) | Transmit::Forget(_)));
+        self.urgent_bytes = self.urgent.iter().map(|(_, t)| wire_len(t)).sum();
     }
 }
 
@@ -987,6 +1038,64 @@ mod tests {
             "the link-up SYNC after what queued up while away"
         );
         assert_eq!(m.stats().msgs_out, 1);
+    }
+
+    #[test]
+    fn a_queued_copy_of_a_forgotten_update_never_leaves() {
+        // The simulator's seed 126: a copy queued for a peer that was away
+        // past the horizon must not reach it after the forget.
+        let records = Records::default();
+        let mut m = machine(true);
+        for (client, time) in [("kiwi", "5"), ("tui", "5"), ("kiwi2", "5")] {
+            m.push(Duration::ZERO, record(client, time));
+        }
+        let forget = |client: &str, seconds: u64| Tombstone {
+            leaf: crate::digest_tree::leaf_of(client),
+            client: herd_proto::ClientHash::of(client),
+            time: herd_proto::Nanos(seconds * 1_000_000_000),
+        };
+        m.forgotten(forget("kiwi", 10), true);
+        // Came in from this very peer: filtered, not sent back.
+        m.forgotten(forget("kiwi2", 10), false);
+        connect(&mut m, Duration::ZERO, &records);
+        let sent: Vec<String> = drain(&mut m, true)
+            .iter()
+            .filter_map(|t| match t {
+                Transmit::Flood(r) => Some(r.client().to_owned()),
+                Transmit::Forget(_) => Some("FORGET".to_owned()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, ["FORGET", "tui"]);
+        // Everything queued before the forgets has left: a newer update of
+        // the client goes, as would an old one (the node no longer holds
+        // any to queue).
+        m.push(MS, record("kiwi", "11"));
+        assert!(matches!(m.poll_transmit(true), Some(Transmit::Flood(r)) if r.client() == "kiwi"));
+        assert!(
+            m.forgets.is_empty(),
+            "nothing kept once nothing can be covered"
+        );
+    }
+
+    #[test]
+    fn a_reset_drops_the_queued_copies_older_than_the_horizon() {
+        let records = Records::default();
+        let mut m = machine(true);
+        for (client, time) in [("old", "5"), ("new", "50"), ("older", "1")] {
+            m.push(Duration::ZERO, record(client, time));
+        }
+        assert_eq!(m.reset(herd_proto::Nanos(10_000_000_000)), 2);
+        assert_eq!(m.queued(), 1);
+        connect(&mut m, Duration::ZERO, &records);
+        let floods: Vec<String> = drain(&mut m, true)
+            .iter()
+            .filter_map(|t| match t {
+                Transmit::Flood(r) => Some(r.client().to_owned()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(floods, ["new"]);
     }
 
     #[test]

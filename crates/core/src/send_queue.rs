@@ -82,8 +82,34 @@ impl SendQueue {
         self.queue.len()
     }
 
+    /// Updates popped (or cleared) so far: the sequence number of the
+    /// next one to leave.
+    pub fn sent(&self) -> u64 {
+        self.head
+    }
+
+    /// The sequence number the next update queued gets.
+    pub fn next_seq(&self) -> u64 {
+        self.head + self.queue.len() as u64
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Drops the queued updates `keep` refuses; returns how many. The rest
+    /// keep their order (and are numbered again from the head).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Record) -> bool) -> usize {
+        let before = self.queue.len();
+        self.queue.retain(|record| keep(record));
+        if self.queue.len() != before {
+            self.position.clear();
+            for (i, record) in self.queue.iter().enumerate() {
+                self.position
+                    .insert(ByClient(record.clone()), self.head + i as u64);
+            }
+        }
+        before - self.queue.len()
     }
 
     pub fn clear(&mut self) {

@@ -113,12 +113,14 @@ impl Node {
                 swept.records, swept.tombstones
             );
         }
-        let discarded = core.back(now);
-        if discarded > 0 {
+        // No link exists yet, so no queue holds a copy of what goes.
+        if let Some(reset) = core.back(now) {
             store.purge_soon();
             warn!(
-                "away from the herd longer than tombstone_ttl (last contact {}): discarded {discarded} records older than the horizon, to be taken again from peers",
-                contact_saved.map_or_else(|| "unknown".to_owned(), Nanos::to_seconds_text)
+                "away from the herd longer than tombstone_ttl (last contact {}): discarded {} records older than {}, to be taken again from peers",
+                contact_saved.map_or_else(|| "unknown".to_owned(), Nanos::to_seconds_text),
+                reset.discarded,
+                reset.horizon.to_seconds_text()
             );
         }
         // After loading: a compaction at start-up replaces the file.
@@ -575,14 +577,21 @@ impl Node {
 
     /// A link is up at `now`: the core's contact rule.
     fn contact(&self, state: &mut State, now: Nanos) {
-        let discarded = state.core.contact(now);
-        if discarded > 0 {
-            state.store.purge_soon();
-            warn!(
-                "back after longer away from the herd than tombstone_ttl: discarded {discarded} records older than the horizon, to be taken again from peers"
-            );
-            self.publish_count_changed(state);
-        }
+        let Some(reset) = state.core.contact(now) else {
+            return;
+        };
+        state.store.purge_soon();
+        let queued: usize = self
+            .links()
+            .iter()
+            .map(|link| link.reset(reset.horizon))
+            .sum();
+        warn!(
+            "back after longer away from the herd than tombstone_ttl: discarded {} records older than {} (and {queued} queued copies), to be taken again from peers",
+            reset.discarded,
+            reset.horizon.to_seconds_text()
+        );
+        self.publish_count_changed(state);
     }
 
     /// A link is about to come up (before it exchanges anything).
@@ -694,16 +703,21 @@ impl Node {
         }
     }
 
-    /// Queues `tombstone` on the links `forward` names: written by `batch`
-    /// when given, here otherwise.
+    /// Tells every link of `tombstone` (no queued copy it covers leaves)
+    /// and queues it on the links `forward` names: written by `batch` when
+    /// given, here otherwise.
     fn flood_forget(
         &self,
         tombstone: Tombstone,
         forward: Forward,
         mut batch: Option<&mut UpdateBatch<'_>>,
     ) {
-        for link in self.links().iter().filter(|link| forward.includes(link.id)) {
-            link.forget_later(tombstone);
+        for link in self.links().iter() {
+            let send = forward.includes(link.id);
+            link.forgotten(tombstone, send);
+            if !send {
+                continue;
+            }
             match batch.as_deref_mut() {
                 Some(batch) => batch.flooded(link),
                 None => link.write_queued(),

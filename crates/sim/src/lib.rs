@@ -128,26 +128,6 @@ impl SimConfig {
     }
 }
 
-/// A herd-core bug that the simulator recognises by its mechanism, so
-/// that a sweep can tell its failures from new ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum CoreBug {
-    /// A link's flood queue keeps its copy of an update after the node's
-    /// records lost it (the tombstone that covers it removes it from the
-    /// records, not from the queues), and delivers it when the peer is
-    /// back; after an absence past the tombstone horizon that is after
-    /// every tombstone of the forget has expired, and the peer takes it
-    /// and floods it on. A node's own queues do the same after it
-    /// discarded its records on a return.
-    StaleSendQueue,
-    /// A node back from past the horizon keeps the updates younger than
-    /// `now - tombstone_ttl`, counting on the herd to still hold any
-    /// tombstone that covers them; but tombstones expire up to an expiry
-    /// step early (rounded down), and by the other nodes' clocks, so one
-    /// made just after the horizon may be gone already.
-    TombstoneRoundedDown,
-}
-
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -214,22 +194,12 @@ pub struct Report {
     pub records_at_end: u64,
     /// What was wrong, if the run failed.
     pub failure: Option<String>,
-    /// The failure is a resurrection that one of the known herd-core bugs
-    /// explains (see [`Report::known_core_bug`]): which.
-    pub core_bug: Option<CoreBug>,
 }
 
 impl Report {
     /// Flood messages per acknowledged update.
     pub fn msgs_per_update(&self) -> f64 {
         self.update_msgs as f64 / self.updates_acked.max(1) as f64
-    }
-
-    /// Did the run fail only by one of the herd-core bugs found when the
-    /// simulator learnt forgetting (reported, not fixed yet)? Until they
-    /// are fixed the sweeps list these runs apart; then this goes.
-    pub fn known_core_bug(&self) -> bool {
-        self.core_bug.is_some()
     }
 
     /// Did the run fail because a forgotten update came back?
@@ -303,9 +273,8 @@ mod tests {
         }
     }
 
-    /// Did the run fail, other than by the known herd-core bug?
     fn failed(report: &Report) -> bool {
-        report.failure.is_some() && !report.known_core_bug()
+        report.failure.is_some()
     }
 
     /// How many of the first `seeds` runs fail under `sabotage`.

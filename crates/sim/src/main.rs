@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use herd_sim::{CoreBug, Report, SimConfig, nodes_for_seed, run};
+use herd_sim::{Report, SimConfig, nodes_for_seed, run};
 
 #[derive(Parser)]
 #[command(
@@ -106,12 +106,6 @@ fn run_all(configs: &[SimConfig], threads: usize) -> Vec<Report> {
 fn summary(reports: &[Report], elapsed: std::time::Duration) -> String {
     let runs = reports.len();
     let failed = reports.iter().filter(|r| r.failure.is_some()).count();
-    let known = reports.iter().filter(|r| r.known_core_bug()).count();
-    let bug = |bug: CoreBug| reports.iter().filter(|r| r.core_bug == Some(bug)).count();
-    let (stale, rounded) = (
-        bug(CoreBug::StaleSendQueue),
-        bug(CoreBug::TombstoneRoundedDown),
-    );
     let sum = |field: fn(&Report) -> u64| reports.iter().map(field).sum::<u64>();
     let acked = sum(|r| r.updates_acked);
     let msgs = sum(|r| r.update_msgs);
@@ -141,7 +135,7 @@ fn summary(reports: &[Report], elapsed: std::time::Duration) -> String {
         .map(|r| r.longest_split_ms / r.tombstone_ttl_ms.max(1) as f64)
         .fold(0.0, f64::max);
     format!(
-        "{runs} runs ({nodes_min}-{nodes_max} nodes), {failed} failed ({known} by the known herd-core bugs: {stale} by a stale copy in a send queue, {rounded} by a tombstone expiry rounded down), in {:.1} s\n\
+        "{runs} runs ({nodes_min}-{nodes_max} nodes), {failed} failed, in {:.1} s\n\
          per acknowledged update: {:.2} flood messages, {:.2} records sent by repair, {:.0} bytes in all\n\
          convergence after the final heal: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (simulated)\n\
          forgets: {forgets} acknowledged ({} while the herd was split); per forget {:.2} tombstones flooded, {:.2} sent by repair, {:.0} bytes\n\

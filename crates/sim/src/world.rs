@@ -62,9 +62,8 @@
 //! A resurrection is a failure at once: a node takes a forgotten update
 //! after every node's clock passed the forget's tombstone expiry, or holds
 //! one then after the final heal, or holds one at all once the herd has
-//! converged. Updates flooded from a send queue after their sender's
-//! records lost them are marked, so that what they bring back is put down
-//! to the known herd-core bug (`Report::known_core_bug`).
+//! converged. The failure says how it came back (by a flood, by repair,
+//! or a copy from a send queue whose sender no longer held it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +79,7 @@ use herd_proto::{Nanos, Record, Request, Tombstone, parse_request};
 use crate::oracle::{Clocks, Oracle};
 use crate::schedule::{Micros, Schedule};
 use crate::topology::{node_name, random_graph};
-use crate::{CoreBug, Report, SimConfig};
+use crate::{Report, SimConfig};
 
 const MS: Micros = 1_000;
 /// Wall-clock time at simulated time zero (any fixed value will do).
@@ -326,10 +325,6 @@ pub struct World<'c> {
     longest_split: Micros,
     /// Splitting faults and long absences (start, end), for the forgets.
     fault_windows: Vec<(Micros, Micros)>,
-    /// Forgotten updates brought back by a known herd-core bug, and which:
-    /// taken from a stale copy in a send queue, or kept on a return past
-    /// the horizon while their tombstone was already gone (see `CoreBug`).
-    revived: Vec<(Arc<Record>, CoreBug)>,
     /// The node on a long absence (one at a time).
     long_away: Option<usize>,
     /// Nodes cut off from every peer (a long absence, alive).
@@ -417,7 +412,6 @@ impl<'c> World<'c> {
             fault_windows: Vec::new(),
             isolated: vec![false; config.nodes],
             long_away: None,
-            revived: Vec::new(),
             calm: false,
             relinking: Vec::new(),
             healed_at: None,
@@ -675,8 +669,8 @@ impl<'c> World<'c> {
     /// tombstones expire, then converged again. True when the run is over.
     fn check(&mut self) -> bool {
         let now = self.schedule.now();
-        if let Some((why, record)) = self.resurrected() {
-            self.resurrection(why, &record);
+        if let Some(why) = self.resurrected() {
+            self.resurrection(why);
             return true;
         }
         match self.phase {
@@ -694,8 +688,8 @@ impl<'c> World<'c> {
             Phase::Watching { until } => {
                 // Converged once: nothing may hold a forgotten update now,
                 // whether its tombstones are still kept or not.
-                if let Some((why, record)) = self.forgotten_held() {
-                    self.resurrection(format!("resurrection after convergence: {why}"), &record);
+                if let Some(why) = self.forgotten_held() {
+                    self.resurrection(format!("resurrection after convergence: {why}"));
                     return true;
                 }
                 if now >= until {
@@ -754,29 +748,24 @@ impl<'c> World<'c> {
     /// that has a link up has been through its return (a node away past
     /// the horizon until the heal discards such updates at its first
     /// link-up, a moment later), and will not be away again.
-    fn resurrected(&self) -> Option<(String, Arc<Record>)> {
+    fn resurrected(&self) -> Option<String> {
         let clocks = self.clocks();
-        let (why, record) = self.held_forgotten(true, |time| {
+        let why = self.held_forgotten(true, |time| {
             Oracle::tombstone_gone(&self.lifecycle, time, clocks)
         })?;
-        Some((
-            format!("resurrection: {why}, after every node dropped the tombstone"),
-            record,
+        Some(format!(
+            "resurrection: {why}, after every node dropped the tombstone"
         ))
     }
 
     /// A node holds an update of a forgotten client that the forget covers.
-    fn forgotten_held(&self) -> Option<(String, Arc<Record>)> {
+    fn forgotten_held(&self) -> Option<String> {
         self.held_forgotten(false, |_| true)
     }
 
     /// A node (with a link up, if `in_contact`) holds an update covered by
     /// a forget for which `which` (given the forget's time) says so.
-    fn held_forgotten(
-        &self,
-        in_contact: bool,
-        which: impl Fn(Nanos) -> bool,
-    ) -> Option<(String, Arc<Record>)> {
+    fn held_forgotten(&self, in_contact: bool, which: impl Fn(Nanos) -> bool) -> Option<String> {
         for (client, time) in self.oracle.forgotten() {
             if !which(time) {
                 continue;
@@ -788,28 +777,21 @@ impl<'c> World<'c> {
                 if let Some(held) = node.core.records().get(client)
                     && held.client_time() <= time
                 {
-                    let why = format!(
+                    return Some(format!(
                         "{} holds {:?}, forgotten up to {}",
                         node.core.name(),
                         held.at_line(),
                         time.to_seconds_text()
-                    );
-                    return Some((why, held.clone()));
+                    ));
                 }
             }
         }
         None
     }
 
-    /// The run fails: a forgotten update came back. Put down to the known
-    /// herd-core bug if a stale copy from a send queue brought it back.
-    fn resurrection(&mut self, why: String, record: &Record) {
+    /// The run fails: a forgotten update came back.
+    fn resurrection(&mut self, why: String) {
         if self.failure.is_none() {
-            self.report.core_bug = self
-                .revived
-                .iter()
-                .find(|(r, _)| **r == *record)
-                .map(|&(_, bug)| bug);
             self.failure = Some(why);
         }
     }
@@ -832,7 +814,7 @@ impl<'c> World<'c> {
                 record.at_line(),
                 time.to_seconds_text()
             );
-            self.resurrection(why, record);
+            self.resurrection(why);
         }
     }
 
@@ -957,30 +939,20 @@ impl<'c> World<'c> {
                     .filter(|r| r.client_time() < horizon)
                     .cloned(),
             );
-            // What the node keeps, it keeps because any tombstone covering
-            // it should still be held: T >= client time >= now - ttl. A
-            // forget the oracle knows whose tombstone is gone at some node
-            // already (rounded down, or by a clock ahead) breaks that.
-            let high = self.clocks().high;
-            for (client, time) in self.oracle.forgotten() {
-                if let Some(held) = core.records().get(client)
-                    && held.client_time() >= horizon
-                    && held.client_time() <= time
-                    && unbroken.tombstone_expires_at(time).0
-                        <= high.saturating_add(crate::oracle::TOLERANCE)
-                {
-                    self.revived
-                        .push((held.clone(), CoreBug::TombstoneRoundedDown));
-                }
+        }
+        let n = &mut self.nodes[node];
+        let reset = if starting {
+            n.core.back(clock)
+        } else {
+            n.core.contact(clock)
+        };
+        if let Some(reset) = reset {
+            self.report.discarded_on_return += reset.discarded as u64;
+            // The queues drop their copies of what the records dropped.
+            for machine in &mut n.machines {
+                machine.reset(reset.horizon);
             }
         }
-        let core = &mut self.nodes[node].core;
-        let discarded = if starting {
-            core.back(clock)
-        } else {
-            core.contact(clock)
-        };
-        self.report.discarded_on_return += discarded as u64;
         for record in doomed {
             let elsewhere = self.nodes.iter().enumerate().any(|(i, other)| {
                 i != node
@@ -1056,11 +1028,16 @@ impl<'c> World<'c> {
     }
 
     /// Hands a tombstone to the links `forward` names.
+    /// Tells every link of `node` of a committed tombstone (so no queued
+    /// copy it covers leaves) and sends it on the links `forward` names.
     fn flood_forget(&mut self, node: usize, tombstone: Tombstone, forward: Forward) {
-        for local in forward.targets(self.nodes[node].machines.len()) {
-            self.nodes[node].machines[local].push_forget(tombstone);
-            self.nodes[node].forget_floods[local] += 1;
-            self.pump(node, local);
+        for local in 0..self.nodes[node].machines.len() {
+            let send = forward.includes(local);
+            self.nodes[node].machines[local].forgotten(tombstone, send);
+            if send {
+                self.nodes[node].forget_floods[local] += 1;
+                self.pump(node, local);
+            }
         }
     }
 
@@ -1448,11 +1425,6 @@ impl<'c> World<'c> {
                 if let PeerDecision::Won { record, forward } = decision {
                     let ((sender, _), _) = self.links[link].sender_and_receiver(towards_b);
                     let from = via.describe(self.nodes[sender].core.name());
-                    if via == Via::StaleFlood && self.oracle.covering_forget(&record).is_some() {
-                        // Forgotten, and back from a send queue: whatever
-                        // follows from it is the known bug's doing.
-                        self.revived.push((record.clone(), CoreBug::StaleSendQueue));
-                    }
                     self.check_commit(to, &record, &from);
                     self.nodes[to].core.commit(record.clone());
                     self.flood(to, &record, forward);

@@ -11,16 +11,12 @@ use herd_sim::{Report, SimConfig, nodes_for_seed, run};
 #[test]
 fn five_hundred_seeds_converge_to_the_oracle() {
     let mut failures = Vec::new();
-    let mut known = Vec::new();
     let mut slowest: f64 = 0.0;
     let mut reports: Vec<Report> = Vec::new();
     for seed in 0..500 {
         let nodes = nodes_for_seed(seed, 3, 50);
         let report = run(&SimConfig::for_seed(seed, nodes));
         match &report.failure {
-            // Listed, not failed, until herd-core is fixed (see
-            // `Report::known_core_bug`).
-            Some(_) if report.known_core_bug() => known.push(seed),
             Some(why) => failures.push(format!(
                 "seed {seed} ({nodes} nodes): {why}\n  replay: {}",
                 report.replay_command()
@@ -30,12 +26,6 @@ fn five_hundred_seeds_converge_to_the_oracle() {
         reports.push(report);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    if !known.is_empty() {
-        eprintln!(
-            "{} seeds hit the known herd-core bugs (a forgotten update brought back: see herd_sim::CoreBug): {known:?}",
-            known.len()
-        );
-    }
     eprintln!("500 seeds converged; slowest {slowest:.0} ms after the final heal (simulated)");
 
     // The standard scenario really exercises forgetting.

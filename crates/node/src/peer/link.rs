@@ -383,10 +383,18 @@ impl Link {
         self.write_now_or_wake(end);
     }
 
-    /// Queues a tombstone for the peer without writing it (the caller's
-    /// batch, or [`Link::write_queued`], writes it).
-    pub fn forget_later(&self, tombstone: Tombstone) {
-        self.end().machine.push_forget(tombstone);
+    /// The node committed `tombstone`: no queued copy it covers leaves
+    /// this link, and with `send` it is queued for the peer, not written
+    /// (the caller's batch, or [`Link::write_queued`], writes it).
+    pub fn forgotten(&self, tombstone: Tombstone, send: bool) {
+        self.end().machine.forgotten(tombstone, send);
+    }
+
+    /// The node discarded its records older than `horizon` on its return
+    /// from past the tombstone horizon: so does the link's queue. Returns
+    /// the queued copies dropped.
+    pub fn reset(&self, horizon: herd_proto::Nanos) -> usize {
+        self.end().machine.reset(horizon)
     }
 
     /// Queues an update for the peer without writing it: the batch it
