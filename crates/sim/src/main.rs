@@ -3,6 +3,8 @@
 //!     cargo run --release -p herd-sim -- --seeds 10000
 //!     cargo run --release -p herd-sim -- --seeds 20 --nodes 1000
 //!     cargo run --release -p herd-sim -- --seed 1234 --nodes 17   # replay one
+//!     cargo run --release -p herd-sim -- --seeds 1000 --break early-tombstone-drop
+//!                                         # a broken lifecycle rule: runs must fail
 
 use std::process::ExitCode;
 
@@ -37,6 +39,27 @@ struct Cli {
     /// Worker threads.
     #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
     threads: usize,
+    /// Run with a deliberately broken lifecycle rule, to see the oracle
+    /// catch it (the runs that fail are the point).
+    #[arg(long = "break", value_enum, value_name = "RULE")]
+    broken: Option<BrokenRule>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BrokenRule {
+    /// Tombstones dropped after a tenth of tombstone_ttl.
+    EarlyTombstoneDrop,
+    /// A node back from past the horizon keeps its records.
+    NoReturnReset,
+}
+
+impl BrokenRule {
+    fn sabotage(self) -> herd_core::LifecycleSabotage {
+        match self {
+            BrokenRule::EarlyTombstoneDrop => herd_core::LifecycleSabotage::EarlyTombstoneDrop,
+            BrokenRule::NoReturnReset => herd_core::LifecycleSabotage::NoReturnReset,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -51,7 +74,9 @@ fn main() -> ExitCode {
             let nodes = cli
                 .nodes
                 .unwrap_or_else(|| nodes_for_seed(seed, cli.min_nodes, cli.max_nodes));
-            SimConfig::for_seed(seed, nodes)
+            let mut config = SimConfig::for_seed(seed, nodes);
+            config.lifecycle_sabotage = cli.broken.map(BrokenRule::sabotage);
+            config
         })
         .collect();
     let started = std::time::Instant::now();
