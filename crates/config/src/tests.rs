@@ -602,6 +602,15 @@ fn record_and_tombstone_lifetimes() {
         .records;
     assert_eq!(settings.ttl, Some(Duration::from_secs(24 * 3600)));
     assert_eq!(settings.tombstone_ttl, Duration::from_secs(3 * 24 * 3600));
+    let short = records("tombstone_ttl = \"3s\"").expect("valid");
+    assert!(
+        short
+            .warnings
+            .iter()
+            .any(|w| w.contains("tombstone_ttl 3s is short")),
+        "{:?}",
+        short.warnings
+    );
     let defaults = records("").expect("valid").records;
     assert_eq!(defaults, RecordsSettings::default());
     assert_eq!(defaults.ttl, None, "records never expire by default");

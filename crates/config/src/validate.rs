@@ -219,7 +219,13 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
     };
     let dashboard = dashboard_settings(&check, raw.dashboard)?;
     let records = records_settings(&check, raw.records)?;
-    let warnings = connectivity_warnings(&nodes, &links);
+    let mut warnings = connectivity_warnings(&nodes, &links);
+    if records.tombstone_ttl < SHORT_TOMBSTONE_TTL {
+        warnings.push(format!(
+            "[records] tombstone_ttl {} is short: a node away from the herd (stopped, or without a link) for longer discards its records older than that when it returns, losing any update only it held",
+            humantime::format_duration(records.tombstone_ttl)
+        ));
+    }
     Ok(Config {
         herd,
         places,
@@ -235,6 +241,9 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
         generation: generation(text),
     })
 }
+
+/// Below this a `tombstone_ttl` is worth a warning.
+const SHORT_TOMBSTONE_TTL: Duration = Duration::from_secs(3600);
 
 /// `[records]`: `ttl` and `tombstone_ttl`, durations above zero.
 fn records_settings(

@@ -264,6 +264,18 @@ impl NodeCore {
         swept
     }
 
+    /// Everything that has expired by `now`, at once (at start-up, where
+    /// nobody waits on the lock yet).
+    pub fn expire_all(&mut self, now: Nanos) -> Swept {
+        let mut all = self.expire(now);
+        while self.sweep.is_some() {
+            let more = self.expire(now);
+            all.records += more.records;
+            all.tombstones += more.tombstones;
+        }
+        all
+    }
+
     /// The node is (or still is) in contact with the herd at `now`: a link
     /// to a peer is up. Called before the link exchanges anything, so a
     /// node back from longer away than tombstones are kept first discards
@@ -282,8 +294,10 @@ impl NodeCore {
     /// them too ([`LinkMachine::reset`](crate::LinkMachine::reset)).
     pub fn back(&mut self, now: Nanos) -> Option<Reset> {
         let horizon = self.lifecycle.return_horizon(self.last_contact, now)?;
-        // Past the horizon once, not again at the next contact.
-        self.last_contact = Some(now);
+        // The last contact stays as it was: only a contact moves it (a
+        // node that restarts while still cut off must discard again at
+        // its first contact what arrived meanwhile, by then past the
+        // horizon too).
         let discarded = self
             .records
             .remove_records(|record| record.client_time() < horizon);
@@ -491,6 +505,15 @@ mod tests {
         assert!(node.lookup("new", Nanos(200 * S)).is_some());
         assert_eq!(node.last_contact(), Some(Nanos(200 * S)));
         assert_eq!(node.contact(Nanos(201 * S)), None, "once");
+        // A restart while still cut off discards, and does not count as a
+        // contact: the first contact after it discards again.
+        let mut cut_off = NodeCore::new("Bona", HOUR);
+        cut_off.set_lifecycle(node.lifecycle());
+        cut_off.set_last_contact(Some(Nanos(100 * S)));
+        assert!(cut_off.back(Nanos(150 * S)).is_some());
+        assert_eq!(cut_off.last_contact(), Some(Nanos(100 * S)));
+        assert!(cut_off.contact(Nanos(160 * S)).is_some());
+        assert_eq!(cut_off.last_contact(), Some(Nanos(160 * S)));
     }
 
     fn iamat(line: &str) -> IAmAt<'_> {

@@ -9,19 +9,30 @@
 //! a queue kept a copy for a peer that was down past the horizon).
 //!
 //! So every link hears of every tombstone its node commits, and drops on
-//! the way out any queued update that one covers. A tombstone is kept here
-//! only until everything queued before it has left: then no copy it could
-//! cover remains (the node's own records never hold a covered update).
+//! the way out any queued update that one covers, and refuses to queue
+//! one (the node decides and commits an update under its lock but floods
+//! it a moment later, so a forget can come in between). A tombstone is kept
+//! here until everything queued before it has left, and at least
+//! [`KEEP_AT_LEAST`]: then no copy it could cover remains or is still on
+//! its way into the queue (the node's own records never hold a covered
+//! update).
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use herd_proto::{ClientHash, Record, Tombstone};
 
 use crate::digest_tree::leaf_of;
 
+/// How long a tombstone is kept at the least: far longer than an update
+/// takes from its commit to its link's queue.
+pub const KEEP_AT_LEAST: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     tombstone: Tombstone,
+    /// Kept until then at least.
+    until: Duration,
     /// The flood queue's sequence number and the urgent lines' count at
     /// the forget: once both have been passed, nothing queued before it
     /// is left.
@@ -38,12 +49,19 @@ pub struct ForgetFilter {
 }
 
 impl ForgetFilter {
-    /// `tombstone` was committed while the queues had sent up to (not
-    /// including) `flood_until` and `urgent_until`.
-    pub fn add(&mut self, tombstone: Tombstone, flood_until: u64, urgent_until: u64) {
+    /// `tombstone` was committed at `now`, when the queues had numbered
+    /// their lines up to (not including) `flood_until` and `urgent_until`.
+    pub fn add(
+        &mut self,
+        now: Duration,
+        tombstone: Tombstone,
+        flood_until: u64,
+        urgent_until: u64,
+    ) {
         *self.by_leaf.entry(tombstone.leaf).or_default() += 1;
         self.pending.push_back(Pending {
             tombstone,
+            until: now + KEEP_AT_LEAST,
             flood_until,
             urgent_until,
         });
@@ -70,11 +88,15 @@ impl ForgetFilter {
         })
     }
 
-    /// Forgets the tombstones whose queued copies have all left: the flood
-    /// queue has sent up to `flood_sent`, the urgent lines `urgent_sent`.
-    pub fn collect(&mut self, flood_sent: u64, urgent_sent: u64) {
+    /// Forgets the tombstones kept long enough whose queued copies have all
+    /// left: the flood queue has sent up to `flood_sent`, the urgent lines
+    /// `urgent_sent`, at `now`.
+    pub fn collect(&mut self, now: Duration, flood_sent: u64, urgent_sent: u64) {
         while let Some(first) = self.pending.front() {
-            if first.flood_until > flood_sent || first.urgent_until > urgent_sent {
+            if first.flood_until > flood_sent
+                || first.urgent_until > urgent_sent
+                || first.until > now
+            {
                 break;
             }
             let leaf = first.tombstone.leaf;
@@ -111,19 +133,26 @@ mod tests {
     fn covered_copies_are_caught_until_everything_before_the_forget_left() {
         let mut filter = ForgetFilter::default();
         assert!(!filter.covers(&record("kiwi", 5)));
-        filter.add(tombstone("kiwi", 10), 3, 1);
+        let s = Duration::from_secs(1);
+        filter.add(s, tombstone("kiwi", 10), 3, 1);
         assert!(filter.covers(&record("kiwi", 5)));
         assert!(filter.covers(&record("kiwi", 10)));
         assert!(!filter.covers(&record("kiwi", 11)), "a newer update goes");
         assert!(!filter.covers(&record("tui", 5)), "another client goes");
-        filter.collect(2, 1);
+        let later = s + KEEP_AT_LEAST;
+        filter.collect(later, 2, 1);
         assert!(filter.covers(&record("kiwi", 5)), "a copy may still wait");
-        filter.collect(3, 0);
+        filter.collect(later, 3, 0);
         assert!(
             filter.covers(&record("kiwi", 5)),
             "a repair answer may wait"
         );
-        filter.collect(3, 1);
+        filter.collect(later - s, 3, 1);
+        assert!(
+            filter.covers(&record("kiwi", 5)),
+            "a flood may still be on its way into the queue"
+        );
+        filter.collect(later, 3, 1);
         assert!(filter.is_empty());
         assert!(!filter.covers(&record("kiwi", 5)));
     }

@@ -595,9 +595,9 @@ impl LinkMachine {
     /// one it came from). Forgets are rare and must not be lost to an
     /// overflow: they go ahead of the flood queue, and stay for the next
     /// connection if this one drops first.
-    pub fn forgotten(&mut self, tombstone: Tombstone, send: bool) {
+    pub fn forgotten(&mut self, now: Duration, tombstone: Tombstone, send: bool) {
         self.forgets
-            .add(tombstone, self.queue.next_seq(), self.urgent_next);
+            .add(now, tombstone, self.queue.next_seq(), self.urgent_next);
         if send {
             self.stats.msgs_out += 1;
             self.push_urgent(Transmit::Forget(tombstone));
@@ -625,6 +625,13 @@ impl LinkMachine {
     /// Queues an update for the peer. An overflow drops the oldest queued
     /// update, which then reaches the peer by repair: a round is asked for.
     pub fn push(&mut self, now: Duration, record: Arc<Record>) -> Push {
+        if !self.forgets.is_empty() {
+            self.collect_forgets(now);
+            if self.forgets.covers(&record) {
+                // Committed before a forget, flooded after it.
+                return Push::Forgotten;
+            }
+        }
         if self.queue.is_empty() {
             self.queue_busy_since = Some(now);
         }
@@ -641,12 +648,13 @@ impl LinkMachine {
     /// while not connected.
     pub fn poll_transmit(&mut self, floods: bool) -> Option<Transmit> {
         self.session.as_ref()?;
-        let transmit = self.next_transmit(floods);
-        if !self.forgets.is_empty() {
-            let urgent_sent = self.urgent.front().map_or(self.urgent_next, |(n, _)| *n);
-            self.forgets.collect(self.queue.sent(), urgent_sent);
-        }
-        transmit
+        self.next_transmit(floods)
+    }
+
+    /// Lets go of the tombstones no queued copy can need any more.
+    fn collect_forgets(&mut self, now: Duration) {
+        let urgent_sent = self.urgent.front().map_or(self.urgent_next, |(n, _)| *n);
+        self.forgets.collect(now, self.queue.sent(), urgent_sent);
     }
 
     /// The next line, skipping queued copies of forgotten updates.
@@ -696,6 +704,9 @@ impl LinkMachine {
     /// starts) gives the SYNC its root. Returns a close the caller must
     /// carry out (then call [`LinkMachine::closed`]).
     pub fn handle_timeout(&mut self, now: Duration, records: &Records) -> Option<LinkClose> {
+        if !self.forgets.is_empty() {
+            self.collect_forgets(now);
+        }
         let (dead_after, heartbeat) = (self.policy.dead_after, self.policy.heartbeat);
         let session = self.session.as_mut()?;
         if now >= session.last_input + dead_after {
@@ -1054,9 +1065,11 @@ mod tests {
             client: herd_proto::ClientHash::of(client),
             time: herd_proto::Nanos(seconds * 1_000_000_000),
         };
-        m.forgotten(forget("kiwi", 10), true);
+        m.forgotten(Duration::ZERO, forget("kiwi", 10), true);
         // Came in from this very peer: filtered, not sent back.
-        m.forgotten(forget("kiwi2", 10), false);
+        m.forgotten(Duration::ZERO, forget("kiwi2", 10), false);
+        // Committed before the forget, flooded after it: not queued.
+        assert_eq!(m.push(MS, record("kiwi", "6")), Push::Forgotten);
         connect(&mut m, Duration::ZERO, &records);
         let sent: Vec<String> = drain(&mut m, true)
             .iter()
@@ -1067,11 +1080,12 @@ mod tests {
             })
             .collect();
         assert_eq!(sent, ["FORGET", "tui"]);
-        // Everything queued before the forgets has left: a newer update of
-        // the client goes, as would an old one (the node no longer holds
-        // any to queue).
+        // A newer update of the client goes.
         m.push(MS, record("kiwi", "11"));
         assert!(matches!(m.poll_transmit(true), Some(Transmit::Flood(r)) if r.client() == "kiwi"));
+        // Once everything queued before the forgets has left, and a while
+        // after, nothing is kept.
+        m.push(crate::forget_filter::KEEP_AT_LEAST, record("tui", "7"));
         assert!(
             m.forgets.is_empty(),
             "nothing kept once nothing can be covered"

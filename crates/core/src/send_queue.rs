@@ -23,6 +23,9 @@ pub enum Push {
     AlreadyQueued,
     /// Full: the update was dropped.
     Overflow,
+    /// A tombstone the link heard of covers it: not queued
+    /// (`LinkMachine::push`).
+    Forgotten,
 }
 
 #[derive(Debug)]

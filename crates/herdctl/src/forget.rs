@@ -13,12 +13,10 @@ use crate::herd::Herd;
 
 pub const LIMIT: Duration = Duration::from_secs(3);
 
-/// `herdctl forget`: prints what the node did, one line or JSON.
+/// `herdctl forget`: prints what the node did, one line or JSON (errors:
+/// one line, naming every node that failed and why).
 pub async fn run(herd: &Herd, client: &str, node: Option<&str>, json: bool) -> Result<(), Failure> {
-    let result = forget(herd, client, node, |name, err| {
-        crate::note(format!("herdctl: {name}: {err}"));
-    })
-    .await?;
+    let result = forget(herd, client, node).await?;
     if json {
         crate::say(serde_json::to_string(&result).unwrap_or_default());
     } else {
@@ -28,13 +26,11 @@ pub async fn run(herd: &Herd, client: &str, node: Option<&str>, json: bool) -> R
 }
 
 /// Forgets `client` through `node`, or through the first node of the
-/// config that answers when none is named (`failed` hears of each that
-/// did not).
+/// config that answers when none is named.
 pub async fn forget(
     herd: &Herd,
     client: &str,
     node: Option<&str>,
-    mut failed: impl FnMut(&str, &ClientError),
 ) -> Result<ForgetResult, Failure> {
     if !herd_proto::fields::is_client_id(client) {
         return Err(Failure::usage(
@@ -49,15 +45,12 @@ pub async fn forget(
     for spec in candidates {
         match ask(herd.admin_options(spec, LIMIT), client).await {
             Ok(result) => return Ok(result),
-            Err(err) => {
-                failed(&spec.name, &err);
-                errors.push(spec.name.clone());
-            }
+            Err(err) => errors.push(format!("{}: {err}", spec.name)),
         }
     }
     Err(Failure::failed(format!(
-        "{client} not forgotten: no node took the forget ({} failed)",
-        errors.join(", ")
+        "{client} not forgotten: no node took the forget ({})",
+        errors.join("; ")
     )))
 }
 

@@ -20,8 +20,11 @@ pub fn path_in(dir: &Path) -> PathBuf {
 /// before this file). A file that cannot be read as a time counts as the
 /// oldest time: the node then discards what it might wrongly keep.
 pub fn load(path: &Path) -> Result<Option<Nanos>, io::Error> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(Nanos::parse(text.trim()).unwrap_or(Nanos(0)))),
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            Ok(Some(Nanos::parse(text.trim()).unwrap_or(Nanos(0))))
+        }
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err),
     }

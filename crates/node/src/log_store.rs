@@ -87,9 +87,15 @@ pub struct LogStore {
     /// After a failed compaction, the next waits until the log is this long.
     next_attempt_entries: u64,
     /// A tombstone was appended since the last compaction started: the
-    /// next starts at once.
+    /// next starts at once...
     purge_wanted: bool,
+    /// ...unless a compaction failed a moment ago (a full disk is not
+    /// rewritten every tick).
+    purge_retry_at: Option<Instant>,
 }
+
+/// How long after a failed compaction a purge is tried again.
+const PURGE_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a compaction writes: the live records and tombstones at one moment.
 struct Snapshot {
@@ -157,6 +163,7 @@ impl LogStore {
             compaction: None,
             next_attempt_entries: 0,
             purge_wanted: false,
+            purge_retry_at: None,
         })
     }
 
@@ -231,7 +238,9 @@ impl LogStore {
     }
 
     fn wants_compaction(&self, live: usize) -> bool {
-        self.purge_wanted
+        let purge_due =
+            self.purge_wanted && self.purge_retry_at.is_none_or(|at| Instant::now() >= at);
+        purge_due
             || (self.entries > COMPACT_MIN_ENTRIES
                 && self.entries > 2 * live as u64
                 && self.entries >= self.next_attempt_entries)
@@ -240,6 +249,14 @@ impl LogStore {
     /// Starts a background rewrite of the log with `records` (called under
     /// the node's state lock, so the snapshot and the tail agree).
     fn start_compaction(&mut self, records: &Records) {
+        // Entries appended before the snapshot go to the old file now, not
+        // to the new one's tail: the snapshot holds what they stand for,
+        // and a forgotten client's lines appended just before its forget
+        // would survive the purge there.
+        self.flush_or_warn();
+        if !self.pending.is_empty() {
+            return; // the write failed: tried again at the next maintain
+        }
         let temporary = self.temporary_path();
         // A pointer per record, under the node's lock: the only pause.
         let started = Instant::now();
@@ -314,6 +331,7 @@ impl LogStore {
         );
         let _ = std::fs::remove_file(self.temporary_path());
         self.next_attempt_entries = self.entries.saturating_mul(2);
+        self.purge_retry_at = Some(Instant::now() + PURGE_RETRY);
     }
 
     /// Writes `count` encoded entries with one `write`.
@@ -389,9 +407,13 @@ impl RecordStore for LogStore {
         if !self.purge_wanted {
             self.purge_wanted = true;
             // Empty: its being there is what counts, at a start-up after a
-            // crash before the rewrite.
-            if let Err(err) = File::create(self.marker_path()) {
-                warn!("{}: not created: {err}", self.marker_path().display());
+            // crash (or a power cut: synced) before the rewrite.
+            let marker = self.marker_path();
+            let made = File::create(&marker)
+                .and_then(|file| file.sync_all())
+                .and_then(|()| sync_directory(&marker));
+            if let Err(err) = made {
+                warn!("{}: not created: {err}", marker.display());
             }
         }
     }
@@ -443,9 +465,12 @@ impl RecordStore for LogStore {
                 .as_ref()
                 .is_some_and(|compaction| compaction.writer.is_finished());
         if finished && let Some(compaction) = self.compaction.take() {
+            let purge = compaction.purge;
             return match self.finish_compaction(compaction) {
                 Ok(()) => true,
                 Err(err) => {
+                    // The purge is still owed.
+                    self.purge_wanted |= purge;
                     self.compaction_failed(&err);
                     false
                 }
@@ -1089,6 +1114,36 @@ mod tests {
         assert!(loaded.get("victim").is_none());
         assert!(loaded.get("other").is_some());
         assert_eq!(loaded.tombstone_count(), 1, "the tombstone is kept");
+        assert_eq!(loaded.digest(), records.digest());
+        Ok(())
+    }
+
+    #[test]
+    fn lines_appended_just_before_the_forget_do_not_survive_the_purge() -> io::Result<()> {
+        // A peer's batch: the client's update and its tombstone appended,
+        // the purge started (on the save path) before the batch is written.
+        let dir = tempfile::tempdir()?;
+        let mut store = LogStore::open(dir.path())?;
+        let mut records = store.load()?;
+        store.save(&record("other", 1))?;
+        records.merge(record("other", 1));
+        let update = record("victim", 1);
+        store.append(&update)?;
+        records.merge(update);
+        let forget = tombstone("victim", 3);
+        store.append_tombstone(&forget)?;
+        records.forget(forget);
+        store.maintain(&records, false);
+        store.flush()?;
+        let started = Instant::now();
+        while dir.path().join(PURGE_MARKER).exists() {
+            assert!(started.elapsed().as_secs() < 10, "never purged");
+            store.maintain(&records, true);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(holding(dir.path(), "victim"), Vec::<String>::new());
+        drop(store);
+        let loaded = LogStore::open(dir.path())?.load()?;
         assert_eq!(loaded.digest(), records.digest());
         Ok(())
     }

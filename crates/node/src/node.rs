@@ -106,7 +106,7 @@ impl Node {
         let contact_saved = last_contact::load(&last_contact::path_in(&settings.data_dir))?;
         core.set_last_contact(contact_saved);
         let now = Nanos::now();
-        let swept = core.expire(now);
+        let swept = core.expire_all(now);
         if swept.records + swept.tombstones > 0 {
             info!(
                 "{} records and {} tombstones expired while the node was stopped",

@@ -14,15 +14,13 @@ pub fn fields(line: &str) -> impl Iterator<Item = &str> {
         .filter(|field| !field.is_empty())
 }
 
-/// True when the line holds nothing but white space (it gets no reply).
 /// Can `id` be a client id, as an IAMAT line carries one: 1 to
 /// [`crate::MAX_CLIENT_ID_BYTES`] bytes, none of them a separator.
 pub fn is_client_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= crate::MAX_CLIENT_ID_BYTES
-        && !id.bytes().any(is_separator)
+    !id.is_empty() && id.len() <= crate::MAX_CLIENT_ID_BYTES && !id.bytes().any(is_separator)
 }
 
+/// True when the line holds nothing but white space (it gets no reply).
 pub fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| is_separator(b))
 }
@@ -34,7 +32,10 @@ mod tests {
     #[test]
     fn client_ids_are_what_an_iamat_can_carry() {
         assert!(is_client_id("kiwi.cs.ucla.edu"));
-        assert!(is_client_id("é\u{a0}ü"), "only the protocol's white space separates");
+        assert!(
+            is_client_id("é\u{a0}ü"),
+            "only the protocol's white space separates"
+        );
         assert!(is_client_id(&"x".repeat(256)));
         for bad in ["", "a b", "a\x0bb", "a\tb"] {
             assert!(!is_client_id(bad), "{bad:?}");

@@ -1031,9 +1031,10 @@ impl<'c> World<'c> {
     /// Tells every link of `node` of a committed tombstone (so no queued
     /// copy it covers leaves) and sends it on the links `forward` names.
     fn flood_forget(&mut self, node: usize, tombstone: Tombstone, forward: Forward) {
+        let now = self.now();
         for local in 0..self.nodes[node].machines.len() {
             let send = forward.includes(local);
-            self.nodes[node].machines[local].forgotten(tombstone, send);
+            self.nodes[node].machines[local].forgotten(now, tombstone, send);
             if send {
                 self.nodes[node].forget_floods[local] += 1;
                 self.pump(node, local);

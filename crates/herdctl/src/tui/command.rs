@@ -173,7 +173,9 @@ pub fn parse(line: &str, topology: &Topology<'_>) -> Result<Command, CommandErro
             Ok(Command::Restart(topology.node(node)?))
         }
         "forget" => {
-            let words: Vec<&str> = rest.split_whitespace().collect();
+            // Split as a client line is (a client id may hold other white
+            // space, such as U+00A0).
+            let words: Vec<&str> = herd_proto::fields::fields(rest).collect();
             let [client] = words[..] else {
                 return Err(CommandError::Usage("forget CLIENT"));
             };

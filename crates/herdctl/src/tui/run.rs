@@ -271,7 +271,7 @@ pub async fn run(herd: &Herd, options: Options) -> Result<(), Failure> {
                 app.say((format!("forgetting {client}…"), false));
                 tokio::spawn(async move {
                     let (text, failed) =
-                        match crate::forget::forget(&herd, &client, None, |_, _| {}).await {
+                        match crate::forget::forget(&herd, &client, None).await {
                             Ok(result) => (crate::forget::describe(&result, &client), false),
                             Err(err) => (err.message, true),
                         };

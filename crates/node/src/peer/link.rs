@@ -387,7 +387,8 @@ impl Link {
     /// this link, and with `send` it is queued for the peer, not written
     /// (the caller's batch, or [`Link::write_queued`], writes it).
     pub fn forgotten(&self, tombstone: Tombstone, send: bool) {
-        self.end().machine.forgotten(tombstone, send);
+        let now = self.now();
+        self.end().machine.forgotten(now, tombstone, send);
     }
 
     /// The node discarded its records older than `horizon` on its return
