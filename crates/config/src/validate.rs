@@ -242,6 +242,27 @@ pub fn validate(text: &str, source: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// A duration above zero, or an error naming `key` with `examples`.
+fn positive_duration(
+    check: &Checker<'_>,
+    key: &str,
+    value: &Spanned<String>,
+    examples: &str,
+) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.get_ref())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            check.error(
+                Some(value.span()),
+                format!(
+                    "{key} {:?} is not a duration above zero (write e.g. {examples})",
+                    value.get_ref()
+                ),
+            )
+        })
+}
+
 /// Below this a `tombstone_ttl` is worth a warning.
 const SHORT_TOMBSTONE_TTL: Duration = Duration::from_secs(3600);
 
@@ -252,18 +273,7 @@ fn records_settings(
 ) -> Result<RecordsSettings, ConfigError> {
     let raw = raw.map(Spanned::into_inner).unwrap_or_default();
     let duration = |key: &str, value: &Spanned<String>| {
-        humantime::parse_duration(value.get_ref())
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                check.error(
-                    Some(value.span()),
-                    format!(
-                        "[records] {key} {:?} is not a duration above zero (write e.g. \"24h\", \"7d\")",
-                        value.get_ref()
-                    ),
-                )
-            })
+        positive_duration(check, &format!("[records] {key}"), value, "\"24h\", \"7d\"")
     };
     Ok(RecordsSettings {
         ttl: raw
@@ -524,18 +534,7 @@ fn limits(check: &Checker<'_>, raw: Option<Spanned<RawLimits>>) -> Result<Limits
     };
     let duration = |key: &str, value: &Option<Spanned<String>>, default: Duration| match value {
         None => Ok(default),
-        Some(text) => humantime::parse_duration(text.get_ref())
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                check.error(
-                    Some(text.span()),
-                    format!(
-                        "{key} {:?} is not a duration above zero (write e.g. \"10s\", \"5m\")",
-                        text.get_ref()
-                    ),
-                )
-            }),
+        Some(text) => positive_duration(check, key, text, "\"10s\", \"5m\""),
     };
     Ok(Limits {
         // An IAMAT with a 256-byte id needs ~300 bytes; peer lines carry

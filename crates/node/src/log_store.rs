@@ -1085,6 +1085,18 @@ mod tests {
             .collect()
     }
 
+    /// The node's maintenance tick, until the purge is in place; then no
+    /// file holds the victim.
+    fn purge_while_running(store: &mut LogStore, records: &Records, dir: &Path) {
+        let started = Instant::now();
+        while dir.join(PURGE_MARKER).exists() {
+            assert!(started.elapsed().as_secs() < 10, "never purged");
+            store.maintain(records, true);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(holding(dir, "victim"), Vec::<String>::new());
+    }
+
     #[test]
     fn a_tombstone_purges_its_client_from_the_files_while_the_node_runs() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -1101,14 +1113,7 @@ mod tests {
         records.forget(forget);
         assert!(dir.path().join(PURGE_MARKER).exists());
         assert!(!holding(dir.path(), "victim").is_empty());
-        // The node's maintenance tick, until the rewrite is in place.
-        let started = Instant::now();
-        while dir.path().join(PURGE_MARKER).exists() {
-            assert!(started.elapsed().as_secs() < 10, "never purged");
-            store.maintain(&records, true);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert_eq!(holding(dir.path(), "victim"), Vec::<String>::new());
+        purge_while_running(&mut store, &records, dir.path());
         drop(store);
         let loaded = LogStore::open(dir.path())?.load()?;
         assert!(loaded.get("victim").is_none());
@@ -1135,13 +1140,7 @@ mod tests {
         records.forget(forget);
         store.maintain(&records, false);
         store.flush()?;
-        let started = Instant::now();
-        while dir.path().join(PURGE_MARKER).exists() {
-            assert!(started.elapsed().as_secs() < 10, "never purged");
-            store.maintain(&records, true);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert_eq!(holding(dir.path(), "victim"), Vec::<String>::new());
+        purge_while_running(&mut store, &records, dir.path());
         drop(store);
         let loaded = LogStore::open(dir.path())?.load()?;
         assert_eq!(loaded.digest(), records.digest());
