@@ -264,11 +264,8 @@ fn a_node_down_past_the_tombstone_horizon_returns_without_bringing_the_client_ba
     );
     std::thread::sleep(Duration::from_secs(1));
     herd.start("Gamma");
-    // The log is written by its own thread: give it a moment.
     assert!(
-        wait_until(Duration::from_secs(5), || herd
-            .log("Gamma")
-            .contains("discarded")),
+        herd.log_shows("Gamma", "discarded"),
         "Gamma did not say it discarded its old records: {}",
         herd.log("Gamma")
     );

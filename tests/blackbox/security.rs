@@ -121,7 +121,7 @@ fn a_node_without_the_secret_cannot_join_a_herd_that_has_one() {
     let _ = a.kill();
     let _ = a.wait();
     assert_ne!(link["connected"], true, "{link}");
-    assert!(herd.log("B").contains("refused"), "{}", herd.log("B"));
+    assert!(herd.log_shows("B", "refused"), "{}", herd.log("B"));
 }
 
 #[test]

@@ -719,6 +719,13 @@ impl Herd {
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.data_dir().join(name).join("node.log")).unwrap_or_default()
     }
+
+    /// Does `name`'s log come to hold `needle` within 5 s? The log is
+    /// written by a thread of its own, so a line can land a moment after
+    /// what it tells of is visible on the admin port.
+    pub fn log_shows(&self, name: &str, needle: &str) -> bool {
+        wait_until(Duration::from_secs(5), || self.log(name).contains(needle))
+    }
 }
 
 impl Drop for Herd {
