@@ -837,22 +837,19 @@ impl Node {
     /// The record count and digest changed without a record to name (a
     /// forget, an expiry): a records event without a client.
     fn publish_count_changed(&self, state: &State) {
-        self.events.publish_with(EventClass::Records, || {
-            let records = state.core.records();
-            EventKind::Records {
-                client: String::new(),
-                count: records.len(),
-                digest: records.digest().to_hex(),
-            }
-        });
+        self.publish_records(state, "");
     }
 
     /// Called with the state lock held, so count and digest match the change.
     fn publish_records_changed(&self, state: &State, record: &Record) {
+        self.publish_records(state, record.client());
+    }
+
+    fn publish_records(&self, state: &State, client: &str) {
         self.events.publish_with(EventClass::Records, || {
             let records = state.core.records();
             EventKind::Records {
-                client: record.client().to_owned(),
+                client: client.to_owned(),
                 count: records.len(),
                 digest: records.digest().to_hex(),
             }

@@ -138,32 +138,28 @@ impl Oracle {
     }
 
     /// Is `held` (what one node holds for `client`) right at `clocks`?
-    /// The reason if not.
+    /// What is wrong if not.
     pub fn judge(
         &self,
         client: &str,
         held: Option<&Arc<Record>>,
         lifecycle: &Lifecycle,
         clocks: Clocks,
-    ) -> Result<(), String> {
-        let line = |r: Option<&Arc<Record>>| r.map(|r| r.at_line().to_owned());
+    ) -> Result<(), Wrong> {
+        let line = |r: &Record| r.at_line().to_owned();
         let Some(ops) = self.clients.get(client) else {
             return match held {
                 None => Ok(()),
-                Some(r) => Err(format!(
-                    "holds {:?}, which no node acknowledged",
-                    r.at_line()
-                )),
+                Some(r) => Err(Wrong::NeverAcknowledged { held: line(r) }),
             };
         };
         if let Some(r) = held
             && let Some(forgot) = self.covering_forget(r)
         {
-            return Err(format!(
-                "holds {:?}, forgotten up to {}",
-                r.at_line(),
-                forgot.to_seconds_text()
-            ));
+            return Err(Wrong::Forgotten {
+                held: line(r),
+                up_to: forgot,
+            });
         }
         let gone = |r: &Record| {
             lifecycle
@@ -183,10 +179,10 @@ impl Oracle {
             // Nothing live: no update at all, or a forget newer than all.
             return match held {
                 None => Ok(()),
-                Some(r) => Err(format!(
-                    "holds {:?} for {client}, whose newest acknowledged operation is a forget",
-                    r.at_line()
-                )),
+                Some(r) => Err(Wrong::AfterForget {
+                    held: line(r),
+                    client: client.to_owned(),
+                }),
             };
         };
         if ops.may_be_lost.as_ref() == Some(newest) {
@@ -195,11 +191,11 @@ impl Oracle {
             return match held {
                 None => Ok(()),
                 Some(r) if r <= newest && !gone(r) && ops.acked.contains(r) => Ok(()),
-                Some(r) => Err(format!(
-                    "holds {:?} for {client}; the newest acknowledged, {:?}, was lost on a return",
-                    r.at_line(),
-                    newest.at_line()
-                )),
+                Some(r) => Err(Wrong::LostOnReturn {
+                    held: line(r),
+                    client: client.to_owned(),
+                    newest: line(newest),
+                }),
             };
         }
         let right = if gone(newest) {
@@ -213,12 +209,38 @@ impl Oracle {
         if right {
             Ok(())
         } else {
-            Err(format!(
-                "holds {:?} for {client}, the newest acknowledged is {:?}{}",
-                line(held),
-                newest.at_line(),
-                if gone(newest) { " (expired)" } else { "" }
-            ))
+            Err(Wrong::NotTheNewest {
+                held: held.map(|r| line(r)),
+                client: client.to_owned(),
+                newest: line(newest),
+                expired: if gone(newest) { " (expired)" } else { "" },
+            })
         }
     }
+}
+
+/// How what a node holds for a client differs from what the oracle says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Wrong {
+    #[error("holds {held:?}, which no node acknowledged")]
+    NeverAcknowledged { held: String },
+    #[error("holds {held:?}, forgotten up to {}", .up_to.to_seconds_text())]
+    Forgotten { held: String, up_to: Nanos },
+    #[error("holds {held:?} for {client}, whose newest acknowledged operation is a forget")]
+    AfterForget { held: String, client: String },
+    #[error(
+        "holds {held:?} for {client}; the newest acknowledged, {newest:?}, was lost on a return"
+    )]
+    LostOnReturn {
+        held: String,
+        client: String,
+        newest: String,
+    },
+    #[error("holds {held:?} for {client}, the newest acknowledged is {newest:?}{expired}")]
+    NotTheNewest {
+        held: Option<String>,
+        client: String,
+        newest: String,
+        expired: &'static str,
+    },
 }
